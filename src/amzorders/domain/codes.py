@@ -1,0 +1,226 @@
+"""Amazon's code lists, as data: statuses, marketplaces, carriers, reasons.
+
+Shared by the client, the simulator, the services and input validation, so that every
+layer agrees on what a valid value is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Orders API v2026-01-01 FulfillmentStatus.
+FULFILLMENT_STATUSES: tuple[str, ...] = (
+    "PENDING_AVAILABILITY",
+    "PENDING",
+    "UNSHIPPED",
+    "PARTIALLY_SHIPPED",
+    "SHIPPED",
+    "CANCELLED",
+    "UNFULFILLABLE",
+)
+
+FULFILLED_BY: tuple[str, ...] = ("MERCHANT", "AMAZON")
+
+# searchOrders / getOrder includedData values.
+INCLUDED_DATA: tuple[str, ...] = (
+    "BUYER",
+    "RECIPIENT",
+    "PROCEEDS",
+    "EXPENSE",
+    "PROMOTION",
+    "CANCELLATION",
+    "FULFILLMENT",
+    "PACKAGES",
+    "TAX",
+    "PAYMENT",
+    "FULFILLMENT_ORDERS",
+)
+
+# What amzorders asks for on every read: enough for the commerce order and the view.
+DEFAULT_INCLUDED_DATA: tuple[str, ...] = (
+    "BUYER",
+    "RECIPIENT",
+    "PROCEEDS",
+    "PROMOTION",
+    "CANCELLATION",
+    "FULFILLMENT",
+    "PACKAGES",
+)
+
+
+@dataclass(frozen=True)
+class Marketplace:
+    marketplace_id: str
+    country: str
+    name: str
+    currency: str
+    region: str  # na / eu / fe
+
+
+MARKETPLACES: dict[str, Marketplace] = {
+    m.marketplace_id: m
+    for m in (
+        Marketplace("ATVPDKIKX0DER", "US", "Amazon.com", "USD", "na"),
+        Marketplace("A2EUQ1WTGCTBG2", "CA", "Amazon.ca", "CAD", "na"),
+        Marketplace("A1AM78C64UM0Y8", "MX", "Amazon.com.mx", "MXN", "na"),
+        Marketplace("A2Q3Y263D00KWC", "BR", "Amazon.com.br", "BRL", "na"),
+        Marketplace("A1F83G8C2ARO7P", "GB", "Amazon.co.uk", "GBP", "eu"),
+        Marketplace("A1PA6795UKMFR9", "DE", "Amazon.de", "EUR", "eu"),
+        Marketplace("A13V1IB3VIYZZH", "FR", "Amazon.fr", "EUR", "eu"),
+        Marketplace("APJ6JRA9NG5V4", "IT", "Amazon.it", "EUR", "eu"),
+        Marketplace("A1RKKUPIHCS9HS", "ES", "Amazon.es", "EUR", "eu"),
+        Marketplace("A1805IZSGTT6HS", "NL", "Amazon.nl", "EUR", "eu"),
+        Marketplace("AMEN7PMS3EDWL", "BE", "Amazon.com.be", "EUR", "eu"),
+        Marketplace("A28R8C7NBKEWEA", "IE", "Amazon.ie", "EUR", "eu"),
+        Marketplace("A2NODRKZP88ZB9", "SE", "Amazon.se", "SEK", "eu"),
+        Marketplace("A1C3SOZRARQ6R3", "PL", "Amazon.pl", "PLN", "eu"),
+        Marketplace("A33AVAJ2PDY3EV", "TR", "Amazon.com.tr", "TRY", "eu"),
+        Marketplace("ARBP9OOSHTCHU", "EG", "Amazon.eg", "EGP", "eu"),
+        Marketplace("A17E79C6D8DWNP", "SA", "Amazon.sa", "SAR", "eu"),
+        Marketplace("A2VIGQ35RCS4UG", "AE", "Amazon.ae", "AED", "eu"),
+        Marketplace("A21TJRUUN4KGV", "IN", "Amazon.in", "INR", "eu"),
+        Marketplace("A19VAU5U5O7RUS", "SG", "Amazon.sg", "SGD", "fe"),
+        Marketplace("A39IBJ37TRP1C6", "AU", "Amazon.com.au", "AUD", "fe"),
+        Marketplace("A1VC38T7YXB528", "JP", "Amazon.co.jp", "JPY", "fe"),
+    )
+}
+
+REGIONS: tuple[str, ...] = ("na", "eu", "fe")
+
+PRODUCTION_HOSTS: dict[str, str] = {
+    "na": "https://sellingpartnerapi-na.amazon.com",
+    "eu": "https://sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sellingpartnerapi-fe.amazon.com",
+}
+SANDBOX_HOSTS: dict[str, str] = {
+    "na": "https://sandbox.sellingpartnerapi-na.amazon.com",
+    "eu": "https://sandbox.sellingpartnerapi-eu.amazon.com",
+    "fe": "https://sandbox.sellingpartnerapi-fe.amazon.com",
+}
+LWA_TOKEN_URL = "https://api.amazon.com/auth/o2/token"
+
+# Usage plans (requests per second, burst) from Amazon's API models.
+USAGE_PLANS: dict[str, tuple[float, int]] = {
+    "searchOrders": (0.0056, 20),
+    "getOrder": (0.5, 30),
+    "confirmShipment": (2.0, 10),
+    "createFeedDocument": (0.5, 15),
+    "createFeed": (0.0083, 15),
+    "getFeed": (2.0, 15),
+    "getFeedDocument": (0.0222, 10),
+}
+
+# Cancel reasons accepted in POST_ORDER_ACKNOWLEDGEMENT_DATA (StatusCode Failure).
+CANCEL_REASONS: tuple[str, ...] = (
+    "NoInventory",
+    "ShippingAddressUndeliverable",
+    "CustomerExchange",
+    "BuyerCanceled",
+    "GeneralAdjustment",
+    "CarrierCreditDecision",
+    "RiskAssessmentInformationNotValid",
+    "CarrierCoverageFailure",
+    "CustomerReturn",
+    "MerchandiseNotReceived",
+)
+
+# AdjustmentReason values accepted in POST_PAYMENT_ADJUSTMENT_DATA.
+ADJUSTMENT_REASONS: tuple[str, ...] = (
+    "NoInventory",
+    "CustomerReturn",
+    "GeneralAdjustment",
+    "CouldNotShip",
+    "DifferentItem",
+    "Abandoned",
+    "CustomerCancel",
+    "PriceError",
+    "ProductOutofStock",
+    "CustomerAddressIncorrect",
+    "Exchange",
+    "Other",
+    "CarrierCreditDecision",
+    "RiskAssessmentInformationNotValid",
+    "CarrierCoverageFailure",
+    "TransactionRecord",
+    "Undeliverable",
+    "RefusedDelivery",
+)
+
+# Price component types of an AdjustedItem.
+ADJUSTMENT_COMPONENTS: tuple[str, ...] = (
+    "Principal",
+    "Shipping",
+    "Tax",
+    "ShippingTax",
+    "RestockingFee",
+    "RestockingFeeTax",
+    "GiftWrap",
+    "GiftWrapTax",
+    "Surcharge",
+    "ReturnShipping",
+    "Goodwill",
+    "ExportCharge",
+    "COD",
+    "CODTax",
+    "Other",
+    "FreeReplacementReturnShipping",
+)
+
+# Carrier codes accepted by confirmShipment (Amazon's CarrierCode list, the carriers a
+# seller is likely to use). "Other" requires a carrierName.
+CARRIER_CODES: tuple[str, ...] = (
+    "USPS",
+    "UPS",
+    "UPSMI",
+    "FedEx",
+    "FedEx SmartPost",
+    "DHL",
+    "DHL eCommerce",
+    "DHL Express",
+    "DHL Global Mail",
+    "OnTrac",
+    "LaserShip",
+    "Amazon Shipping",
+    "Canada Post",
+    "Purolator",
+    "Royal Mail",
+    "Parcelforce",
+    "DPD",
+    "Hermes",
+    "Yodel",
+    "Evri",
+    "Deutsche Post",
+    "GLS",
+    "Hermes Logistik Gruppe",
+    "Chronopost",
+    "Colissimo",
+    "La Poste",
+    "Poste Italiane",
+    "BRT",
+    "SDA",
+    "Correos",
+    "SEUR",
+    "MRW",
+    "PostNL",
+    "Japan Post",
+    "Yamato Transport",
+    "Sagawa Express",
+    "Australia Post",
+    "StarTrack",
+    "Singapore Post",
+    "India Post",
+    "Blue Dart",
+    "Delhivery",
+    "Estafeta",
+    "Correios",
+    "Other",
+)
+
+
+def carrier_code_canonical(value: str) -> str | None:
+    """The carrier code as Amazon spells it, matched case-insensitively, or None."""
+    wanted = value.strip().casefold()
+    for code in CARRIER_CODES:
+        if code.casefold() == wanted:
+            return code
+    return None

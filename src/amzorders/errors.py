@@ -1,0 +1,109 @@
+"""Exception types raised by library code, and the exit code each maps to.
+
+Library code (services, store, amazon, mail) raises these; the one error boundary in
+``amzorders.cli.main`` prints ``Error: <message>`` on stderr and exits with ``exit_code``.
+Messages must say what went wrong *and* what to do next, and must never contain secrets.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Documented process exit codes (README "Exit codes")."""
+
+    OK = 0
+    NOT_FOUND_OR_NOT_ALLOWED = 1  # unknown order/SKU, or the order's state forbids it
+    USAGE = 2  # bad flags or arguments (Typer also uses 2)
+    CONFIG = 3  # configuration missing/invalid, credentials rejected
+    AMAZON_REJECTED = 4  # Amazon answered 4xx / rejected an action (also: sync saw rejected actions)
+    AMAZON_UNAVAILABLE = 5  # Amazon unreachable or failing after retries
+    LOCKED = 6  # another sync holds the store's sync lock
+    INTERRUPTED = 130  # Ctrl-C
+
+
+class AmzOrdersError(Exception):
+    """Base of every expected failure. ``str(err)`` is the user-facing message."""
+
+    exit_code: ExitCode = ExitCode.NOT_FOUND_OR_NOT_ALLOWED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(AmzOrdersError):
+    """An order, SKU, outbox row... that does not exist."""
+
+    exit_code = ExitCode.NOT_FOUND_OR_NOT_ALLOWED
+
+
+class NotAllowedError(AmzOrdersError):
+    """The order's current state does not allow the requested action."""
+
+    exit_code = ExitCode.NOT_FOUND_OR_NOT_ALLOWED
+
+
+class UsageError(AmzOrdersError):
+    """Malformed input: a date that does not parse, an unknown status, a bad quantity."""
+
+    exit_code = ExitCode.USAGE
+
+
+class ConfigError(AmzOrdersError):
+    """Configuration missing or invalid, or credentials refused by Login with Amazon."""
+
+    exit_code = ExitCode.CONFIG
+
+
+class LockedError(AmzOrdersError):
+    """Another sync holds the store's sync lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class AmazonError(AmzOrdersError):
+    """An error answered by (or on the way to) the Selling Partner API.
+
+    ``code``/``amazon_message`` come from Amazon's ``{"errors": [...]}`` body when there
+    is one; ``request_id`` from the ``x-amzn-RequestId`` header; ``status`` is the HTTP
+    status (None when no response arrived).
+    """
+
+    exit_code = ExitCode.AMAZON_REJECTED
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        amazon_message: str | None = None,
+        request_id: str | None = None,
+        operation: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.amazon_message = amazon_message
+        self.request_id = request_id
+        self.operation = operation
+
+
+class AmazonRejectedError(AmazonError):
+    """Amazon answered with a non-retryable 4xx: the request itself is wrong."""
+
+    exit_code = ExitCode.AMAZON_REJECTED
+
+
+class AmazonUnavailableError(AmazonError):
+    """Amazon unreachable, timing out, throttling or failing (5xx) after bounded retries."""
+
+    exit_code = ExitCode.AMAZON_UNAVAILABLE
+
+
+class AuthError(AmazonError):
+    """Login with Amazon refused the client id / secret / refresh token."""
+
+    exit_code = ExitCode.CONFIG
