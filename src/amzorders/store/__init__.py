@@ -1,0 +1,16 @@
+"""The SQLite order store: the only package that contains SQL.
+
+``Store`` combines the repositories (one mixin per area, all on one connection).
+"""
+
+from __future__ import annotations
+
+from amzorders.store.base import ConcurrentChangeError, StoreError
+from amzorders.store.orders import OrdersRepository, StoredOrderState
+
+
+class Store(OrdersRepository):
+    """One open store file. ``Store.open(path)`` creates and migrates it."""
+
+
+__all__ = ["ConcurrentChangeError", "Store", "StoreError", "StoredOrderState"]

@@ -1,0 +1,833 @@
+"""Selling Partner API client: LWA tokens, token buckets, retries, orders, shipments, feeds.
+
+The one place that imports ``requests``; import this module only when a command really
+talks to Amazon.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import platform
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import requests
+import urllib3.exceptions
+
+from amzorders import __version__
+from amzorders.amazon.auth import LwaCredentials, TokenStore, token_cache_key
+from amzorders.amazon.ratelimit import RateLimiter
+from amzorders.domain import codes
+from amzorders.errors import (
+    AmazonError,
+    AmazonRejectedError,
+    AmazonUnavailableError,
+    AuthError,
+    ConfigError,
+    NotAllowedError,
+    UsageError,
+)
+
+__all__ = [
+    "CallRecord",
+    "LwaCredentials",
+    "OrdersPage",
+    "SpApiClient",
+    "SubmittedFeed",
+    "TokenStore",
+]
+
+USER_AGENT = f"amzorders/{__version__} (Language=Python/{platform.python_version()})"
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# Refresh the access token this long before LWA says it expires.
+TOKEN_EXPIRY_MARGIN_SECONDS = 60.0
+# 401/403 codes that mean "your access token is no good", worth one refresh.
+TOKEN_REJECTED_CODES = frozenset({"unauthorized", "invalidtoken", "expiredtoken", "invalidaccesstoken"})
+LWA_CREDENTIAL_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+
+ORDERS_PATH = "/orders/2026-01-01/orders"
+# Request errors that no retry can cure: the URL itself is wrong.
+_MALFORMED_REQUEST = (
+    requests.exceptions.InvalidURL,
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+)
+FEEDS_PATH = "/feeds/2021-06-30"
+
+
+@dataclass(frozen=True)
+class CallRecord:
+    """One HTTP call, for logs and counters. Never holds a token or a query string."""
+
+    operation: str
+    method: str
+    path: str
+    status: int | None  # None: no response (connection failed, timed out)
+    request_id: str | None
+    duration_ms: float
+    attempt: int  # 1 for the first try of this operation call, 2 for its first retry...
+    error_code: str | None  # Amazon's error code, or what went wrong on the wire
+
+
+@dataclass(frozen=True)
+class OrdersPage:
+    orders: list[dict[str, Any]]
+    next_token: str | None
+    last_updated_before: datetime | None
+    created_before: datetime | None
+    request_id: str | None
+
+
+@dataclass(frozen=True)
+class SubmittedFeed:
+    feed_id: str
+    feed_document_id: str
+
+
+@dataclass
+class _Outcome:
+    """What one attempt produced, kept to describe the last failure."""
+
+    response: requests.Response | None
+    body: Any
+    description: str
+    request_id: str | None = None
+
+
+class SpApiClient:
+    """A Selling Partner API client for one seller account.
+
+    Every call waits for its operation's token bucket, retries transient failures with
+    exponential backoff and full jitter, and raises ``AmazonRejectedError`` (Amazon said
+    no), ``AmazonUnavailableError`` (no usable answer after the retries) or ``AuthError``
+    (LWA refused the credentials). Each error also carries ``maybe_delivered``: False
+    only when no attempt ever reached Amazon.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: LwaCredentials,
+        token_url: str,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        timeout: tuple[float, float] = (5.0, 30.0),
+        max_retries: int = 5,
+        backoff_base: float = 0.5,
+        backoff_cap: float = 20.0,
+        token_store: TokenStore | None = None,
+        on_call: Callable[[CallRecord], None] | None = None,
+        account_name: str = "default",
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        session: requests.Session | None = None,
+    ) -> None:
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self.base_url = base_url.rstrip("/")
+        self.token_url = token_url
+        self.account_name = account_name
+        self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(sleep=sleep)
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff_base = backoff_base
+        self.backoff_cap = backoff_cap
+        self.on_call = on_call
+        self.call_count = 0
+        self.token_call_count = 0
+        self._credentials = credentials
+        self._token_store = token_store
+        self._token_key = token_cache_key(credentials)
+        self._clock = clock
+        self._sleep = sleep
+        self._random = random.Random()
+        self._session = session if session is not None else requests.Session()
+        self._session.headers["User-Agent"] = USER_AGENT
+        self._token: tuple[str, float] | None = None
+        self._token_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"SpApiClient(base_url={self.base_url!r}, account_name={self.account_name!r})"
+
+    def close(self) -> None:
+        self._session.close()
+
+    def __enter__(self) -> SpApiClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- Orders API v2026-01-01 -----------------------------------------------------
+
+    def search_orders(
+        self,
+        *,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        last_updated_after: datetime | None = None,
+        last_updated_before: datetime | None = None,
+        fulfillment_statuses: Iterable[str] | None = None,
+        marketplace_ids: Iterable[str] | None = None,
+        fulfilled_by: Iterable[str] | None = None,
+        included_data: Iterable[str] | None = codes.DEFAULT_INCLUDED_DATA,
+        max_results_per_page: int = 100,
+        pagination_token: str | None = None,
+    ) -> Iterator[OrdersPage]:
+        """Pages of orders, fetched lazily, following ``pagination.nextToken``.
+
+        Exactly one of ``created_after`` / ``last_updated_after``. ``pagination_token``
+        resumes a search from a token an earlier page returned (same other parameters).
+        """
+        if (created_after is None) == (last_updated_after is None):
+            raise UsageError("searchOrders needs exactly one of created_after and last_updated_after.")
+        if created_after is not None and last_updated_before is not None:
+            raise UsageError("searchOrders: last_updated_before cannot be combined with created_after.")
+        if last_updated_after is not None and created_before is not None:
+            raise UsageError("searchOrders: created_before cannot be combined with last_updated_after.")
+        if not 1 <= max_results_per_page <= 100:
+            raise UsageError(f"max_results_per_page must be between 1 and 100, got {max_results_per_page}.")
+        params: dict[str, str] = {}
+        for name, value in (
+            ("createdAfter", created_after),
+            ("createdBefore", created_before),
+            ("lastUpdatedAfter", last_updated_after),
+            ("lastUpdatedBefore", last_updated_before),
+        ):
+            if value is not None:
+                params[name] = format_datetime(value)
+        for name, values, allowed in (
+            ("fulfillmentStatuses", fulfillment_statuses, codes.FULFILLMENT_STATUSES),
+            ("marketplaceIds", marketplace_ids, None),
+            ("fulfilledBy", fulfilled_by, codes.FULFILLED_BY),
+            ("includedData", included_data, codes.INCLUDED_DATA),
+        ):
+            if values is not None:
+                joined = _csv(name, values, allowed)
+                if joined:
+                    params[name] = joined
+        params["maxResultsPerPage"] = str(max_results_per_page)
+        return self._search_pages(params, pagination_token)
+
+    def _search_pages(self, params: dict[str, str], token: str | None) -> Iterator[OrdersPage]:
+        while True:
+            page_params = dict(params)
+            if token is not None:
+                page_params["paginationToken"] = token
+            outcome = self._call("searchOrders", "GET", ORDERS_PATH, params=page_params)
+            body = _json_object(outcome, "searchOrders")
+            orders = body.get("orders") or []
+            if not isinstance(orders, list):
+                raise _shape_error("searchOrders", outcome, "'orders' is not a list")
+            pagination = body.get("pagination")
+            next_token = pagination.get("nextToken") if isinstance(pagination, dict) else None
+            yield OrdersPage(
+                orders=orders,
+                next_token=next_token or None,
+                last_updated_before=_watermark(body, "lastUpdatedBefore", outcome),
+                created_before=_watermark(body, "createdBefore", outcome),
+                request_id=outcome.request_id,
+            )
+            if not next_token:
+                return
+            token = next_token
+
+    def get_order(
+        self, order_id: str, included_data: Iterable[str] | None = codes.DEFAULT_INCLUDED_DATA
+    ) -> dict[str, Any]:
+        """The raw Order object (unwrapped from ``{"order": ...}``)."""
+        params = {}
+        if included_data is not None:
+            joined = _csv("includedData", included_data, codes.INCLUDED_DATA)
+            if joined:
+                params["includedData"] = joined
+        path = f"{ORDERS_PATH}/{_segment(order_id)}"
+        outcome = self._call("getOrder", "GET", path, params=params)
+        order = _json_object(outcome, "getOrder").get("order")
+        if not isinstance(order, dict):
+            raise _shape_error("getOrder", outcome, "it has no 'order' object")
+        return order
+
+    # --- Orders API v0: shipment confirmation -----------------------------------------
+
+    def confirm_shipment(self, order_id: str, body: dict[str, Any]) -> None:
+        """Confirm a shipment (v0 confirmShipment); Amazon answers 204 No Content."""
+        path = f"/orders/v0/orders/{_segment(order_id)}/shipmentConfirmation"
+        self._call("confirmShipment", "POST", path, json_body=body, expect_json=False)
+
+    # --- Feeds API 2021-06-30 ---------------------------------------------------------
+
+    def submit_feed(
+        self,
+        feed_type: str,
+        marketplace_ids: list[str],
+        content: bytes,
+        content_type: str = "text/xml; charset=UTF-8",
+        feed_options: dict[str, str] | None = None,
+    ) -> SubmittedFeed:
+        """createFeedDocument, upload ``content`` to its URL, createFeed."""
+        if not marketplace_ids:
+            raise UsageError(f"A {feed_type} feed needs at least one marketplace id.")
+        try:
+            outcome = self._call(
+                "createFeedDocument", "POST", f"{FEEDS_PATH}/documents", json_body={"contentType": content_type}
+            )
+            document = _json_object(outcome, "createFeedDocument")
+            document_id, upload_url = document.get("feedDocumentId"), document.get("url")
+            if not isinstance(document_id, str) or not isinstance(upload_url, str):
+                raise _shape_error("createFeedDocument", outcome, "it lacks feedDocumentId or url")
+            self._transfer(
+                "uploadFeedDocument", "PUT", upload_url, data=content, headers={"Content-Type": content_type}
+            )
+        except AmazonError as error:
+            # Until createFeed is sent, no feed exists: nothing can have been applied.
+            raise _delivered(error, False) from None
+        specification: dict[str, Any] = {
+            "feedType": feed_type,
+            "marketplaceIds": list(marketplace_ids),
+            "inputFeedDocumentId": document_id,
+        }
+        if feed_options:
+            specification["feedOptions"] = feed_options
+        outcome = self._call("createFeed", "POST", f"{FEEDS_PATH}/feeds", json_body=specification)
+        feed_id = _json_object(outcome, "createFeed").get("feedId")
+        if not isinstance(feed_id, str):
+            raise _shape_error("createFeed", outcome, "it has no feedId")
+        return SubmittedFeed(feed_id=feed_id, feed_document_id=document_id)
+
+    def get_feed(self, feed_id: str) -> dict[str, Any]:
+        """The Feed object: ``processingStatus``, ``resultFeedDocumentId`` when done."""
+        outcome = self._call("getFeed", "GET", f"{FEEDS_PATH}/feeds/{_segment(feed_id)}")
+        return _json_object(outcome, "getFeed")
+
+    def get_feed_result(self, feed: dict[str, Any]) -> bytes:
+        """The processing report of a finished feed (downloaded, gunzipped if needed)."""
+        document_id = feed.get("resultFeedDocumentId")
+        if not document_id:
+            raise NotAllowedError(
+                f"Feed {feed.get('feedId')} has no result document yet (processingStatus "
+                f"{feed.get('processingStatus')}); ask again once it is DONE or FATAL."
+            )
+        outcome = self._call("getFeedDocument", "GET", f"{FEEDS_PATH}/documents/{_segment(str(document_id))}")
+        document = _json_object(outcome, "getFeedDocument")
+        url = document.get("url")
+        if not isinstance(url, str):
+            raise _shape_error("getFeedDocument", outcome, "it has no url")
+        response = self._transfer("downloadFeedDocument", "GET", url)
+        content = response.content
+        # requests already undoes a Content-Encoding: gzip, so only gunzip what still is.
+        if document.get("compressionAlgorithm") == "GZIP" and content[:2] == b"\x1f\x8b":
+            try:
+                content = gzip.decompress(content)
+            except (OSError, EOFError) as exc:
+                raise AmazonUnavailableError(
+                    f"The processing report of feed {feed.get('feedId')} is not valid gzip ({exc}). "
+                    "Try again later - nothing was changed.",
+                    operation="downloadFeedDocument",
+                    status=response.status_code,
+                ) from None
+        return content
+
+    # --- access tokens ----------------------------------------------------------------
+
+    def access_token(self, *, force_refresh: bool = False) -> str:
+        """A valid LWA access token: from memory, the token store, or a fresh LWA call."""
+        with self._token_lock:
+            now = self._clock()
+            if not force_refresh:
+                if self._token is not None and now < self._token[1] - TOKEN_EXPIRY_MARGIN_SECONDS:
+                    return self._token[0]
+                if self._token_store is not None:
+                    stored = self._token_store.load(self._token_key)
+                    if stored is not None and now < stored[1] - TOKEN_EXPIRY_MARGIN_SECONDS:
+                        self._token = stored
+                        return stored[0]
+            token, expires_in = self._fetch_token()
+            self._token = (token, self._clock() + expires_in)
+            if self._token_store is not None:
+                self._token_store.save(self._token_key, token, self._token[1])
+            return token
+
+    def _fetch_token(self) -> tuple[str, float]:
+        form = {
+            "grant_type": "refresh_token",
+            "refresh_token": self._credentials.refresh_token,
+            "client_id": self._credentials.client_id,
+            "client_secret": self._credentials.client_secret,
+        }
+        headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
+
+        def refuse(response: requests.Response) -> None:
+            raise self._lwa_refusal(response)
+
+        response = self._transfer(
+            "lwaToken", "POST", self.token_url, data=form, headers=headers, on_refusal=refuse, is_token=True
+        )
+        try:
+            body = response.json()
+            token = body["access_token"]
+            expires_in = float(body.get("expires_in", 3600))
+            if not isinstance(token, str) or not token:
+                raise ValueError("empty access_token")
+        except (ValueError, KeyError, TypeError):
+            raise AmazonUnavailableError(
+                f"Login with Amazon answered without a usable access token (HTTP {response.status_code}). "
+                "Try again later - nothing was changed.",
+                operation="lwaToken",
+                status=response.status_code,
+            ) from None
+        return token, expires_in
+
+    def _lwa_refusal(self, response: requests.Response) -> AmazonError:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        code = str(body.get("error") or f"HTTP {response.status_code}")
+        description = body.get("error_description")
+        said = self._scrub(f"{code}: {description}" if description else code)
+        request_id = response.headers.get("x-amzn-RequestId")
+        if response.status_code in (400, 401) or code in LWA_CREDENTIAL_ERRORS:
+            error: AmazonError = AuthError(
+                f"Login with Amazon refused the credentials of account '{self.account_name}' ({said}). "
+                "Check the client id, client secret and refresh token in the config file "
+                "or the AMZORDERS_* environment variables.",
+                status=response.status_code,
+                code=code,
+                amazon_message=self._scrub(str(description)) if description else None,
+                request_id=request_id,
+                operation="lwaToken",
+            )
+        else:
+            error = AmazonRejectedError(
+                f"Login with Amazon rejected the token request of account '{self.account_name}' "
+                f"(HTTP {response.status_code}, {said}). Check the token URL in the config.",
+                status=response.status_code,
+                code=code,
+                request_id=request_id,
+                operation="lwaToken",
+            )
+        return _delivered(error, True)
+
+    # --- the HTTP machinery -----------------------------------------------------------
+
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json_body: Any = None,
+        expect_json: bool = True,
+    ) -> _Outcome:
+        """One SP-API operation: token bucket, access token, retries, error mapping."""
+        url = self.base_url + path
+        attempt = 0
+        failures = 0
+        token_refreshed = False
+        maybe_delivered = False
+        while True:
+            attempt += 1
+            try:
+                token = self.access_token()
+            except AmazonError as error:
+                # The SP-API request itself was not sent this time.
+                raise _delivered(error, maybe_delivered) from None
+            self.rate_limiter.acquire(operation)
+            headers = {"x-amz-access-token": token, "Accept": "application/json"}
+            started = time.monotonic()
+            self.call_count += 1
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
+                )
+            except _MALFORMED_REQUEST as exc:
+                raise ConfigError(
+                    f"The SP-API endpoint {self.base_url!r} of account '{self.account_name}' is not a "
+                    f"usable URL ({type(exc).__name__}); check the account's region or endpoint in the config."
+                ) from None
+            except requests.RequestException as exc:
+                reached = _may_have_reached(exc)
+                maybe_delivered = maybe_delivered or reached
+                what = _describe_exception(exc, self.timeout)
+                self._record(operation, method, path, None, None, started, attempt, type(exc).__name__)
+                failures += 1
+                if failures > self.max_retries:
+                    raise self._unavailable(operation, method, failures, what, None, maybe_delivered) from None
+                self._sleep(self._backoff(failures))
+                continue
+
+            maybe_delivered = True
+            status = response.status_code
+            request_id = response.headers.get("x-amzn-RequestId")
+            rate = _rate_header(response)
+            if rate is not None:
+                self.rate_limiter.observe_rate(operation, rate)
+            body, json_ok = _parse_json(response)
+            error_code, error_message, error_details = _first_error(body)
+            unusable = 200 <= status < 300 and expect_json and not json_ok
+            record_code = "InvalidJSON" if unusable else error_code or (f"HTTP{status}" if status >= 400 else None)
+            self._record(operation, method, path, status, request_id, started, attempt, record_code)
+
+            if 200 <= status < 300:
+                if unusable:
+                    failures += 1
+                    what = f"HTTP {status} with a body that is not valid JSON, request id {request_id}"
+                    if failures > self.max_retries:
+                        raise self._unavailable(operation, method, failures, what, request_id, True)
+                    self._sleep(self._backoff(failures))
+                    continue
+                return _Outcome(response, body, f"HTTP {status}", request_id)
+
+            if status in (401, 403) and not token_refreshed and _is_token_rejection(
+                error_code, error_message, error_details
+            ):
+                token_refreshed = True
+                self.access_token(force_refresh=True)
+                continue
+
+            if status in RETRYABLE_STATUSES:
+                failures += 1
+                what = f"HTTP {status} {error_code or response.reason or ''}".rstrip()
+                what += f", request id {request_id}"
+                if failures > self.max_retries:
+                    raise self._unavailable(operation, method, failures, what, request_id, True)
+                delay = self._backoff(failures)
+                if status == 429 and rate is not None:
+                    # Amazon told us its refill rate: no token comes back sooner than this.
+                    delay = max(delay, 1.0 / rate)
+                self._sleep(delay)
+                continue
+
+            raise self._rejected(operation, status, error_code, error_message, error_details, request_id, response)
+
+    def _transfer(
+        self,
+        operation: str,
+        method: str,
+        url: str,
+        *,
+        data: Any = None,
+        headers: dict[str, str] | None = None,
+        on_refusal: Callable[[requests.Response], None] | None = None,
+        is_token: bool = False,
+    ) -> requests.Response:
+        """A call outside the SP-API (LWA, presigned document URLs): retries, no SP-API headers."""
+        path = urlsplit(url).path or "/"
+        attempt = 0
+        maybe_delivered = False
+        while True:
+            attempt += 1
+            started = time.monotonic()
+            if is_token:
+                self.token_call_count += 1
+            try:
+                response = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)
+            except _MALFORMED_REQUEST as exc:
+                if is_token:
+                    raise ConfigError(
+                        f"The Login with Amazon token URL {url!r} of account '{self.account_name}' is not "
+                        f"a usable URL ({type(exc).__name__}); check token_url in the config."
+                    ) from None
+                raise _delivered(
+                    AmazonUnavailableError(
+                        f"Amazon handed out a document URL that cannot be used for {operation} "
+                        f"({type(exc).__name__}). Try again later - nothing was changed.",
+                        operation=operation,
+                    ),
+                    False,
+                ) from None
+            except requests.RequestException as exc:
+                maybe_delivered = maybe_delivered or _may_have_reached(exc)
+                self._record(operation, method, path, None, None, started, attempt, type(exc).__name__)
+                what = _describe_exception(exc, self.timeout)
+            else:
+                maybe_delivered = True
+                status = response.status_code
+                request_id = response.headers.get("x-amzn-RequestId") or response.headers.get("x-amz-request-id")
+                self._record(operation, method, path, status, request_id, started, attempt, None if status < 400 else f"HTTP{status}")
+                if status < 300:
+                    return response
+                if status not in RETRYABLE_STATUSES:
+                    if on_refusal is not None:
+                        on_refusal(response)
+                    raise _delivered(
+                        AmazonRejectedError(
+                            f"Amazon refused {operation} (HTTP {status}{_short_body(response, self._scrub)}). "
+                            "The document link may have expired; try again - nothing was changed.",
+                            status=status,
+                            request_id=request_id,
+                            operation=operation,
+                        ),
+                        True,
+                    )
+                what = f"HTTP {status}, request id {request_id}"
+            if attempt > self.max_retries:
+                target = "Login with Amazon" if is_token else "Amazon"
+                error = AmazonUnavailableError(
+                    f"{target} did not answer {operation} after {attempt} attempts (last: {what}). "
+                    f"{target} may be having trouble or be unreachable from here; try again later"
+                    " - nothing was changed.",
+                    operation=operation,
+                )
+                raise _delivered(error, maybe_delivered)
+            self._sleep(self._backoff(attempt))
+
+    def _backoff(self, failures: int) -> float:
+        """Full jitter: a random wait up to min(cap, base * 2^(failures-1))."""
+        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (failures - 1)))
+        return self._random.uniform(0.0, ceiling)
+
+    def _record(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        status: int | None,
+        request_id: str | None,
+        started: float,
+        attempt: int,
+        error_code: str | None,
+    ) -> None:
+        if self.on_call is None:
+            return
+        self.on_call(
+            CallRecord(
+                operation=operation,
+                method=method,
+                path=path,
+                status=status,
+                request_id=request_id,
+                duration_ms=round((time.monotonic() - started) * 1000.0, 3),
+                attempt=attempt,
+                error_code=error_code,
+            )
+        )
+
+    def _unavailable(
+        self,
+        operation: str,
+        method: str,
+        attempts: int,
+        last: str,
+        request_id: str | None,
+        maybe_delivered: bool,
+    ) -> AmazonUnavailableError:
+        if method == "GET" or not maybe_delivered:
+            outcome = "nothing was changed."
+        else:
+            outcome = "Amazon may or may not have received it."
+        error = AmazonUnavailableError(
+            self._scrub(
+                f"Amazon did not answer {operation} after {attempts} attempts (last: {last}). "
+                f"Amazon may be having trouble; try again later - {outcome}"
+            ),
+            request_id=request_id,
+            operation=operation,
+        )
+        return _delivered(error, maybe_delivered)
+
+    def _rejected(
+        self,
+        operation: str,
+        status: int,
+        code: str | None,
+        message: str | None,
+        details: str | None,
+        request_id: str | None,
+        response: requests.Response,
+    ) -> AmazonRejectedError:
+        said = ": ".join(part for part in (code, message) if part) or (response.reason or "no explanation")
+        if details and details != message:
+            said += f" ({details})"
+        hint = "Nothing was changed; correct the request and try again."
+        if status in (401, 403):
+            hint = (
+                "Nothing was changed. Check that the seller authorized this application for the "
+                "Orders and Feeds roles and that the account's region matches its marketplaces."
+            )
+        elif status == 404:
+            hint = "Nothing was changed; check the id (and the account/region it belongs to)."
+        error = AmazonRejectedError(
+            self._scrub(f"Amazon rejected {operation} (HTTP {status} {said}; request id {request_id}). {hint}"),
+            status=status,
+            code=code,
+            amazon_message=self._scrub(message) if message else None,
+            request_id=request_id,
+            operation=operation,
+        )
+        error.details = self._scrub(details) if details else None  # type: ignore[attr-defined]
+        return _delivered(error, True)
+
+    def _scrub(self, text: str) -> str:
+        """``text`` with every secret of this client blanked out."""
+        secrets = list(self._credentials.secrets())
+        if self._token is not None:
+            secrets.append(self._token[0])
+        for secret in secrets:
+            if secret:
+                text = text.replace(secret, "***")
+        return text
+
+
+# --- helpers --------------------------------------------------------------------------
+
+
+def format_datetime(value: datetime) -> str:
+    """ISO 8601 in UTC with a Z, as Amazon expects; refuses naive datetimes."""
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise UsageError(f"Times sent to Amazon must be timezone-aware (got naive {value.isoformat()}).")
+    utc = value.astimezone(timezone.utc)
+    if utc.microsecond:
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(value: str) -> datetime:
+    """An ISO 8601 time from Amazon as an aware UTC datetime."""
+    parsed = datetime.fromisoformat(value.strip().replace("z", "Z"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+def _csv(name: str, values: Iterable[str], allowed: tuple[str, ...] | None) -> str:
+    items = [values] if isinstance(values, str) else list(values)
+    for item in items:
+        if allowed is not None and item not in allowed:
+            raise UsageError(f"{item!r} is not a valid {name} value; use one of {', '.join(allowed)}.")
+        if "," in item:
+            raise UsageError(f"{name} value {item!r} may not contain a comma.")
+    return ",".join(items)
+
+
+def _segment(value: str) -> str:
+    if not value:
+        raise UsageError("An empty id cannot be sent to Amazon.")
+    return quote(value, safe="")
+
+
+def _parse_json(response: requests.Response) -> tuple[Any, bool]:
+    if not response.content:
+        return None, False
+    try:
+        return response.json(), True
+    except ValueError:
+        return None, False
+
+
+def _first_error(body: Any) -> tuple[str | None, str | None, str | None]:
+    if not isinstance(body, dict):
+        return None, None, None
+    errors = body.get("errors")
+    if not isinstance(errors, list) or not errors or not isinstance(errors[0], dict):
+        return None, None, None
+    first = errors[0]
+
+    def text(key: str) -> str | None:
+        value = first.get(key)
+        return str(value) if value not in (None, "") else None
+
+    return text("code"), text("message"), text("details")
+
+
+def _is_token_rejection(code: str | None, message: str | None, details: str | None) -> bool:
+    if code is not None and code.replace(" ", "").casefold() in TOKEN_REJECTED_CODES:
+        return True
+    said = f"{message or ''} {details or ''}".casefold()
+    return "expired" in said and "token" in said
+
+
+def _rate_header(response: requests.Response) -> float | None:
+    raw = response.headers.get("x-amzn-RateLimit-Limit")
+    if not raw:
+        return None
+    try:
+        rate = float(raw)
+    except ValueError:
+        return None
+    return rate if 0.0 < rate < float("inf") else None
+
+
+def _may_have_reached(exc: BaseException) -> bool:
+    """False only when the connection was never made (refused, DNS, connect timeout)."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return False
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        seen: set[int] = set()
+        stack: list[BaseException | None] = [exc]
+        while stack:
+            current = stack.pop()
+            if current is None or id(current) in seen:
+                continue
+            seen.add(id(current))
+            if isinstance(current, urllib3.exceptions.NewConnectionError | ConnectionRefusedError):
+                return False
+            if isinstance(current, urllib3.exceptions.ConnectTimeoutError):
+                return False
+            stack.append(getattr(current, "reason", None))
+            stack.append(current.__cause__)
+            stack.append(current.__context__)
+            stack.extend(arg for arg in current.args if isinstance(arg, BaseException))
+    return True
+
+
+def _describe_exception(exc: BaseException, timeout: tuple[float, float]) -> str:
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return f"no connection within {timeout[0]:g} s"
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return f"no reply within {timeout[1]:g} s"
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if not _may_have_reached(exc):
+            return "could not connect"
+        return "connection reset or closed before a reply"
+    return type(exc).__name__
+
+
+def _json_object(outcome: _Outcome, operation: str) -> dict[str, Any]:
+    if not isinstance(outcome.body, dict):
+        raise _shape_error(operation, outcome, "it is not a JSON object")
+    return outcome.body
+
+
+def _shape_error(operation: str, outcome: _Outcome, problem: str) -> AmazonUnavailableError:
+    status = outcome.response.status_code if outcome.response is not None else None
+    error = AmazonUnavailableError(
+        f"Amazon's reply to {operation} cannot be used: {problem} (HTTP {status}, request id "
+        f"{outcome.request_id}). Try again later; if it persists, Amazon changed its API.",
+        status=status,
+        request_id=outcome.request_id,
+        operation=operation,
+    )
+    return _delivered(error, True)
+
+
+def _watermark(body: dict[str, Any], key: str, outcome: _Outcome) -> datetime | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        return parse_datetime(str(value))
+    except ValueError:
+        raise _shape_error("searchOrders", outcome, f"{key} {value!r} is not an ISO 8601 time") from None
+
+
+def _short_body(response: requests.Response, scrub: Callable[[str], str]) -> str:
+    text = response.text.strip().replace("\n", " ")
+    return f": {scrub(text[:200])}" if text else ""
+
+
+def _delivered(error: AmazonError, maybe_delivered: bool) -> Any:
+    # errors.AmazonError has no such attribute yet; the caller's outbox needs it.
+    error.maybe_delivered = maybe_delivered  # type: ignore[attr-defined]
+    return error

@@ -1,0 +1,133 @@
+"""The composition root: settings + chosen account -> store, SP-API client, simulator.
+
+Everything heavy is built lazily on first use and imported inside the method that needs
+it, so that commands which only read the store never load ``requests`` or the simulator.
+No terminal code here: the CLI decides what to print.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from amzorders.config import AccountConfig, Settings, load_settings
+
+if TYPE_CHECKING:
+    from amzorders.amazon.client import SpApiClient
+    from amzorders.simulator import Simulator
+    from amzorders.store import Store
+
+# The newcomer's simulator: enough orders to look real, time running a minute per second
+# so that PENDING orders get released while one watches.
+SIMULATOR_SEED = 1
+SIMULATOR_ORDERS = 250
+SIMULATOR_TIME_SCALE = 60.0
+
+
+class App:
+    """One command's view of the world. ``close()`` releases what was opened."""
+
+    def __init__(self, settings: Settings, account: AccountConfig) -> None:
+        self.settings = settings
+        self.account = account
+        self.using_simulator = account.is_simulator
+        self.db_path: Path = settings.db_path_for(account)
+        self._store: Store | None = None
+        self._client: SpApiClient | None = None
+        self._simulator: Simulator | None = None
+
+    @classmethod
+    def from_options(
+        cls,
+        config_path: Path | None = None,
+        db_path: Path | None = None,
+        account_name: str | None = None,
+        env: Mapping[str, str] = os.environ,
+    ) -> App:
+        """Build from the command-line flags (None: not given) and the environment."""
+        settings = load_settings(
+            config_path=config_path, db_path=db_path, account=account_name, env=env
+        )
+        return cls(settings, settings.resolve_account())
+
+    def store(self) -> Store:
+        """The order store, opened (and migrated) on first use."""
+        if self._store is None:
+            from amzorders.store import Store
+
+            self._store = Store.open(self.db_path)
+        return self._store
+
+    def simulator(self) -> Simulator:
+        """The in-process simulator, started on first use (simulator accounts only)."""
+        if not self.using_simulator:
+            raise RuntimeError(f"account {self.account.name!r} does not use the simulator")
+        if self._simulator is None:
+            from amzorders.simulator import Simulator
+
+            state_path = self.settings.simulator_state_path
+            state_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            simulator = Simulator(
+                state_path,
+                seed=SIMULATOR_SEED,
+                orders=SIMULATOR_ORDERS,
+                rate_limits=True,
+                time_scale=SIMULATOR_TIME_SCALE,
+            )
+            simulator.start()
+            self._simulator = simulator
+        return self._simulator
+
+    def amazon(self) -> SpApiClient:
+        """The SP-API client of the account (pointed at the simulator when it is one)."""
+        if self._client is None:
+            from amzorders.amazon.client import LwaCredentials, SpApiClient
+
+            if self.using_simulator:
+                from amzorders.simulator import SIMULATOR_CREDENTIALS
+
+                simulator = self.simulator()
+                base_url, token_url = simulator.base_url, simulator.token_url
+                credentials = LwaCredentials(
+                    SIMULATOR_CREDENTIALS["client_id"],
+                    SIMULATOR_CREDENTIALS["client_secret"],
+                    SIMULATOR_CREDENTIALS["refresh_token"],
+                )
+            else:
+                account = self.account
+                # resolve_account() guarantees all three for a non-simulator account.
+                assert account.base_url is not None
+                assert account.client_id and account.client_secret and account.refresh_token
+                base_url, token_url = account.base_url, account.token_url
+                credentials = LwaCredentials(
+                    account.client_id, account.client_secret, account.refresh_token
+                )
+            self._client = SpApiClient(
+                base_url,
+                credentials=credentials,
+                token_url=token_url,
+                account_name=self.account.name,
+            )
+        return self._client
+
+    def close(self) -> None:
+        """Close the store and stop the simulator; safe to call twice."""
+        store, self._store = self._store, None
+        simulator, self._simulator = self._simulator, None
+        client, self._client = self._client, None
+        try:
+            if client is not None and hasattr(client, "close"):
+                client.close()
+            if store is not None:
+                store.close()
+        finally:
+            if simulator is not None:
+                simulator.stop()
+
+    def __enter__(self) -> App:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

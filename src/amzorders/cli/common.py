@@ -1,0 +1,101 @@
+"""Helpers shared by the command modules: the App from the typer context, stderr output.
+
+stdout carries data (tables, JSON); notices and warnings go to stderr through
+``warn``/``notice`` so that pipes and cron mails stay clean.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from amzorders.app import App
+    from amzorders.config import Settings
+
+
+@dataclass
+class CliOptions:
+    """The global options, kept in ``ctx.obj`` (``main()`` creates it, the callback fills it)."""
+
+    config_path: Path | None = None  # --config as typed (None: not on the command line)
+    db_path: Path | None = None  # --db as typed
+    account_name: str | None = None  # --account as typed
+    debug: bool = False
+    app: App | None = None
+    settings: Settings | None = None
+    shown_warnings: set[str] = field(default_factory=set)
+
+
+def stderr_console() -> Console:
+    # Built per call: the console then follows sys.stderr and COLUMNS as they are now
+    # (tests swap both).
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def warn(message: str) -> None:
+    """A warning on stderr (plain text: the message is never treated as markup)."""
+    stderr_console().print(f"[bold yellow]Warning:[/] {escape(message)}")
+
+
+def notice(message: str) -> None:
+    """An informational line on stderr."""
+    stderr_console().print(escape(message))
+
+
+def cli_options(ctx: typer.Context) -> CliOptions:
+    options = ctx.find_object(CliOptions)
+    if options is None:  # a command invoked without the root callback (tests)
+        options = CliOptions()
+        ctx.find_root().obj = options
+    return options
+
+
+def get_settings(ctx: typer.Context) -> Settings:
+    """The validated settings (config errors surface here), warnings printed once."""
+    options = cli_options(ctx)
+    if options.settings is None:
+        from amzorders.config import load_settings
+
+        options.settings = load_settings(
+            config_path=options.config_path,
+            db_path=options.db_path,
+            account=options.account_name,
+        )
+        _show_warnings(options, options.settings.warnings)
+    return options.settings
+
+
+def get_app(ctx: typer.Context) -> App:
+    """The App for this run, built on first use and closed when the command ends."""
+    options = cli_options(ctx)
+    if options.app is None:
+        from amzorders.app import App
+
+        settings = get_settings(ctx)
+        app = App(settings, settings.resolve_account())
+        options.app = app
+        ctx.find_root().call_on_close(app.close)
+        if app.using_simulator:
+            warn(simulator_notice(app.db_path))
+    return options.app
+
+
+def simulator_notice(db_path: Path) -> str:
+    return (
+        "Using the built-in simulated marketplace (no Amazon credentials configured). "
+        f"Simulated orders are kept in {db_path}, apart from real ones. "
+        "Run 'amzorders config init' to connect Seller Central."
+    )
+
+
+def _show_warnings(options: CliOptions, warnings: tuple[str, ...]) -> None:
+    for message in warnings:
+        if message not in options.shown_warnings:
+            options.shown_warnings.add(message)
+            warn(message)

@@ -1,0 +1,199 @@
+"""The ``amzorders`` command: global options, command registration, the error boundary.
+
+``run()`` (the console script) and ``main(argv)`` (tests) are the one place where
+exceptions become messages and exit codes:
+
+- ``AmzOrdersError`` -> ``Error: <message>`` on stderr, exit ``err.exit_code``;
+- Typer/Click usage errors -> Click's message, exit 2;
+- Ctrl-C -> ``Interrupted.``, exit 130;
+- anything else -> one line naming the type, exit 1; ``--debug`` / ``AMZORDERS_DEBUG=1``
+  add the traceback (never with local variables: they can hold secrets), and
+  ``AMZORDERS_RAISE_UNEXPECTED=1`` (set by the test suite) re-raises it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from amzorders import __version__
+from amzorders.cli.common import CliOptions
+from amzorders.errors import AmzOrdersError, ExitCode
+
+try:  # Typer >= 0.26 ships its own Click
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException
+
+app = typer.Typer(
+    name="amzorders",
+    help="Run Amazon seller orders from a terminal: import them from Seller Central, "
+    "invoice, ship, cancel and refund them, and sync it all back.",
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+    no_args_is_help=True,
+    add_completion=False,
+)
+
+# Command modules under amzorders.cli, each with ``register(app)``. A module that is not
+# written yet is skipped, so the CLI works while the project grows.
+COMMAND_MODULES: tuple[str, ...] = (
+    "config_cmd",
+    "orders_cmd",
+    "simulator_cmd",
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"amzorders {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            metavar="FILE",
+            help="Config file to use instead of the default (also: AMZORDERS_CONFIG).",
+            show_default=False,
+        ),
+    ] = None,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db",
+            metavar="FILE",
+            envvar="AMZORDERS_DB",
+            help="SQLite order store to use.",
+            show_default=False,
+        ),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            metavar="NAME",
+            envvar="AMZORDERS_ACCOUNT",
+            help="Seller account from the config file ('simulator': the built-in one).",
+            show_default=False,
+        ),
+    ] = None,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show tracebacks of errors (also: AMZORDERS_DEBUG=1).")
+    ] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version_callback, help="Show the version."
+        ),
+    ] = False,
+) -> None:
+    options = ctx.find_object(CliOptions)
+    if options is None:
+        options = ctx.obj = CliOptions()
+    # Values Typer read from an environment variable are left to config.py, which reads
+    # the environment itself and so can report each setting's true source.
+    options.config_path = config
+    options.db_path = db if _from_command_line(ctx, "db") else None
+    options.account_name = account if _from_command_line(ctx, "account") else None
+    options.debug = options.debug or debug
+
+
+def _from_command_line(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name == "COMMANDLINE"
+
+
+def _register_commands() -> None:
+    for name in COMMAND_MODULES:
+        qualified = f"amzorders.cli.{name}"
+        try:
+            module = importlib.import_module(qualified)
+        except ModuleNotFoundError as err:
+            if err.name == qualified:  # the module itself is missing, not one it imports
+                continue
+            raise
+        module.register(app)
+
+
+_register_commands()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _print_error(message: str) -> None:
+    # Plain write: messages may contain [brackets] that rich would take for markup.
+    sys.stderr.write(f"Error: {message}\n")
+    sys.stderr.flush()
+
+
+def _print_traceback(err: BaseException) -> None:
+    sys.stderr.write("".join(traceback.format_exception(err)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    options = CliOptions(debug=_env_flag("AMZORDERS_DEBUG"))
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(
+            args=argv, prog_name="amzorders", standalone_mode=False, obj=options
+        )
+    except AmzOrdersError as err:
+        if options.debug:
+            _print_traceback(err)
+        _print_error(err.message)
+        return int(err.exit_code)
+    except typer.Abort as err:
+        # Click turns Ctrl-C / end of input at a prompt into Abort.
+        if isinstance(err.__context__, KeyboardInterrupt):
+            sys.stderr.write("\nInterrupted.\n")
+            return int(ExitCode.INTERRUPTED)
+        sys.stderr.write("Aborted.\n")
+        return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("\nInterrupted.\n")
+        return int(ExitCode.INTERRUPTED)
+    except ClickException as err:
+        return _usage_error(err)
+    except SystemExit as exit_:  # Click exits on a broken pipe even when not standalone
+        return exit_.code if isinstance(exit_.code, int) else 1
+    except Exception as err:
+        if _env_flag("AMZORDERS_RAISE_UNEXPECTED"):
+            raise
+        if options.debug:
+            _print_traceback(err)
+        _print_error(
+            f"unexpected failure ({type(err).__name__}): {err}. "
+            "Rerun with --debug for details and report it."
+        )
+        return 1
+    if result == ExitCode.INTERRUPTED:
+        # Typer turns a KeyboardInterrupt inside a command into Exit(130), silently.
+        sys.stderr.write("\nInterrupted.\n")
+    return result if isinstance(result, int) else 0
+
+
+def _usage_error(err: ClickException) -> int:
+    if type(err).__name__ != "NoArgsIsHelpError":  # the help text is already printed
+        from typer import rich_utils
+
+        rich_utils.rich_format_error(err)
+    return err.exit_code
+
+
+def run() -> None:
+    """Console-script entry point."""
+    sys.exit(main())

@@ -1,0 +1,251 @@
+"""Orders API v2026-01-01 JSON -> AmazonOrder.
+
+Amazon's payloads are untrusted input: optional sections may be missing, enums may grow,
+strings may be odd. The mapper never raises for those; it keeps what it can and records a
+warning. Only an order without the fields nothing works without (id, times, items) is
+refused, with ``OrderPayloadError``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from amzorders.domain.codes import FULFILLMENT_STATUSES
+from amzorders.domain.models import Address, AmazonOrder, AmazonOrderItem, AmazonPackage, Money
+from amzorders.domain.timefmt import parse_iso_or_none
+
+MAX_TEXT = 2000  # longer strings are cut: titles and names are never this long in earnest
+
+
+class OrderPayloadError(ValueError):
+    """The payload lacks what an order cannot be stored without."""
+
+
+def _dict(value: Any) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        return None
+    text = str(value)
+    return text[:MAX_TEXT] if text else None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return default
+
+
+def parse_money(value: Any, warnings: list[str] | None = None, where: str = "") -> Money | None:
+    """``{"amount": "12.50", "currencyCode": "USD"}`` -> Money. Floats are refused."""
+    data = _dict(value)
+    amount, currency = data.get("amount"), data.get("currencyCode")
+    if amount is None or not isinstance(currency, str) or not currency:
+        return None
+    if isinstance(amount, float) or isinstance(amount, bool):
+        # Amazon's model says decimal string; a float would already have lost precision.
+        amount = repr(amount)
+    try:
+        parsed = Decimal(str(amount))
+    except InvalidOperation:
+        if warnings is not None:
+            warnings.append(f"{where}: amount {amount!r} is not a number")
+        return None
+    if not parsed.is_finite():
+        if warnings is not None:
+            warnings.append(f"{where}: amount {amount!r} is not finite")
+        return None
+    return Money(parsed, currency.upper()[:3])
+
+
+def _breakdown(proceeds: dict, kind: str, warnings: list[str], where: str) -> Money | None:
+    total: Money | None = None
+    for entry in _list(proceeds.get("breakdowns")):
+        entry = _dict(entry)
+        if entry.get("type") != kind:
+            continue
+        money = parse_money(entry.get("subtotal"), warnings, f"{where} {kind}")
+        if money is None:
+            continue
+        if total is None:
+            total = money
+        elif total.currency == money.currency:
+            total = total + money
+    return total
+
+
+def _address(value: Any) -> Address | None:
+    data = _dict(value)
+    if not data:
+        return None
+    return Address(
+        name=_text(data.get("name")),
+        company=_text(data.get("companyName")),
+        line1=_text(data.get("addressLine1")),
+        line2=_text(data.get("addressLine2")),
+        line3=_text(data.get("addressLine3")),
+        city=_text(data.get("city")),
+        district=_text(data.get("districtOrCounty")),
+        state_or_region=_text(data.get("stateOrRegion")),
+        postal_code=_text(data.get("postalCode")),
+        country_code=_text(data.get("countryCode")),
+        phone=_text(data.get("phone")),
+        address_type=_text(data.get("addressType")),
+    )
+
+
+def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None:
+    item_id = _text(data.get("orderItemId"))
+    where = f"orderItems[{index}]"
+    if not item_id:
+        warnings.append(f"{where}: no orderItemId, item skipped")
+        return None
+    quantity = _int(data.get("quantityOrdered"), -1)
+    if quantity < 0:
+        warnings.append(f"{where}: quantityOrdered {data.get('quantityOrdered')!r} is not a count; taken as 0")
+        quantity = 0
+    product = _dict(data.get("product"))
+    price = _dict(product.get("price"))
+    proceeds = _dict(data.get("proceeds"))
+    fulfillment = _dict(data.get("fulfillment"))
+    packing = _dict(fulfillment.get("packing"))
+    gift = _dict(packing.get("giftOption"))
+    cancellation = _dict(data.get("cancellation"))
+    request = _dict(cancellation.get("cancellationRequest"))
+    execution = _dict(cancellation.get("cancellationExecution"))
+    discount = _breakdown(proceeds, "DISCOUNT", warnings, where)
+    if discount is not None and discount.amount < 0:
+        discount = Money(-discount.amount, discount.currency)
+    shipped = _int(fulfillment.get("quantityFulfilled"), 0)
+    return AmazonOrderItem(
+        order_item_id=item_id,
+        quantity_ordered=quantity,
+        sku=_text(product.get("sellerSku")),
+        asin=_text(product.get("asin")),
+        title=_text(product.get("title")),
+        quantity_shipped=max(0, min(shipped, quantity)),
+        unit_price=parse_money(price.get("unitPrice"), warnings, f"{where} unitPrice"),
+        item_price=_breakdown(proceeds, "ITEM", warnings, where),
+        shipping_price=_breakdown(proceeds, "SHIPPING", warnings, where),
+        tax=_breakdown(proceeds, "TAX", warnings, where),
+        discount=discount,
+        gift_wrap=_breakdown(proceeds, "GIFT_WRAP", warnings, where),
+        total=parse_money(proceeds.get("proceedsTotal"), warnings, f"{where} proceedsTotal"),
+        condition=_text(_dict(product.get("condition")).get("conditionType")),
+        is_gift=bool(gift),
+        gift_message=_text(gift.get("giftMessage")),
+        cancel_requested_by=_text(request.get("requester")) or _text(execution.get("cancelledBy")),
+        cancel_reason=_text(request.get("cancelReason")) or _text(execution.get("cancelReason")),
+    )
+
+
+def _package(data: dict) -> AmazonPackage | None:
+    ref = _text(data.get("packageReferenceId"))
+    if not ref:
+        return None
+    items = []
+    for entry in _list(data.get("packageItems")):
+        entry = _dict(entry)
+        item_id = _text(entry.get("orderItemId"))
+        if item_id:
+            items.append((item_id, max(0, _int(entry.get("quantity"), 0))))
+    return AmazonPackage(
+        package_reference_id=ref,
+        carrier=_text(data.get("carrier")),
+        tracking_number=_text(data.get("trackingNumber")),
+        ship_time=parse_iso_or_none(data.get("shipTime")),
+        shipping_service=_text(data.get("shippingService")),
+        status=_text(_dict(data.get("packageStatus")).get("status")),
+        items=tuple(items),
+    )
+
+
+def parse_order(data: Any) -> AmazonOrder:
+    """Map one raw Order object. Raises OrderPayloadError when it cannot be stored."""
+    if not isinstance(data, dict):
+        raise OrderPayloadError("order is not a JSON object")
+    warnings: list[str] = []
+    order_id = _text(data.get("orderId"))
+    if not order_id:
+        raise OrderPayloadError("order has no orderId")
+    created = parse_iso_or_none(data.get("createdTime"))
+    updated = parse_iso_or_none(data.get("lastUpdatedTime"))
+    if created is None:
+        raise OrderPayloadError(f"order {order_id}: createdTime {data.get('createdTime')!r} is not a date-time")
+    if updated is None:
+        warnings.append("lastUpdatedTime missing or not a date-time; createdTime used")
+        updated = created
+    raw_items = data.get("orderItems")
+    if not isinstance(raw_items, list):
+        raise OrderPayloadError(f"order {order_id}: orderItems missing")
+    items = []
+    for index, raw in enumerate(raw_items):
+        item = _item(_dict(raw), index, warnings)
+        if item is not None:
+            items.append(item)
+
+    fulfillment = _dict(data.get("fulfillment"))
+    status = _text(fulfillment.get("fulfillmentStatus"))
+    if status is None:
+        # Without FULFILLMENT data the status is unknown: PENDING is the safe reading
+        # (no commerce order is created, nothing may be shipped or canceled).
+        status = "PENDING"
+        warnings.append("fulfillment status missing; treated as PENDING")
+    elif status not in FULFILLMENT_STATUSES:
+        warnings.append(f"unknown fulfillment status {status!r} kept as is")
+    channel = _dict(data.get("salesChannel"))
+    buyer = _dict(data.get("buyer"))
+    recipient = _dict(data.get("recipient"))
+    proceeds = _dict(data.get("proceeds"))
+    grand_total = parse_money(proceeds.get("grandTotal"), warnings, "grandTotal")
+    currency = grand_total.currency if grand_total else None
+    if currency is None:
+        currency = next((i.total.currency for i in items if i.total), None) or next(
+            (i.unit_price.currency for i in items if i.unit_price), None
+        )
+    seller_order_id = None
+    for alias in _list(data.get("orderAliases")):
+        alias = _dict(alias)
+        if alias.get("aliasType") == "SELLER_ORDER_ID":
+            seller_order_id = _text(alias.get("aliasId"))
+    packages = [p for p in (_package(_dict(x)) for x in _list(data.get("packages"))) if p]
+    programs = tuple(p for p in (_text(x) for x in _list(data.get("programs"))) if p)
+    return AmazonOrder(
+        order_id=order_id,
+        created_time=created,
+        last_updated_time=updated,
+        status=status,
+        marketplace_id=_text(channel.get("marketplaceId")),
+        marketplace_name=_text(channel.get("marketplaceName")),
+        channel_name=_text(channel.get("channelName")),
+        fulfilled_by=_text(fulfillment.get("fulfilledBy")),
+        service_level=_text(fulfillment.get("fulfillmentServiceLevel")),
+        ship_by=parse_iso_or_none(_dict(fulfillment.get("shipByWindow")).get("latestDateTime")),
+        deliver_by=parse_iso_or_none(_dict(fulfillment.get("deliverByWindow")).get("latestDateTime")),
+        programs=programs,
+        buyer_name=_text(buyer.get("buyerName")),
+        buyer_email=_text(buyer.get("buyerEmail")),
+        buyer_company=_text(buyer.get("buyerCompanyName")),
+        buyer_po_number=_text(buyer.get("buyerPurchaseOrderNumber")),
+        seller_order_id=seller_order_id,
+        shipping_address=_address(recipient.get("deliveryAddress")),
+        currency=currency,
+        grand_total=grand_total,
+        items=tuple(items),
+        packages=tuple(packages),
+        raw=data,
+        warnings=tuple(warnings),
+    )

@@ -1,0 +1,179 @@
+"""Plain dataclasses shared by every layer. Money is Decimal; times are aware UTC."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_UP, Decimal
+
+# Digits after the decimal point, for currencies that do not use two.
+_CURRENCY_DIGITS = {"JPY": 0, "KRW": 0, "CLP": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3}
+
+
+def currency_digits(currency: str) -> int:
+    return _CURRENCY_DIGITS.get(currency.upper(), 2)
+
+
+def quantize_money(amount: Decimal, currency: str) -> Decimal:
+    exponent = Decimal(1).scaleb(-currency_digits(currency))
+    return amount.quantize(exponent, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.amount, Decimal):
+            raise TypeError("Money.amount must be a Decimal")
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    def __add__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same_currency(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def _same_currency(self, other: Money) -> None:
+        if other.currency != self.currency:
+            raise ValueError(f"cannot combine {self.currency} and {other.currency}")
+
+    def quantized(self) -> Money:
+        return Money(quantize_money(self.amount, self.currency), self.currency)
+
+    def to_str(self) -> str:
+        """The amount as a plain decimal string with the currency's digits ('12.50')."""
+        return f"{quantize_money(self.amount, self.currency):f}"
+
+    def __str__(self) -> str:
+        return f"{self.to_str()} {self.currency}"
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True, slots=True)
+class Address:
+    name: str | None = None
+    company: str | None = None
+    line1: str | None = None
+    line2: str | None = None
+    line3: str | None = None
+    city: str | None = None
+    district: str | None = None
+    state_or_region: str | None = None
+    postal_code: str | None = None
+    country_code: str | None = None
+    phone: str | None = None
+    address_type: str | None = None
+
+    def lines(self) -> list[str]:
+        """The address as printable lines, empty parts left out."""
+        city_line = " ".join(p for p in (self.postal_code, self.city) if p)
+        region_line = ", ".join(p for p in (self.district, self.state_or_region) if p)
+        parts = [
+            self.name,
+            self.company,
+            self.line1,
+            self.line2,
+            self.line3,
+            city_line,
+            region_line,
+            self.country_code,
+        ]
+        return [p for p in parts if p]
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonOrderItem:
+    order_item_id: str
+    quantity_ordered: int
+    sku: str | None = None
+    asin: str | None = None
+    title: str | None = None
+    quantity_shipped: int = 0
+    unit_price: Money | None = None
+    item_price: Money | None = None  # ITEM proceeds: unit price x quantity
+    shipping_price: Money | None = None
+    tax: Money | None = None
+    discount: Money | None = None  # DISCOUNT proceeds, as a positive amount taken off
+    gift_wrap: Money | None = None
+    total: Money | None = None  # proceedsTotal
+    condition: str | None = None
+    is_gift: bool = False
+    gift_message: str | None = None
+    cancel_requested_by: str | None = None  # BUYER / SELLER / ... when a request exists
+    cancel_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonPackage:
+    package_reference_id: str
+    carrier: str | None = None
+    tracking_number: str | None = None
+    ship_time: datetime | None = None
+    shipping_service: str | None = None
+    status: str | None = None
+    items: tuple[tuple[str, int], ...] = ()  # (orderItemId, quantity)
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonOrder:
+    """An order as Amazon reports it (Orders API v2026-01-01), parsed and typed."""
+
+    order_id: str
+    created_time: datetime
+    last_updated_time: datetime
+    status: str  # fulfillment.fulfillmentStatus
+    marketplace_id: str | None
+    marketplace_name: str | None = None
+    channel_name: str | None = None
+    fulfilled_by: str | None = None  # MERCHANT / AMAZON
+    service_level: str | None = None
+    ship_by: datetime | None = None  # latest ship date of the promise
+    deliver_by: datetime | None = None
+    programs: tuple[str, ...] = ()
+    buyer_name: str | None = None
+    buyer_email: str | None = None
+    buyer_company: str | None = None
+    buyer_po_number: str | None = None
+    seller_order_id: str | None = None
+    shipping_address: Address | None = None
+    currency: str | None = None
+    grand_total: Money | None = None
+    items: tuple[AmazonOrderItem, ...] = ()
+    packages: tuple[AmazonPackage, ...] = ()
+    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    warnings: tuple[str, ...] = ()  # what could not be understood, kept for the import report
+
+    @property
+    def channel(self) -> str:
+        """MFN for merchant-fulfilled, AFN for Amazon-fulfilled (Seller Central's words)."""
+        return "AFN" if self.fulfilled_by == "AMAZON" else "MFN"
+
+    @property
+    def is_prime(self) -> bool:
+        return "PRIME" in self.programs
+
+    @property
+    def is_business(self) -> bool:
+        return "AMAZON_BUSINESS" in self.programs or bool(self.buyer_company)
+
+    @property
+    def is_gift(self) -> bool:
+        return any(i.is_gift for i in self.items)
+
+    @property
+    def buyer_cancel_requested(self) -> bool:
+        return any(i.cancel_requested_by == "BUYER" for i in self.items)
+
+    @property
+    def item_count(self) -> int:
+        return sum(i.quantity_ordered for i in self.items)

@@ -1,0 +1,596 @@
+"""The simulated marketplace: orders generated from (seed, index), their lifecycle as a
+function of the marketplace clock, the mutations applied by sellers and buyers, and the
+rendering of an order as Orders API v2026-01-01 JSON.
+
+Orders are never stored whole. Order ``index`` 0..N-1 are the history, N.. are the
+orders that keep arriving after the marketplace was created, and 10**13.. are orders
+added by ``add_orders``. Each order's *skeleton* (creation time, marketplace, channel,
+natural lifecycle events) and *details* (items, buyer, address) are pure functions of
+(seed, index), computed on demand and cached. Only mutations are persisted.
+"""
+
+from __future__ import annotations
+
+import random
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any
+
+from amzorders.domain.codes import MARKETPLACES
+
+from .catalog import (
+    AMAZON_CARRIER,
+    CARRIERS_BY_COUNTRY,
+    CATALOG,
+    COUNTRY_WEIGHTS,
+    GIFT_MESSAGES,
+    LOCALES,
+    MARKETPLACE_BY_COUNTRY,
+    ORDER_ID_PREFIXES,
+    SIMULATED_COUNTRIES,
+    TAX_RATE,
+    fill_pattern,
+    money,
+    price_in,
+    quantize,
+    shipping_in,
+)
+
+MINUTE = 60
+HOUR = 3600
+DAY = 86400
+EXTRA_BASE = 10**13  # indices of orders added through add_orders()
+ID_SPACE = 10**14
+ID_MULTIPLIER = 48_271_182_763  # odd and not a multiple of 5: invertible modulo 10**14
+ID_MULTIPLIER_INVERSE = pow(ID_MULTIPLIER, -1, ID_SPACE)
+# Natural lifecycle events happen at most this long after an order's creation (pre-orders
+# are released within 5 days, then ship within hours): bounds lastUpdated searches.
+MAX_NATURAL_LAG = 6 * DAY
+MFN_HISTORY_SHIPPED_AGE = 3 * DAY
+
+COUNTRY_OF_MARKETPLACE = {mid: country for country, mid in MARKETPLACE_BY_COUNTRY.items()}
+
+
+def iso(epoch: float) -> str:
+    """Amazon's timestamp form: whole seconds, UTC, 'Z'."""
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _mix(value: int) -> float:
+    """A cheap deterministic uniform in [0, 1) from an integer (splitmix64 finaliser)."""
+    value = (value + 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 30)) * 0xBF58476D1CE4E5B9) & 0xFFFFFFFFFFFFFFFF
+    value = ((value ^ (value >> 27)) * 0x94D049BB133111EB) & 0xFFFFFFFFFFFFFFFF
+    value ^= value >> 31
+    return (value >> 11) / float(1 << 53)
+
+
+@dataclass(frozen=True, slots=True)
+class Skeleton:
+    """What a search needs to know about an order, cheaply."""
+
+    index: int
+    order_id: str
+    created: int
+    country: str
+    afn: bool
+    initial_status: str
+    # (time, kind) sorted; kinds: release, ship, cancel_request, cancel
+    events: tuple[tuple[int, str], ...]
+    opts: dict[str, Any] | None = None
+
+    @property
+    def marketplace_id(self) -> str:
+        return MARKETPLACE_BY_COUNTRY[self.country]
+
+    @property
+    def fulfilled_by(self) -> str:
+        return "AMAZON" if self.afn else "MERCHANT"
+
+
+@dataclass(slots=True)
+class Line:
+    order_item_id: str
+    product_index: int
+    quantity: int
+    unit_price: Decimal
+    item: Decimal  # unit price * quantity
+    shipping: Decimal
+    discount: Decimal  # <= 0
+    tax: Decimal
+    promotion_id: str | None
+    gift_message: str | None
+
+    @property
+    def total(self) -> Decimal:
+        return self.item + self.shipping + self.discount + self.tax
+
+
+@dataclass(slots=True)
+class Details:
+    currency: str
+    lines: list[Line]
+    buyer_name: str
+    buyer_email: str
+    company: str | None
+    purchase_order: str | None
+    address: dict[str, str]
+    programs: list[str]
+    service_level: str
+    ship_by_days: int
+    deliver_days: int
+    natural_package: dict[str, str]  # carrier, trackingNumber, shippingService
+
+
+@dataclass(slots=True)
+class OrderState:
+    """An order's state at one moment of the marketplace clock."""
+
+    status: str
+    last_updated: int
+    shipped: dict[str, int] = field(default_factory=dict)
+    cancelled: dict[str, int] = field(default_factory=dict)
+    cancel_requested: dict[str, str] = field(default_factory=dict)  # item id -> reason
+    cancel_execution: dict[str, tuple[str, str]] = field(default_factory=dict)
+    packages: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Market:
+    """Generates, evolves and renders the orders of one simulated marketplace."""
+
+    def __init__(self, *, seed: int, orders: int, history_days: float, arrivals_per_hour: float,
+                 epoch: int) -> None:
+        self.seed = seed
+        self.history_count = orders
+        self.history_seconds = max(1, int(history_days * DAY))
+        self.arrivals_per_hour = arrivals_per_hour
+        self.epoch = epoch  # marketplace creation time, epoch seconds
+        self.id_offset = int(_mix(seed * 7919) * ID_SPACE)
+        self._skeletons: dict[int, Skeleton] = {}
+        self._details: dict[int, Details] = {}
+        self.extras: dict[int, dict[str, Any]] = {}  # index -> {"created", "opts"}
+
+    # ----- creation times (monotonic in index, so created ranges are a bisect) -----
+
+    def history_created(self, index: int) -> int:
+        jitter = 0.9 * _mix(self.seed * 1_000_003 + index)
+        return self.epoch - self.history_seconds + int(self.history_seconds * (index + jitter) / max(1, self.history_count))
+
+    def arrival_created(self, k: int) -> int:
+        jitter = 0.9 * _mix(self.seed * 2_000_003 + k)
+        return self.epoch + int((k + jitter) * HOUR / self.arrivals_per_hour)
+
+    def created_of(self, index: int) -> int:
+        if index >= EXTRA_BASE:
+            return int(self.extras[index]["created"])
+        if index < self.history_count:
+            return self.history_created(index)
+        return self.arrival_created(index - self.history_count)
+
+    def arrived_count(self, now: float) -> int:
+        """How many post-creation orders exist at ``now``."""
+        if self.arrivals_per_hour <= 0 or now < self.epoch:
+            return 0
+        k = int((now - self.epoch) * self.arrivals_per_hour / HOUR) + 1
+        while k > 0 and self.arrival_created(k - 1) > now:
+            k -= 1
+        return k
+
+    def indices_created_between(self, low: float, high: float, now: float) -> list[int]:
+        """Indices with low <= created <= high, in creation order (extras merged in)."""
+        result: list[int] = []
+        n = self.history_count
+        if n:
+            start = bisect_left(range(n), low, key=self.history_created)
+            stop = bisect_right(range(n), high, key=self.history_created)
+            result.extend(range(start, stop))
+        arrived = self.arrived_count(now)
+        if arrived:
+            start = bisect_left(range(arrived), low, key=self.arrival_created)
+            stop = bisect_right(range(arrived), high, key=self.arrival_created)
+            result.extend(range(n + start, n + stop))
+        extras = [i for i, e in self.extras.items() if low <= e["created"] <= high and e["created"] <= now]
+        if extras:
+            result.extend(extras)
+            result.sort(key=lambda i: (self.created_of(i), i))
+        return result
+
+    # ----- identifiers -----
+
+    def order_id_for(self, index: int, country: str, rng_value: float) -> str:
+        number = (index * ID_MULTIPLIER + self.id_offset) % ID_SPACE
+        prefixes = ORDER_ID_PREFIXES[country]
+        prefix = prefixes[int(rng_value * len(prefixes))]
+        return f"{prefix}-{number // 10**7:07d}-{number % 10**7:07d}"
+
+    def index_of(self, order_id: str, now: float) -> int | None:
+        """The index an order id stands for, or None when no such order exists (yet)."""
+        parts = order_id.split("-")
+        if len(parts) != 3 or not all(p.isdigit() for p in parts) or [len(p) for p in parts] != [3, 7, 7]:
+            return None
+        number = int(parts[1]) * 10**7 + int(parts[2])
+        index = ((number - self.id_offset) * ID_MULTIPLIER_INVERSE) % ID_SPACE
+        if index >= EXTRA_BASE:
+            if index not in self.extras:
+                return None
+        elif index >= self.history_count + self.arrived_count(now):
+            return None
+        if self.skeleton(index).order_id != order_id:
+            return None
+        return index
+
+    # ----- skeletons -----
+
+    def skeleton(self, index: int) -> Skeleton:
+        cached = self._skeletons.get(index)
+        if cached is None:
+            cached = self._build_skeleton(index)
+            self._skeletons[index] = cached
+        return cached
+
+    def _build_skeleton(self, index: int) -> Skeleton:
+        rng = random.Random((self.seed << 48) | (index << 1))
+        opts = self.extras[index]["opts"] if index >= EXTRA_BASE else {}
+        created = self.created_of(index)
+        country = rng.choices(SIMULATED_COUNTRIES, COUNTRY_WEIGHTS)[0]
+        if opts.get("marketplace_id"):
+            country = COUNTRY_OF_MARKETPLACE[opts["marketplace_id"]]
+        afn = rng.random() < 0.30
+        if opts.get("fulfilled_by"):
+            afn = opts["fulfilled_by"] == "AMAZON"
+        order_id = self.order_id_for(index, country, rng.random())
+        preorder = rng.random() < 0.02
+        cancel_draw = rng.random()
+        events: list[tuple[int, str]] = []
+        if opts.get("status"):
+            return Skeleton(index, order_id, created, country, afn, opts["status"], (), opts)
+        if preorder:
+            initial = "PENDING_AVAILABILITY"
+            release = created + int(rng.uniform(1, 5) * DAY)
+        else:
+            initial = "PENDING"
+            release = created + int(rng.uniform(5, 45) * MINUTE)
+        events.append((release, "release"))
+        ship_at: int | None = None
+        if afn:
+            ship_at = release + int(rng.uniform(2, 8) * HOUR)
+        elif index < self.history_count and created < self.epoch - MFN_HISTORY_SHIPPED_AGE and rng.random() < 0.92:
+            ship_at = release + int(rng.uniform(4, 48) * HOUR)
+        if cancel_draw < 0.03:
+            request_at = release + int(rng.uniform(5 * MINUTE, (ship_at - release) * 0.8 if ship_at else 20 * HOUR))
+            events.append((request_at, "cancel_request"))
+            if rng.random() < 0.5:
+                events.append((request_at + int(rng.uniform(10 * MINUTE, 6 * HOUR)), "cancel"))
+                ship_at = None if not afn or rng.random() < 0.8 else ship_at
+        if ship_at is not None:
+            events.append((ship_at, "ship"))
+        events.sort()
+        return Skeleton(index, order_id, created, country, afn, initial, tuple(events), opts or None)
+
+    # ----- details -----
+
+    def details(self, index: int) -> Details:
+        cached = self._details.get(index)
+        if cached is None:
+            cached = self._build_details(index)
+            if len(self._details) > 50_000:
+                self._details.clear()
+            self._details[index] = cached
+        return cached
+
+    def _build_details(self, index: int) -> Details:
+        skel = self.skeleton(index)
+        rng = random.Random((self.seed << 48) | (index << 1) | 1)
+        country = skel.country
+        currency = MARKETPLACES[skel.marketplace_id].currency
+        locale = LOCALES[country]
+        prime = rng.random() < (0.75 if skel.afn else 0.35)
+        business = rng.random() < 0.08
+        gift = rng.random() < 0.07
+        promoted = rng.random() < 0.12
+        opts = skel.opts or {}
+        wanted_lines = opts.get("items")
+        if isinstance(wanted_lines, list):
+            quantities = [max(1, int(q)) for q in wanted_lines]
+        else:
+            count = int(wanted_lines) if wanted_lines else rng.choices((1, 2, 3, 4, 5), (60, 22, 10, 5, 3))[0]
+            quantities = [rng.choices((1, 2, 3), (80, 15, 5))[0] for _ in range(count)]
+        order_number = int(skel.order_id.replace("-", ""))
+        products = rng.sample(range(len(CATALOG)), len(quantities))
+        free_shipping = prime or skel.afn or rng.random() < 0.3
+        lines: list[Line] = []
+        tax_rate = TAX_RATE[country]
+        for position, (product_index, quantity) in enumerate(zip(products, quantities, strict=True)):
+            product = CATALOG[product_index]
+            unit = price_in(product, currency)
+            if business:
+                unit = quantize(unit * Decimal("0.95"), currency)
+            item_total = unit * quantity
+            shipping = Decimal(0) if free_shipping or position else shipping_in(currency)
+            discount = Decimal(0)
+            promotion_id = None
+            if promoted and position == 0:
+                discount = -quantize(item_total * Decimal("0.10"), currency)
+                promotion_id = f"PROMO-{country}-{rng.randint(1000, 9999)}"
+            tax = quantize((item_total + shipping + discount) * tax_rate, currency)
+            item_id = f"{(order_number * 16 + position) * 2_654_435_761 % ID_SPACE:014d}"
+            lines.append(
+                Line(item_id, product_index, quantity, unit, item_total, shipping, discount, tax,
+                     promotion_id, rng.choice(GIFT_MESSAGES) if gift else None)
+            )
+        first = rng.choice(locale.first_names)
+        last = rng.choice(locale.last_names)
+        name = f"{last} {first}" if country == "JP" else f"{first} {last}"
+        email_user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(14))
+        city, region, postal = rng.choice(locale.cities)
+        street = locale.street_format.format(number=rng.randint(1, 240), street=rng.choice(locale.streets))
+        company = rng.choice(locale.companies) if business else None
+        address: dict[str, str] = {"name": name}
+        if company:
+            address["companyName"] = company
+        address.update(
+            addressLine1=street,
+            city=city,
+            stateOrRegion=region,
+            postalCode=fill_pattern(postal, rng),
+            countryCode=country,
+            phone=fill_pattern(locale.phone_format, rng),
+            addressType="COMMERCIAL" if business else "RESIDENTIAL",
+        )
+        if rng.random() < 0.2:
+            address["addressLine2"] = f"Apt {rng.randint(1, 40)}"
+        programs: list[str] = []
+        if prime:
+            programs.append("PRIME")
+        if business:
+            programs.append("AMAZON_BUSINESS")
+        if skel.initial_status == "PENDING_AVAILABILITY":
+            programs.append("PREORDER")
+        if prime:
+            service_level = rng.choice(("NEXT_DAY", "SECOND_DAY", "SECOND_DAY"))
+        else:
+            service_level = rng.choice(("STANDARD", "STANDARD", "STANDARD", "EXPEDITED"))
+        carrier = AMAZON_CARRIER if skel.afn else rng.choice(CARRIERS_BY_COUNTRY[country])
+        tracking = ("TBA" if skel.afn else "") + "".join(str(rng.randint(0, 9)) for _ in range(12 if skel.afn else 18))
+        return Details(
+            currency=currency,
+            lines=lines,
+            buyer_name=name,
+            buyer_email=f"{email_user}@{locale.email_domain}",
+            company=company,
+            purchase_order=f"PO-{rng.randint(100000, 999999)}" if business else None,
+            address=address,
+            programs=programs,
+            service_level=service_level,
+            ship_by_days=1 if prime else 2,
+            deliver_days=2 if prime else rng.randint(3, 7),
+            natural_package={"carrier": carrier, "trackingNumber": tracking,
+                             "shippingService": f"{carrier} {service_level.replace('_', ' ').title()}"},
+        )
+
+    # ----- lifecycle -----
+
+    def state_of(self, index: int, now: float, mutations: list[dict[str, Any]] | None) -> OrderState:
+        """Fold the natural events and the mutations up to ``now`` into a state."""
+        skel = self.skeleton(index)
+        state = OrderState(status=skel.initial_status, last_updated=skel.created)
+        if not mutations:
+            # Fast path: most orders are untouched; only the status and time matter here.
+            for when, kind in skel.events:
+                if when > now:
+                    break
+                self._apply_natural(skel, state, when, kind, full=False)
+            return state
+        merged: list[tuple[int, int, str | dict[str, Any]]] = [(w, 0, k) for w, k in skel.events if w <= now]
+        merged.extend((int(m["t"]), 1, m) for m in mutations if m["t"] <= now)
+        merged.sort(key=lambda entry: (entry[0], entry[1]))
+        for when, _, event in merged:
+            if isinstance(event, str):
+                self._apply_natural(skel, state, when, event, full=True)
+            else:
+                self._apply_mutation(skel, state, when, event)
+        return state
+
+    def _apply_natural(self, skel: Skeleton, state: OrderState, when: int, kind: str, *, full: bool) -> None:
+        status = state.status
+        if kind == "release":
+            if status not in ("PENDING", "PENDING_AVAILABILITY"):
+                return
+            state.status = "UNSHIPPED"
+        elif kind == "ship":
+            if status not in ("UNSHIPPED", "PARTIALLY_SHIPPED"):
+                return
+            state.status = "SHIPPED"
+            if full:
+                details = self.details(skel.index)
+                items = {}
+                for line in details.lines:
+                    left = line.quantity - state.shipped.get(line.order_item_id, 0) - state.cancelled.get(line.order_item_id, 0)
+                    if left > 0:
+                        items[line.order_item_id] = left
+                        state.shipped[line.order_item_id] = state.shipped.get(line.order_item_id, 0) + left
+                state.packages.append({
+                    "packageReferenceId": f"{skel.index % 10**9}1",
+                    "createdTime": when,
+                    "carrier": details.natural_package["carrier"],
+                    "trackingNumber": details.natural_package["trackingNumber"],
+                    "shippingService": details.natural_package["shippingService"],
+                    "shipTime": when,
+                    "items": items,
+                })
+        elif kind == "cancel_request":
+            if status in ("SHIPPED", "CANCELLED"):
+                return
+            if full:
+                for line in self.details(skel.index).lines:
+                    state.cancel_requested[line.order_item_id] = "Order placed by mistake"
+        elif kind == "cancel":
+            if status not in ("PENDING", "PENDING_AVAILABILITY", "UNSHIPPED"):
+                return
+            state.status = "CANCELLED"
+            if full:
+                by = "AMAZON" if skel.afn else "BUYER"
+                for line in self.details(skel.index).lines:
+                    left = line.quantity - state.shipped.get(line.order_item_id, 0) - state.cancelled.get(line.order_item_id, 0)
+                    state.cancelled[line.order_item_id] = state.cancelled.get(line.order_item_id, 0) + left
+                    state.cancel_execution[line.order_item_id] = (by, "BuyerCanceled")
+        state.last_updated = when
+
+    def _apply_mutation(self, skel: Skeleton, state: OrderState, when: int, mutation: dict[str, Any]) -> None:
+        kind = mutation["kind"]
+        if kind == "ship":
+            for item_id, quantity in mutation["items"].items():
+                state.shipped[item_id] = state.shipped.get(item_id, 0) + quantity
+            package = dict(mutation["package"])
+            package["items"] = dict(mutation["items"])
+            state.packages.append(package)
+            state.status = "SHIPPED" if self.remaining(skel.index, state) == {} else "PARTIALLY_SHIPPED"
+        elif kind == "buyer_cancel":
+            for line in self.details(skel.index).lines:
+                state.cancel_requested[line.order_item_id] = mutation.get("reason", "Buyer requested cancellation")
+        elif kind == "status":
+            state.status = mutation["status"]
+        elif kind == "cancel":
+            for item_id, reason in mutation["items"].items():
+                state.cancelled[item_id] = state.cancelled.get(item_id, 0) + self.remaining(skel.index, state).get(item_id, 0)
+                state.cancel_execution[item_id] = ("MERCHANT", reason)
+            if not self.remaining(skel.index, state):
+                state.status = "CANCELLED" if not state.shipped else "SHIPPED"
+        # "touch" only moves lastUpdatedTime
+        state.last_updated = max(state.last_updated, when)
+
+    def remaining(self, index: int, state: OrderState) -> dict[str, int]:
+        """Quantity per item still to ship (neither shipped nor cancelled)."""
+        left = {}
+        for line in self.details(index).lines:
+            qty = line.quantity - state.shipped.get(line.order_item_id, 0) - state.cancelled.get(line.order_item_id, 0)
+            if qty > 0:
+                left[line.order_item_id] = qty
+        return left
+
+    # ----- rendering -----
+
+    def render(self, index: int, state: OrderState, included: frozenset[str] | set[str]) -> dict[str, Any]:
+        skel = self.skeleton(index)
+        details = self.details(index)
+        currency = details.currency
+        marketplace = MARKETPLACES[skel.marketplace_id]
+        order: dict[str, Any] = {
+            "orderId": skel.order_id,
+            "createdTime": iso(skel.created),
+            "lastUpdatedTime": iso(state.last_updated),
+            "programs": list(details.programs),
+            "salesChannel": {"channelName": "AMAZON", "marketplaceId": marketplace.marketplace_id,
+                             "marketplaceName": marketplace.name},
+        }
+        if "BUYER" in included:
+            buyer = {"buyerName": details.buyer_name, "buyerEmail": details.buyer_email}
+            if details.company:
+                buyer["buyerCompanyName"] = details.company
+                buyer["buyerPurchaseOrderNumber"] = details.purchase_order or ""
+            order["buyer"] = buyer
+        if "RECIPIENT" in included:
+            order["recipient"] = {"deliveryAddress": dict(details.address)}
+        if "PROCEEDS" in included:
+            sums = {"ITEM": Decimal(0), "SHIPPING": Decimal(0), "TAX": Decimal(0), "DISCOUNT": Decimal(0)}
+            for line in details.lines:
+                sums["ITEM"] += line.item
+                sums["SHIPPING"] += line.shipping
+                sums["TAX"] += line.tax
+                sums["DISCOUNT"] += line.discount
+            order["proceeds"] = {
+                "grandTotal": money(sum(sums.values(), Decimal(0)), currency),
+                "breakdowns": [{"type": kind, "subtotal": money(amount, currency)}
+                               for kind, amount in sums.items() if kind != "DISCOUNT" or amount],
+            }
+        if "FULFILLMENT" in included:
+            ship_by_end = (skel.created // DAY + details.ship_by_days) * DAY + DAY - 1
+            order["fulfillment"] = {
+                "fulfillmentStatus": state.status,
+                "fulfilledBy": skel.fulfilled_by,
+                "fulfillmentServiceLevel": details.service_level,
+                "shipByWindow": {"earliestDateTime": iso(skel.created), "latestDateTime": iso(ship_by_end)},
+                "deliverByWindow": {
+                    "earliestDateTime": iso(ship_by_end + 1 + (details.deliver_days - 1) * DAY),
+                    "latestDateTime": iso(ship_by_end + details.deliver_days * DAY),
+                },
+            }
+        items = []
+        for line in details.lines:
+            product = CATALOG[line.product_index]
+            price: dict[str, Any] = {"unitPrice": money(line.unit_price, currency)}
+            if details.company:
+                price["priceDesignation"] = "BUSINESS_PRICE"
+            item: dict[str, Any] = {
+                "orderItemId": line.order_item_id,
+                "quantityOrdered": line.quantity,
+                "measurement": {"unit": "COUNT", "value": line.quantity},
+                "product": {
+                    "asin": product.asin,
+                    "title": product.title,
+                    "sellerSku": product.sku,
+                    "condition": {"conditionType": "NEW", "conditionSubtype": "NEW"},
+                    "price": price,
+                },
+            }
+            if "PROCEEDS" in included:
+                breakdowns = [
+                    {"type": "ITEM", "subtotal": money(line.item, currency)},
+                    {"type": "SHIPPING", "subtotal": money(line.shipping, currency)},
+                    {"type": "TAX", "subtotal": money(line.tax, currency)},
+                ]
+                if line.discount:
+                    breakdowns.append({"type": "DISCOUNT", "subtotal": money(line.discount, currency)})
+                item["proceeds"] = {"proceedsTotal": money(line.total, currency), "breakdowns": breakdowns}
+            if "PROMOTION" in included and line.promotion_id:
+                item["promotion"] = {"breakdowns": [{"promotionId": line.promotion_id}]}
+            if "CANCELLATION" in included:
+                cancellation: dict[str, Any] = {}
+                if line.order_item_id in state.cancel_requested:
+                    cancellation["cancellationRequest"] = {
+                        "requester": "BUYER", "cancelReason": state.cancel_requested[line.order_item_id]}
+                if line.order_item_id in state.cancel_execution:
+                    by, reason = state.cancel_execution[line.order_item_id]
+                    cancellation["cancellationExecution"] = {"cancelledBy": by, "cancelReason": reason}
+                if cancellation:
+                    item["cancellation"] = cancellation
+            if "FULFILLMENT" in included:
+                shipped = state.shipped.get(line.order_item_id, 0)
+                cancelled = state.cancelled.get(line.order_item_id, 0)
+                fulfillment: dict[str, Any] = {
+                    "quantityFulfilled": shipped,
+                    "quantityUnfulfilled": max(0, line.quantity - shipped - cancelled),
+                }
+                if line.gift_message:
+                    fulfillment["packing"] = {"giftOption": {"giftMessage": line.gift_message, "giftWrapLevel": "Classic"}}
+                item["fulfillment"] = fulfillment
+            items.append(item)
+        order["orderItems"] = items
+        if "PACKAGES" in included and state.packages:
+            order["packages"] = [self._render_package(p) for p in state.packages]
+        return order
+
+    @staticmethod
+    def _render_package(package: dict[str, Any]) -> dict[str, Any]:
+        rendered: dict[str, Any] = {
+            "packageReferenceId": str(package["packageReferenceId"]),
+            "createdTime": iso(package["createdTime"]),
+            "packageStatus": {"status": "SHIPPED"},
+            "carrier": package["carrier"],
+            "shipTime": iso(package["shipTime"]),
+            "trackingNumber": package["trackingNumber"],
+        }
+        if package.get("shippingService"):
+            rendered["shippingService"] = package["shippingService"]
+        rendered["packageItems"] = [{"orderItemId": item_id, "quantity": qty} for item_id, qty in package["items"].items()]
+        return rendered
+
+
+@lru_cache(maxsize=1)
+def all_included_data() -> frozenset[str]:
+    from amzorders.domain.codes import INCLUDED_DATA
+
+    return frozenset(INCLUDED_DATA)

@@ -1,0 +1,269 @@
+"""Numbered schema migrations. Each runs in its own transaction and is recorded in
+``schema_migrations``; never edit a released migration, add the next number.
+
+Conventions: times are TEXT 'YYYY-MM-DDTHH:MM:SSZ' (UTC, sortable); money is TEXT holding
+an exact decimal string (read back as Decimal); booleans are INTEGER 0/1.
+"""
+
+from __future__ import annotations
+
+
+MIGRATION_1 = """
+CREATE TABLE amazon_orders (
+    id                    INTEGER PRIMARY KEY,
+    account               TEXT NOT NULL,
+    amazon_order_id       TEXT NOT NULL UNIQUE,
+    marketplace_id        TEXT,
+    status                TEXT NOT NULL,
+    fulfilled_by          TEXT,
+    channel               TEXT NOT NULL,          -- MFN / AFN
+    service_level         TEXT,
+    purchase_date         TEXT NOT NULL,
+    last_updated          TEXT NOT NULL,
+    ship_by               TEXT,
+    deliver_by            TEXT,
+    is_prime              INTEGER NOT NULL DEFAULT 0,
+    is_business           INTEGER NOT NULL DEFAULT 0,
+    is_gift               INTEGER NOT NULL DEFAULT 0,
+    buyer_cancel_requested INTEGER NOT NULL DEFAULT 0,
+    buyer_name            TEXT,
+    buyer_email           TEXT,
+    buyer_company         TEXT,
+    buyer_po_number       TEXT,
+    seller_order_id       TEXT,
+    shipping_address_json TEXT,
+    currency              TEXT,
+    grand_total           TEXT,
+    item_count            INTEGER NOT NULL DEFAULT 0,
+    raw_json              TEXT NOT NULL,
+    import_warnings       TEXT,
+    imported_at           TEXT NOT NULL,
+    updated_at            TEXT NOT NULL,
+    pii_purged_at         TEXT
+);
+CREATE INDEX amazon_orders_purchase ON amazon_orders (purchase_date DESC, id DESC);
+CREATE INDEX amazon_orders_status_purchase ON amazon_orders (status, purchase_date DESC);
+CREATE INDEX amazon_orders_late ON amazon_orders (ship_by) WHERE status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED');
+CREATE INDEX amazon_orders_marketplace ON amazon_orders (marketplace_id, purchase_date DESC);
+CREATE INDEX amazon_orders_account ON amazon_orders (account, purchase_date DESC);
+CREATE INDEX amazon_orders_updated ON amazon_orders (last_updated);
+
+CREATE TABLE amazon_order_items (
+    id               INTEGER PRIMARY KEY,
+    amazon_order_id  TEXT NOT NULL REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
+    order_item_id    TEXT NOT NULL,
+    sku              TEXT,
+    asin             TEXT,
+    title            TEXT,
+    quantity_ordered INTEGER NOT NULL,
+    quantity_shipped INTEGER NOT NULL DEFAULT 0,
+    unit_price       TEXT,
+    item_price       TEXT,
+    shipping_price   TEXT,
+    tax              TEXT,
+    discount         TEXT,
+    currency         TEXT,
+    is_gift          INTEGER NOT NULL DEFAULT 0,
+    gift_message     TEXT,
+    cancel_requested_by TEXT,
+    cancel_reason    TEXT,
+    UNIQUE (amazon_order_id, order_item_id)
+);
+
+-- Substring search over order numbers, buyer, SKU, ASIN and title (trigram: any 3+
+-- characters use the index). rowid = amazon_orders.id.
+CREATE VIRTUAL TABLE order_search USING fts5 (text, tokenize = 'trigram');
+
+CREATE TABLE commerce_orders (
+    id               INTEGER PRIMARY KEY,
+    increment_id     TEXT NOT NULL UNIQUE,
+    amazon_order_id  TEXT NOT NULL UNIQUE REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
+    account          TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    currency         TEXT NOT NULL,
+    subtotal         TEXT NOT NULL,
+    shipping_amount  TEXT NOT NULL,
+    tax_amount       TEXT NOT NULL,
+    discount_amount  TEXT NOT NULL,
+    grand_total      TEXT NOT NULL,
+    total_invoiced   TEXT NOT NULL DEFAULT '0',
+    total_paid       TEXT NOT NULL DEFAULT '0',
+    total_refunded   TEXT NOT NULL DEFAULT '0',
+    total_canceled   TEXT NOT NULL DEFAULT '0',
+    version          INTEGER NOT NULL DEFAULT 0,   -- optimistic lock: bumped by every change
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL
+);
+CREATE INDEX commerce_orders_state ON commerce_orders (state);
+
+CREATE TABLE commerce_order_items (
+    id              INTEGER PRIMARY KEY,
+    order_id        INTEGER NOT NULL REFERENCES commerce_orders (id) ON DELETE CASCADE,
+    order_item_id   TEXT NOT NULL,
+    sku             TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    asin            TEXT,
+    price           TEXT NOT NULL,
+    row_total       TEXT NOT NULL,
+    tax_amount      TEXT NOT NULL DEFAULT '0',
+    discount_amount TEXT NOT NULL DEFAULT '0',
+    shipping_amount TEXT NOT NULL DEFAULT '0',
+    qty_ordered     INTEGER NOT NULL,
+    qty_invoiced    INTEGER NOT NULL DEFAULT 0,
+    qty_shipped     INTEGER NOT NULL DEFAULT 0,
+    qty_refunded    INTEGER NOT NULL DEFAULT 0,
+    qty_canceled    INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (order_id, order_item_id),
+    CHECK (qty_invoiced >= 0 AND qty_shipped >= 0 AND qty_refunded >= 0 AND qty_canceled >= 0),
+    CHECK (qty_invoiced + qty_canceled <= qty_ordered),
+    CHECK (qty_shipped + qty_canceled <= qty_ordered),
+    CHECK (qty_refunded <= qty_invoiced)
+);
+
+CREATE TABLE invoices (
+    id              INTEGER PRIMARY KEY,
+    increment_id    TEXT NOT NULL UNIQUE,
+    order_id        INTEGER NOT NULL REFERENCES commerce_orders (id) ON DELETE CASCADE,
+    state           TEXT NOT NULL DEFAULT 'paid',
+    capture         TEXT NOT NULL DEFAULT 'offline',
+    subtotal        TEXT NOT NULL,
+    shipping_amount TEXT NOT NULL,
+    tax_amount      TEXT NOT NULL,
+    discount_amount TEXT NOT NULL,
+    grand_total     TEXT NOT NULL,
+    source          TEXT NOT NULL DEFAULT 'operator',  -- operator / amazon
+    comment         TEXT,
+    created_at      TEXT NOT NULL
+);
+CREATE INDEX invoices_order ON invoices (order_id);
+CREATE TABLE invoice_items (
+    id            INTEGER PRIMARY KEY,
+    invoice_id    INTEGER NOT NULL REFERENCES invoices (id) ON DELETE CASCADE,
+    order_item_id TEXT NOT NULL,
+    qty           INTEGER NOT NULL CHECK (qty > 0),
+    row_total     TEXT NOT NULL,
+    tax_amount    TEXT NOT NULL DEFAULT '0'
+);
+
+CREATE TABLE shipments (
+    id                   INTEGER PRIMARY KEY,
+    increment_id         TEXT NOT NULL UNIQUE,
+    order_id             INTEGER NOT NULL REFERENCES commerce_orders (id) ON DELETE CASCADE,
+    package_reference_id TEXT NOT NULL,
+    carrier_code         TEXT,
+    carrier_name         TEXT,
+    shipping_method      TEXT,
+    tracking_number      TEXT,
+    ship_date            TEXT NOT NULL,
+    source               TEXT NOT NULL DEFAULT 'operator',  -- operator / amazon
+    outbox_id            INTEGER REFERENCES outbox (id),
+    created_at           TEXT NOT NULL,
+    UNIQUE (order_id, package_reference_id)
+);
+CREATE TABLE shipment_items (
+    id            INTEGER PRIMARY KEY,
+    shipment_id   INTEGER NOT NULL REFERENCES shipments (id) ON DELETE CASCADE,
+    order_item_id TEXT NOT NULL,
+    qty           INTEGER NOT NULL CHECK (qty > 0)
+);
+
+CREATE TABLE credit_memos (
+    id                INTEGER PRIMARY KEY,
+    increment_id      TEXT NOT NULL UNIQUE,
+    order_id          INTEGER NOT NULL REFERENCES commerce_orders (id) ON DELETE CASCADE,
+    reason            TEXT NOT NULL,
+    subtotal          TEXT NOT NULL,
+    shipping_refund   TEXT NOT NULL DEFAULT '0',
+    tax_refund        TEXT NOT NULL DEFAULT '0',
+    adjustment_refund TEXT NOT NULL DEFAULT '0',
+    adjustment_fee    TEXT NOT NULL DEFAULT '0',
+    grand_total       TEXT NOT NULL,
+    comment           TEXT,
+    outbox_id         INTEGER REFERENCES outbox (id),
+    created_at        TEXT NOT NULL
+);
+CREATE TABLE credit_memo_items (
+    id             INTEGER PRIMARY KEY,
+    credit_memo_id INTEGER NOT NULL REFERENCES credit_memos (id) ON DELETE CASCADE,
+    order_item_id  TEXT NOT NULL,
+    qty            INTEGER NOT NULL CHECK (qty >= 0),
+    row_total      TEXT NOT NULL,
+    tax_amount     TEXT NOT NULL DEFAULT '0'
+);
+
+-- Status history: comments and automatic entries, on the commerce order when there is
+-- one; Amazon-only (pending) orders keep theirs by Amazon order id.
+CREATE TABLE status_history (
+    id                   INTEGER PRIMARY KEY,
+    amazon_order_id      TEXT NOT NULL REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
+    comment              TEXT NOT NULL,
+    status               TEXT,
+    source               TEXT NOT NULL,   -- amazon / operator / system
+    entity_type          TEXT,            -- order / invoice / shipment / creditmemo
+    is_customer_notified INTEGER,         -- NULL: not applicable; 0/1
+    notify_error         TEXT,
+    created_at           TEXT NOT NULL
+);
+CREATE INDEX status_history_order ON status_history (amazon_order_id, id);
+
+-- Amazon-bound actions, written in the same transaction as the change that caused them.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    account         TEXT NOT NULL,
+    amazon_order_id TEXT NOT NULL REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,            -- confirm_shipment / cancel / refund
+    idempotency_key TEXT NOT NULL UNIQUE,
+    payload_json    TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',  -- pending / submitted / done / failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    request_id      TEXT,
+    feed_id         TEXT,
+    feed_document_id TEXT,
+    result_json     TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    completed_at    TEXT
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_order ON outbox (amazon_order_id);
+
+CREATE TABLE sync_state (
+    account             TEXT PRIMARY KEY,
+    watermark           TEXT,      -- lastUpdatedBefore of the last fully stored run
+    last_started_at     TEXT,
+    last_finished_at    TEXT,
+    last_result         TEXT
+);
+
+-- Increment numbers for commerce documents (order, invoice, shipment, creditmemo).
+CREATE TABLE sequences (
+    name  TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+
+-- Per-operation token buckets shared by every process using this store.
+CREATE TABLE rate_buckets (
+    bucket     TEXT PRIMARY KEY,
+    tokens     REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    rate       REAL NOT NULL,
+    burst      INTEGER NOT NULL
+);
+
+-- Cached LWA access tokens (never the refresh token or client secret), keyed by a hash.
+CREATE TABLE token_cache (
+    cache_key  TEXT PRIMARY KEY,
+    token      TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+"""
+
+
+# (number, description, SQL script). Applied in order by Store.migrate().
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial schema", MIGRATION_1),
+]

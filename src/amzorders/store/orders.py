@@ -1,0 +1,761 @@
+"""Amazon orders, commerce orders, their documents and history: reads and writes."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from amzorders.domain.commerce import CommerceItem, CommerceOrder
+from amzorders.domain.models import Address, AmazonOrder
+from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
+from amzorders.domain.views import (
+    AmazonItemView,
+    CreditMemoRecord,
+    DocumentItem,
+    HistoryEntry,
+    InvoiceRecord,
+    OrderQuery,
+    OrderSummary,
+    OrderView,
+    ShipmentRecord,
+)
+from amzorders.store.base import ConcurrentChangeError, StoreBase, dec, dec_or_none, money_text
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOrderState:
+    """What the importer needs to know about an order it already has."""
+
+    amazon_order_id: str
+    last_updated: datetime
+    status: str
+    buyer_cancel_requested: bool
+    commerce_id: int | None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return parse_iso(value) if value else None
+
+
+def _money(amount) -> str | None:
+    return None if amount is None else money_text(amount.amount)
+
+
+_SUMMARY_COLUMNS = """
+    a.amazon_order_id, c.increment_id, a.account, a.purchase_date, a.last_updated, a.status,
+    c.status AS commerce_status, a.channel, a.marketplace_id, a.buyer_name, a.buyer_email,
+    a.item_count, a.grand_total, a.currency, a.ship_by, a.is_prime, a.is_business,
+    a.buyer_cancel_requested
+"""
+
+
+def _summary(row: sqlite3.Row) -> OrderSummary:
+    return OrderSummary(
+        amazon_order_id=row["amazon_order_id"],
+        increment_id=row["increment_id"],
+        account=row["account"],
+        purchase_date=parse_iso(row["purchase_date"]),
+        last_updated=parse_iso(row["last_updated"]),
+        amazon_status=row["status"],
+        commerce_status=row["commerce_status"],
+        channel=row["channel"],
+        marketplace_id=row["marketplace_id"],
+        buyer_name=row["buyer_name"],
+        buyer_email=row["buyer_email"],
+        item_count=row["item_count"],
+        grand_total=dec_or_none(row["grand_total"]),
+        currency=row["currency"],
+        ship_by=_dt(row["ship_by"]),
+        is_prime=bool(row["is_prime"]),
+        is_business=bool(row["is_business"]),
+        buyer_cancel_requested=bool(row["buyer_cancel_requested"]),
+    )
+
+
+def search_text(order: AmazonOrder, increment_id: str | None) -> str:
+    parts = [order.order_id, increment_id, order.seller_order_id, order.buyer_name, order.buyer_email]
+    for item in order.items:
+        parts.extend((item.sku, item.asin, item.title))
+    return "\n".join(p for p in parts if p)
+
+
+class OrdersRepository(StoreBase):
+    # -- import side ---------------------------------------------------------------
+
+    def stored_order_states(self, amazon_order_ids: list[str]) -> dict[str, StoredOrderState]:
+        result: dict[str, StoredOrderState] = {}
+        for start in range(0, len(amazon_order_ids), 500):
+            chunk = amazon_order_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"""SELECT a.amazon_order_id, a.last_updated, a.status, a.buyer_cancel_requested,
+                           c.id AS commerce_id
+                    FROM amazon_orders a LEFT JOIN commerce_orders c
+                      ON c.amazon_order_id = a.amazon_order_id
+                    WHERE a.amazon_order_id IN ({marks})""",
+                chunk,
+            )
+            for row in rows:
+                result[row[0]] = StoredOrderState(
+                    amazon_order_id=row[0],
+                    last_updated=parse_iso(row[1]),
+                    status=row[2],
+                    buyer_cancel_requested=bool(row[3]),
+                    commerce_id=row[4],
+                )
+        return result
+
+    def write_amazon_order(self, account: str, order: AmazonOrder, now: datetime) -> int:
+        """Insert or replace the stored copy of an Amazon order (items and search text too).
+
+        Keyed by Amazon order id: writing the same order twice stores it once.
+        """
+        address = order.shipping_address
+        address_json = (
+            json.dumps({k: getattr(address, k) for k in address.__slots__}, ensure_ascii=False)
+            if address
+            else None
+        )
+        values = (
+            account,
+            order.order_id,
+            order.marketplace_id,
+            order.status,
+            order.fulfilled_by,
+            order.channel,
+            order.service_level,
+            to_iso(order.created_time),
+            to_iso(order.last_updated_time),
+            to_iso_or_none(order.ship_by),
+            to_iso_or_none(order.deliver_by),
+            int(order.is_prime),
+            int(order.is_business),
+            int(order.is_gift),
+            int(order.buyer_cancel_requested),
+            order.buyer_name,
+            order.buyer_email,
+            order.buyer_company,
+            order.buyer_po_number,
+            order.seller_order_id,
+            address_json,
+            order.currency,
+            _money(order.grand_total),
+            order.item_count,
+            json.dumps(order.raw, ensure_ascii=False, separators=(",", ":")),
+            "\n".join(order.warnings) or None,
+            to_iso(now),
+            to_iso(now),
+        )
+        row = self.conn.execute(
+            """INSERT INTO amazon_orders (
+                   account, amazon_order_id, marketplace_id, status, fulfilled_by, channel,
+                   service_level, purchase_date, last_updated, ship_by, deliver_by, is_prime,
+                   is_business, is_gift, buyer_cancel_requested, buyer_name, buyer_email,
+                   buyer_company, buyer_po_number, seller_order_id, shipping_address_json,
+                   currency, grand_total, item_count, raw_json, import_warnings, imported_at,
+                   updated_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+               ON CONFLICT (amazon_order_id) DO UPDATE SET
+                   marketplace_id = excluded.marketplace_id, status = excluded.status,
+                   fulfilled_by = excluded.fulfilled_by, channel = excluded.channel,
+                   service_level = excluded.service_level, last_updated = excluded.last_updated,
+                   ship_by = excluded.ship_by, deliver_by = excluded.deliver_by,
+                   is_prime = excluded.is_prime, is_business = excluded.is_business,
+                   is_gift = excluded.is_gift,
+                   buyer_cancel_requested = excluded.buyer_cancel_requested,
+                   buyer_name = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_name END,
+                   buyer_email = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_email END,
+                   buyer_company = excluded.buyer_company,
+                   buyer_po_number = excluded.buyer_po_number,
+                   seller_order_id = excluded.seller_order_id,
+                   shipping_address_json = CASE WHEN pii_purged_at IS NULL
+                       THEN excluded.shipping_address_json END,
+                   currency = excluded.currency, grand_total = excluded.grand_total,
+                   item_count = excluded.item_count, raw_json = excluded.raw_json,
+                   import_warnings = excluded.import_warnings, updated_at = excluded.updated_at
+               RETURNING id""",
+            values,
+        ).fetchone()
+        order_row_id = row[0]
+        self.conn.execute("DELETE FROM amazon_order_items WHERE amazon_order_id = ?", (order.order_id,))
+        self.conn.executemany(
+            """INSERT INTO amazon_order_items (
+                   amazon_order_id, order_item_id, sku, asin, title, quantity_ordered,
+                   quantity_shipped, unit_price, item_price, shipping_price, tax, discount,
+                   currency, is_gift, gift_message, cancel_requested_by, cancel_reason)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            [
+                (
+                    order.order_id,
+                    i.order_item_id,
+                    i.sku,
+                    i.asin,
+                    i.title,
+                    i.quantity_ordered,
+                    i.quantity_shipped,
+                    _money(i.unit_price),
+                    _money(i.item_price),
+                    _money(i.shipping_price),
+                    _money(i.tax),
+                    _money(i.discount),
+                    (i.total or i.unit_price or i.item_price).currency
+                    if (i.total or i.unit_price or i.item_price)
+                    else order.currency,
+                    int(i.is_gift),
+                    i.gift_message,
+                    i.cancel_requested_by,
+                    i.cancel_reason,
+                )
+                for i in order.items
+            ],
+        )
+        increment = self.conn.execute(
+            "SELECT increment_id FROM commerce_orders WHERE amazon_order_id = ?", (order.order_id,)
+        ).fetchone()
+        self._write_search_text(order_row_id, search_text(order, increment[0] if increment else None))
+        return order_row_id
+
+    def _write_search_text(self, order_row_id: int, text: str) -> None:
+        self.conn.execute("DELETE FROM order_search WHERE rowid = ?", (order_row_id,))
+        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, text))
+
+    def add_search_term(self, amazon_order_id: str, term: str) -> None:
+        row = self.conn.execute(
+            """SELECT a.id, s.text FROM amazon_orders a JOIN order_search s ON s.rowid = a.id
+               WHERE a.amazon_order_id = ?""",
+            (amazon_order_id,),
+        ).fetchone()
+        if row and term not in row[1].split("\n"):
+            self._write_search_text(row[0], row[1] + "\n" + term)
+
+    # -- sequences -----------------------------------------------------------------
+
+    def next_sequence_value(self, name: str) -> int:
+        row = self.conn.execute(
+            """INSERT INTO sequences (name, value) VALUES (?, 1)
+               ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value""",
+            (name,),
+        ).fetchone()
+        return int(row[0])
+
+    def increment_id_exists(self, increment_id: str) -> bool:
+        return (
+            self.conn.execute(
+                "SELECT 1 FROM commerce_orders WHERE increment_id = ?", (increment_id,)
+            ).fetchone()
+            is not None
+        )
+
+    # -- commerce orders -----------------------------------------------------------
+
+    def insert_commerce_order(self, order: CommerceOrder) -> int:
+        row = self.conn.execute(
+            """INSERT INTO commerce_orders (
+                   increment_id, amazon_order_id, account, state, status, currency, subtotal,
+                   shipping_amount, tax_amount, discount_amount, grand_total, total_invoiced,
+                   total_paid, total_refunded, total_canceled, version, created_at, updated_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?) RETURNING id""",
+            (
+                order.increment_id,
+                order.amazon_order_id,
+                order.account,
+                order.state,
+                order.status,
+                order.currency,
+                money_text(order.subtotal),
+                money_text(order.shipping_amount),
+                money_text(order.tax_amount),
+                money_text(order.discount_amount),
+                money_text(order.grand_total),
+                money_text(order.total_invoiced),
+                money_text(order.total_paid),
+                money_text(order.total_refunded),
+                money_text(order.total_canceled),
+                to_iso(order.created_at),
+                to_iso(order.updated_at),
+            ),
+        ).fetchone()
+        order.id = int(row[0])
+        for i in order.items:
+            item_row = self.conn.execute(
+                """INSERT INTO commerce_order_items (
+                       order_id, order_item_id, sku, name, asin, price, row_total, tax_amount,
+                       discount_amount, shipping_amount, qty_ordered, qty_invoiced, qty_shipped,
+                       qty_refunded, qty_canceled)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id""",
+                (
+                    order.id,
+                    i.order_item_id,
+                    i.sku,
+                    i.name,
+                    i.asin,
+                    money_text(i.price),
+                    money_text(i.row_total),
+                    money_text(i.tax_amount),
+                    money_text(i.discount_amount),
+                    money_text(i.shipping_amount),
+                    i.qty_ordered,
+                    i.qty_invoiced,
+                    i.qty_shipped,
+                    i.qty_refunded,
+                    i.qty_canceled,
+                ),
+            ).fetchone()
+            i.id = int(item_row[0])
+        self.add_search_term(order.amazon_order_id, order.increment_id)
+        return order.id
+
+    def load_commerce_order(
+        self, *, amazon_order_id: str | None = None, commerce_id: int | None = None
+    ) -> CommerceOrder | None:
+        if commerce_id is not None:
+            row = self.conn.execute("SELECT * FROM commerce_orders WHERE id = ?", (commerce_id,)).fetchone()
+        else:
+            row = self.conn.execute(
+                "SELECT * FROM commerce_orders WHERE amazon_order_id = ?", (amazon_order_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        items = [
+            CommerceItem(
+                id=r["id"],
+                order_item_id=r["order_item_id"],
+                sku=r["sku"],
+                name=r["name"],
+                asin=r["asin"],
+                price=dec(r["price"]),
+                qty_ordered=r["qty_ordered"],
+                row_total=dec(r["row_total"]),
+                tax_amount=dec(r["tax_amount"]),
+                discount_amount=dec(r["discount_amount"]),
+                shipping_amount=dec(r["shipping_amount"]),
+                qty_invoiced=r["qty_invoiced"],
+                qty_shipped=r["qty_shipped"],
+                qty_refunded=r["qty_refunded"],
+                qty_canceled=r["qty_canceled"],
+            )
+            for r in self.conn.execute(
+                "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
+            )
+        ]
+        return CommerceOrder(
+            id=row["id"],
+            increment_id=row["increment_id"],
+            amazon_order_id=row["amazon_order_id"],
+            account=row["account"],
+            state=row["state"],
+            status=row["status"],
+            currency=row["currency"],
+            items=items,
+            created_at=parse_iso(row["created_at"]),
+            updated_at=parse_iso(row["updated_at"]),
+            subtotal=dec(row["subtotal"]),
+            shipping_amount=dec(row["shipping_amount"]),
+            tax_amount=dec(row["tax_amount"]),
+            discount_amount=dec(row["discount_amount"]),
+            grand_total=dec(row["grand_total"]),
+            total_invoiced=dec(row["total_invoiced"]),
+            total_paid=dec(row["total_paid"]),
+            total_refunded=dec(row["total_refunded"]),
+            total_canceled=dec(row["total_canceled"]),
+            version=row["version"],
+        )
+
+    def save_commerce_order(self, order: CommerceOrder) -> None:
+        """Write states, totals and item quantities back, guarded by ``order.version``.
+
+        Raises ConcurrentChangeError when another writer changed the order since it was
+        loaded: the caller's transaction then rolls back and nothing is doubled.
+        """
+        cursor = self.conn.execute(
+            """UPDATE commerce_orders SET state = ?, status = ?, total_invoiced = ?,
+                   total_paid = ?, total_refunded = ?, total_canceled = ?, updated_at = ?,
+                   version = version + 1
+               WHERE id = ? AND version = ?""",
+            (
+                order.state,
+                order.status,
+                money_text(order.total_invoiced),
+                money_text(order.total_paid),
+                money_text(order.total_refunded),
+                money_text(order.total_canceled),
+                to_iso(order.updated_at),
+                order.id,
+                order.version,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise ConcurrentChangeError(
+                f"Order {order.increment_id} was changed by someone else while this command "
+                "ran; nothing was saved. Look at it with 'amzorders show' and try again."
+            )
+        order.version += 1
+        self.conn.executemany(
+            """UPDATE commerce_order_items SET qty_invoiced = ?, qty_shipped = ?,
+                   qty_refunded = ?, qty_canceled = ? WHERE id = ?""",
+            [(i.qty_invoiced, i.qty_shipped, i.qty_refunded, i.qty_canceled, i.id) for i in order.items],
+        )
+
+    # -- documents -----------------------------------------------------------------
+
+    def insert_invoice(
+        self,
+        *,
+        order_id: int,
+        increment_id: str,
+        items: list[tuple[str, int, Decimal, Decimal]],  # order_item_id, qty, row_total, tax
+        subtotal: Decimal,
+        shipping_amount: Decimal,
+        tax_amount: Decimal,
+        discount_amount: Decimal,
+        grand_total: Decimal,
+        source: str,
+        comment: str | None,
+        now: datetime,
+    ) -> int:
+        row = self.conn.execute(
+            """INSERT INTO invoices (increment_id, order_id, subtotal, shipping_amount,
+                   tax_amount, discount_amount, grand_total, source, comment, created_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?) RETURNING id""",
+            (
+                increment_id,
+                order_id,
+                money_text(subtotal),
+                money_text(shipping_amount),
+                money_text(tax_amount),
+                money_text(discount_amount),
+                money_text(grand_total),
+                source,
+                comment,
+                to_iso(now),
+            ),
+        ).fetchone()
+        self.conn.executemany(
+            "INSERT INTO invoice_items (invoice_id, order_item_id, qty, row_total, tax_amount) VALUES (?,?,?,?,?)",
+            [(row[0], oid, qty, money_text(total), money_text(tax)) for oid, qty, total, tax in items],
+        )
+        return int(row[0])
+
+    def insert_shipment(
+        self,
+        *,
+        order_id: int,
+        increment_id: str,
+        package_reference_id: str,
+        items: list[tuple[str, int]],
+        carrier_code: str | None,
+        carrier_name: str | None,
+        shipping_method: str | None,
+        tracking_number: str | None,
+        ship_date: datetime,
+        source: str,
+        outbox_id: int | None,
+        now: datetime,
+    ) -> int:
+        row = self.conn.execute(
+            """INSERT INTO shipments (increment_id, order_id, package_reference_id, carrier_code,
+                   carrier_name, shipping_method, tracking_number, ship_date, source, outbox_id,
+                   created_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?) RETURNING id""",
+            (
+                increment_id,
+                order_id,
+                package_reference_id,
+                carrier_code,
+                carrier_name,
+                shipping_method,
+                tracking_number,
+                to_iso(ship_date),
+                source,
+                outbox_id,
+                to_iso(now),
+            ),
+        ).fetchone()
+        self.conn.executemany(
+            "INSERT INTO shipment_items (shipment_id, order_item_id, qty) VALUES (?,?,?)",
+            [(row[0], oid, qty) for oid, qty in items],
+        )
+        return int(row[0])
+
+    def shipment_package_refs(self, order_id: int) -> set[str]:
+        return {
+            r[0]
+            for r in self.conn.execute(
+                "SELECT package_reference_id FROM shipments WHERE order_id = ?", (order_id,)
+            )
+        }
+
+    def add_history(
+        self,
+        amazon_order_id: str,
+        comment: str,
+        *,
+        source: str,
+        now: datetime,
+        status: str | None = None,
+        entity_type: str | None = None,
+        is_customer_notified: bool | None = None,
+        notify_error: str | None = None,
+    ) -> int:
+        row = self.conn.execute(
+            """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type,
+                   is_customer_notified, notify_error, created_at)
+               VALUES (?,?,?,?,?,?,?,?) RETURNING id""",
+            (
+                amazon_order_id,
+                comment,
+                status,
+                source,
+                entity_type,
+                None if is_customer_notified is None else int(is_customer_notified),
+                notify_error,
+                to_iso(now),
+            ),
+        ).fetchone()
+        return int(row[0])
+
+    def set_history_notification(self, history_id: int, notified: bool, error: str | None) -> None:
+        self.conn.execute(
+            "UPDATE status_history SET is_customer_notified = ?, notify_error = ? WHERE id = ?",
+            (int(notified), error, history_id),
+        )
+
+    # -- sync state ----------------------------------------------------------------
+
+    def get_watermark(self, account: str) -> datetime | None:
+        row = self.conn.execute("SELECT watermark FROM sync_state WHERE account = ?", (account,)).fetchone()
+        return _dt(row[0]) if row else None
+
+    def set_watermark(self, account: str, watermark: datetime | None) -> None:
+        self.conn.execute(
+            """INSERT INTO sync_state (account, watermark) VALUES (?, ?)
+               ON CONFLICT (account) DO UPDATE SET watermark = excluded.watermark""",
+            (account, to_iso_or_none(watermark)),
+        )
+
+    def record_sync_run(self, account: str, started: datetime, finished: datetime, result: str) -> None:
+        self.conn.execute(
+            """INSERT INTO sync_state (account, last_started_at, last_finished_at, last_result)
+               VALUES (?, ?, ?, ?)
+               ON CONFLICT (account) DO UPDATE SET last_started_at = excluded.last_started_at,
+                   last_finished_at = excluded.last_finished_at, last_result = excluded.last_result""",
+            (account, to_iso(started), to_iso(finished), result),
+        )
+
+    def sync_states(self) -> list[dict]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM sync_state ORDER BY account")]
+
+    # -- reads for list and show ---------------------------------------------------
+
+    def list_orders(self, query: OrderQuery) -> list[OrderSummary]:
+        where: list[str] = []
+        params: list[object] = []
+        if query.statuses:
+            where.append(f"a.status IN ({','.join('?' * len(query.statuses))})")
+            params.extend(query.statuses)
+        if query.since:
+            where.append("a.purchase_date >= ?")
+            params.append(to_iso(query.since))
+        if query.until:
+            where.append("a.purchase_date < ?")
+            params.append(to_iso(query.until))
+        if query.marketplace_ids:
+            where.append(f"a.marketplace_id IN ({','.join('?' * len(query.marketplace_ids))})")
+            params.extend(query.marketplace_ids)
+        if query.channel:
+            where.append("a.channel = ?")
+            params.append(query.channel)
+        if query.account:
+            where.append("a.account = ?")
+            params.append(query.account)
+        if query.late_before:
+            # Matches the partial index amazon_orders_late.
+            where.append("a.status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED') AND a.ship_by < ?")
+            params.append(to_iso(query.late_before))
+        if query.search:
+            term = query.search.strip()
+            like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append("a.id IN (SELECT rowid FROM order_search WHERE text LIKE ? ESCAPE '\\')")
+            params.append(like)
+        sql = (
+            f"SELECT {_SUMMARY_COLUMNS} FROM amazon_orders a "
+            "LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
+        )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY a.purchase_date DESC, a.id DESC LIMIT ? OFFSET ?"
+        params.extend((query.limit, query.offset))
+        return [_summary(r) for r in self.conn.execute(sql, params)]
+
+    def count_orders(self) -> int:
+        return int(self.conn.execute("SELECT count(*) FROM amazon_orders").fetchone()[0])
+
+    def resolve_order_key(self, key: str) -> str | None:
+        """The Amazon order id for an Amazon order number, commerce number or seller order id."""
+        key = key.strip()
+        row = self.conn.execute(
+            "SELECT amazon_order_id FROM amazon_orders WHERE amazon_order_id = ?", (key,)
+        ).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT amazon_order_id FROM commerce_orders WHERE increment_id = ?", (key,)
+            ).fetchone()
+        if row is None:
+            row = self.conn.execute(
+                "SELECT amazon_order_id FROM amazon_orders WHERE seller_order_id = ? LIMIT 1", (key,)
+            ).fetchone()
+        return row[0] if row else None
+
+    def order_view(self, amazon_order_id: str) -> OrderView | None:
+        row = self.conn.execute(
+            f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
+                       a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
+                       a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json
+                FROM amazon_orders a LEFT JOIN commerce_orders c
+                  ON c.amazon_order_id = a.amazon_order_id
+                WHERE a.amazon_order_id = ?""",
+            (amazon_order_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        address = None
+        if row["shipping_address_json"]:
+            address = Address(**json.loads(row["shipping_address_json"]))
+        marketplace_name = None
+        try:
+            marketplace_name = json.loads(row["raw_json"]).get("salesChannel", {}).get("marketplaceName")
+        except (ValueError, AttributeError):
+            marketplace_name = None
+        items = tuple(
+            AmazonItemView(
+                order_item_id=r["order_item_id"],
+                sku=r["sku"],
+                asin=r["asin"],
+                title=r["title"],
+                quantity_ordered=r["quantity_ordered"],
+                quantity_shipped=r["quantity_shipped"],
+                unit_price=dec_or_none(r["unit_price"]),
+                item_price=dec_or_none(r["item_price"]),
+                shipping_price=dec_or_none(r["shipping_price"]),
+                tax=dec_or_none(r["tax"]),
+                discount=dec_or_none(r["discount"]),
+                is_gift=bool(r["is_gift"]),
+                gift_message=r["gift_message"],
+                cancel_requested_by=r["cancel_requested_by"],
+                cancel_reason=r["cancel_reason"],
+            )
+            for r in self.conn.execute(
+                "SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
+            )
+        )
+        commerce = self.load_commerce_order(amazon_order_id=amazon_order_id)
+        view = OrderView(
+            summary=_summary(row),
+            service_level=row["service_level"],
+            deliver_by=_dt(row["deliver_by"]),
+            buyer_company=row["buyer_company"],
+            buyer_po_number=row["buyer_po_number"],
+            seller_order_id=row["seller_order_id"],
+            marketplace_name=marketplace_name,
+            is_gift=bool(row["is_gift"]),
+            shipping_address=address,
+            pii_purged_at=_dt(row["pii_purged_at"]),
+            imported_at=parse_iso(row["imported_at"]),
+            import_warnings=tuple((row["import_warnings"] or "").splitlines()),
+            amazon_items=items,
+            commerce=commerce,
+        )
+        view.history = self.history(amazon_order_id)
+        if commerce is not None:
+            skus = {i.order_item_id: i.sku for i in commerce.items}
+            view.invoices = self._invoices(commerce.id, skus)
+            view.shipments = self._shipments(commerce.id, skus)
+            view.credit_memos = self._credit_memos(commerce.id, skus)
+        return view
+
+    def history(self, amazon_order_id: str) -> list[HistoryEntry]:
+        return [
+            HistoryEntry(
+                created_at=parse_iso(r["created_at"]),
+                comment=r["comment"],
+                status=r["status"],
+                source=r["source"],
+                entity_type=r["entity_type"],
+                is_customer_notified=None if r["is_customer_notified"] is None else bool(r["is_customer_notified"]),
+                notify_error=r["notify_error"],
+            )
+            for r in self.conn.execute(
+                "SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
+            )
+        ]
+
+    def _document_items(self, table: str, key: str, doc_id: int, skus: dict[str, str]) -> tuple[DocumentItem, ...]:
+        has_total = table != "shipment_items"
+        columns = "order_item_id, qty" + (", row_total" if has_total else "")
+        return tuple(
+            DocumentItem(
+                order_item_id=r["order_item_id"],
+                sku=skus.get(r["order_item_id"], r["order_item_id"]),
+                qty=r["qty"],
+                row_total=dec(r["row_total"]) if has_total else Decimal(0),
+            )
+            for r in self.conn.execute(f"SELECT {columns} FROM {table} WHERE {key} = ? ORDER BY id", (doc_id,))
+        )
+
+    def _invoices(self, order_id: int, skus: dict[str, str]) -> list[InvoiceRecord]:
+        return [
+            InvoiceRecord(
+                increment_id=r["increment_id"],
+                created_at=parse_iso(r["created_at"]),
+                grand_total=dec(r["grand_total"]),
+                subtotal=dec(r["subtotal"]),
+                shipping_amount=dec(r["shipping_amount"]),
+                tax_amount=dec(r["tax_amount"]),
+                discount_amount=dec(r["discount_amount"]),
+                state=r["state"],
+                source=r["source"],
+                comment=r["comment"],
+                items=self._document_items("invoice_items", "invoice_id", r["id"], skus),
+            )
+            for r in self.conn.execute("SELECT * FROM invoices WHERE order_id = ? ORDER BY id", (order_id,))
+        ]
+
+    def _shipments(self, order_id: int, skus: dict[str, str]) -> list[ShipmentRecord]:
+        return [
+            ShipmentRecord(
+                increment_id=r["increment_id"],
+                created_at=parse_iso(r["created_at"]),
+                package_reference_id=r["package_reference_id"],
+                carrier_code=r["carrier_code"],
+                carrier_name=r["carrier_name"],
+                shipping_method=r["shipping_method"],
+                tracking_number=r["tracking_number"],
+                ship_date=parse_iso(r["ship_date"]),
+                source=r["source"],
+                outbox_id=r["outbox_id"],
+                items=self._document_items("shipment_items", "shipment_id", r["id"], skus),
+            )
+            for r in self.conn.execute("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", (order_id,))
+        ]
+
+    def _credit_memos(self, order_id: int, skus: dict[str, str]) -> list[CreditMemoRecord]:
+        return [
+            CreditMemoRecord(
+                increment_id=r["increment_id"],
+                created_at=parse_iso(r["created_at"]),
+                reason=r["reason"],
+                subtotal=dec(r["subtotal"]),
+                shipping_refund=dec(r["shipping_refund"]),
+                tax_refund=dec(r["tax_refund"]),
+                adjustment_refund=dec(r["adjustment_refund"]),
+                adjustment_fee=dec(r["adjustment_fee"]),
+                grand_total=dec(r["grand_total"]),
+                comment=r["comment"],
+                outbox_id=r["outbox_id"],
+                items=self._document_items("credit_memo_items", "credit_memo_id", r["id"], skus),
+            )
+            for r in self.conn.execute("SELECT * FROM credit_memos WHERE order_id = ? ORDER BY id", (order_id,))
+        ]
