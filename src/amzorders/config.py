@@ -546,6 +546,14 @@ def new_config_document(
     }
 
 
+def check_can_write(path: Path, *, force: bool) -> None:
+    if path.exists() and not force:
+        raise ConfigError(
+            f"{path} already exists; not overwriting it. Edit it, or rerun with --force "
+            f"to replace it (the old file is kept as {path.name}.bak)."
+        )
+
+
 def write_config(path: Path, document: dict[str, Any], *, force: bool = False) -> Path | None:
     """Validate ``document`` and write it to ``path`` with mode 0600 (directory 0700).
 
@@ -554,11 +562,7 @@ def write_config(path: Path, document: dict[str, Any], *, force: bool = False) -
     """
     import tomli_w  # only `config init` writes
 
-    if path.exists() and not force:
-        raise ConfigError(
-            f"{path} already exists; not overwriting it. Edit it, or rerun with --force "
-            f"to replace it (the old file is kept as {path.name}.bak)."
-        )
+    check_can_write(path, force=force)
     settings = settings_from_document(document, path=path, env={})
     account = settings.accounts[settings.default_account or ""]
     if not account.is_simulator and account.missing_credentials:

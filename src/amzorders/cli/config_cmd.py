@@ -86,21 +86,21 @@ def init_command(
     must come from the options.
     """
     from amzorders import config
+    from amzorders.domain import codes
 
     options = cli_options(ctx)
     path, _ = config.resolve_config_path(options.config_path)
-    if path.exists() and not force:
-        # Checked before any prompt, so that nobody types a secret for nothing.
-        config.write_config(path, {}, force=False)
+    # Checked before any prompt, so that nobody types a secret for nothing.
+    config.check_can_write(path, force=force)
 
     interactive = _stdin_is_terminal()
     marketplace_ids = _marketplace_ids(marketplace or [])
     if region is None and marketplace_ids:
-        region = config.codes.MARKETPLACES[marketplace_ids[0]].region
+        region = codes.MARKETPLACES[marketplace_ids[0]].region
     needs_credentials = endpoint != "simulator"
     if interactive:
         if region is None:
-            region = typer.prompt("Region (na, eu, fe)", default="na")
+            region = typer.prompt("Region (na, eu, fe)", default="na").strip().lower()
         if not marketplace_ids:
             answer = typer.prompt(
                 "Marketplaces (ids or country codes, comma separated)",
@@ -129,6 +129,8 @@ def init_command(
                 f"(run it in a terminal to be asked instead)."
             )
 
+    if region is not None and region not in codes.REGIONS:
+        raise UsageError(f"--region must be one of {', '.join(codes.REGIONS)} (got {region!r}).")
     document = config.new_config_document(
         account=account,
         region=region or "na",

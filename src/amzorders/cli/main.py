@@ -114,19 +114,25 @@ def _from_command_line(ctx: typer.Context, name: str) -> bool:
     return source is not None and source.name == "COMMANDLINE"
 
 
-def _register_commands() -> None:
-    for name in COMMAND_MODULES:
-        qualified = f"amzorders.cli.{name}"
+def register_commands(
+    target: typer.Typer, package: str = "amzorders.cli", names: tuple[str, ...] = COMMAND_MODULES
+) -> list[str]:
+    """Call ``register(target)`` of each module; return the names of those registered."""
+    registered: list[str] = []
+    for name in names:
+        qualified = f"{package}.{name}"
         try:
             module = importlib.import_module(qualified)
         except ModuleNotFoundError as err:
             if err.name == qualified:  # the module itself is missing, not one it imports
                 continue
             raise
-        module.register(app)
+        module.register(target)
+        registered.append(name)
+    return registered
 
 
-_register_commands()
+register_commands(app)
 
 
 def _env_flag(name: str) -> bool:

@@ -1,0 +1,240 @@
+"""Commands that bring orders in and show them: import, sync, list, show."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, Optional
+
+import typer
+
+from amzorders.cli.common import get_app, notice, warn
+
+OUTPUT_HELP = "Output format: table (default), json or csv."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import", rich_help_panel="Orders")(import_command)
+    app.command("sync", rich_help_panel="Orders")(sync_command)
+    app.command("list", rich_help_panel="Orders")(list_command)
+    app.command("show", rich_help_panel="Orders")(show_command)
+
+
+def _stdout():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+@contextmanager
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
+    """A live count on stderr while orders come in; nothing when stderr is not a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from amzorders.cli.common import stderr_console
+
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=stderr_console(), transient=True
+    ) as progress:
+        task = progress.add_task(f"{label}: 0 orders read", total=None)
+
+        def update(read: int) -> None:
+            progress.update(task, description=f"{label}: {read} orders read")
+
+        yield update
+
+
+def _import_settings(app):
+    from amzorders.services.importer import ImportSettings
+
+    orders = app.settings.orders
+    return ImportSettings(
+        account=app.account.name,
+        import_orders=orders.import_orders,
+        order_number_source=orders.order_number_source,
+        order_number_prefix=orders.order_number_prefix,
+        initial_status=orders.initial_status,
+    )
+
+
+def _report_import(result, quiet: bool, as_json: bool) -> None:
+    from amzorders import render
+
+    if as_json:
+        print(render.dumps(result))
+    elif not quiet:
+        notice(result.summary() + ".")
+    for order_id, why in result.rejected:
+        warn(f"Order {order_id} could not be stored: {why}. It will be read again by the next sync.")
+    if result.warnings and not quiet:
+        warn(
+            f"{len(result.warnings)} import warning(s) on {len({o for o, _ in result.warnings})} order(s); "
+            "see 'amzorders show ORDER' for each."
+        )
+
+
+def import_command(
+    ctx: typer.Context,
+    since: Annotated[Optional[str], typer.Option(help="Orders created at or after this time (ISO date/time, or 7d, 12h...).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Orders created before this time (at least 2 minutes ago).")] = None,
+    order: Annotated[Optional[list[str]], typer.Option("--order", help="Import these Amazon order numbers (repeatable).")] = None,
+    status: Annotated[Optional[list[str]], typer.Option(help="Only orders with this Amazon status (repeatable).")] = None,
+    marketplace: Annotated[Optional[list[str]], typer.Option(help="Only this marketplace id or country code (repeatable).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing on success.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Import Amazon orders once: specific orders (--order) or a created-date window.
+
+    Does not move the sync watermark. Example: amzorders import --since 2026-11-01 --status UNSHIPPED
+    """
+    from amzorders.domain.models import utcnow
+    from amzorders.errors import UsageError
+    from amzorders.services.importer import import_orders
+    from amzorders.services.orders import parse_marketplaces, parse_statuses, parse_time_option
+
+    now = utcnow()
+    if order and (since or until or status):
+        raise UsageError("--order imports specific orders; it cannot be combined with --since, --until or --status.")
+    since_dt = parse_time_option("since", since, now)
+    until_dt = parse_time_option("until", until, now)
+    if not order and since_dt is None:
+        raise UsageError("Say what to import: --since DATE (and optionally --until), or --order NUMBER.")
+    if since_dt and until_dt and since_dt >= until_dt:
+        raise UsageError("--since must be earlier than --until.")
+    statuses = parse_statuses(status or ())
+    marketplaces = parse_marketplaces(marketplace or ())
+    app = get_app(ctx)
+    store = app.store()
+    client = app.amazon()
+    with _progress(not quiet, "Importing") as progress:
+        result = import_orders(
+            store,
+            client,
+            _import_settings(app),
+            since=since_dt,
+            until=until_dt,
+            order_ids=[o.strip() for o in order or () if o.strip()],
+            statuses=statuses,
+            marketplace_ids=marketplaces or app.account.marketplace_ids,
+            progress=progress,
+        )
+    _report_import(result, quiet, json_output)
+
+
+def sync_command(
+    ctx: typer.Context,
+    since: Annotated[
+        Optional[str],
+        typer.Option(help="Re-read orders updated since this time instead of the stored watermark (rewind)."),
+    ] = None,
+    initial_days: Annotated[
+        Optional[int], typer.Option(help="How far back the first sync reads (default from config: 30).", min=1, max=730)
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a person.")] = False,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the summary even when not on a terminal.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Bring new and changed Amazon orders in since the last sync (run it from cron).
+
+    Quiet on success when not on a terminal; non-zero exit when something needs a person.
+    """
+    from amzorders.domain.models import utcnow
+    from amzorders.services.importer import sync_orders
+    from amzorders.services.orders import parse_time_option
+
+    since_dt = parse_time_option("since", since, utcnow())
+    app = get_app(ctx)
+    store = app.store()
+    client = app.amazon()
+    show_summary = not quiet and (verbose or sys.stderr.isatty())
+    with _progress(not quiet, "Syncing") as progress:
+        result = sync_orders(
+            store,
+            client,
+            _import_settings(app),
+            marketplace_ids=app.account.marketplace_ids,
+            since=since_dt,
+            initial_days=initial_days or app.settings.sync.initial_days,
+            progress=progress,
+        )
+    _report_import(result, not show_summary, json_output)
+
+
+def list_command(
+    ctx: typer.Context,
+    status: Annotated[Optional[list[str]], typer.Option(help="Amazon status, e.g. UNSHIPPED (repeatable, or comma-separated).")] = None,
+    since: Annotated[Optional[str], typer.Option(help="Purchased at or after (ISO date/time, or 7d, 12h...).")] = None,
+    until: Annotated[Optional[str], typer.Option(help="Purchased before (ISO date/time, or 7d, 12h...).")] = None,
+    marketplace: Annotated[Optional[list[str]], typer.Option(help="Marketplace id or country code, e.g. DE (repeatable).")] = None,
+    channel: Annotated[Optional[str], typer.Option(help="MFN (you ship) or AFN (Amazon ships).")] = None,
+    account: Annotated[Optional[str], typer.Option("--account-filter", help="Only orders of this seller account.")] = None,
+    late: Annotated[bool, typer.Option("--late", help="Only unshipped orders past their ship-by date.")] = False,
+    search: Annotated[Optional[str], typer.Option("--search", "-s", help="Text in order numbers, buyer name or e-mail, SKU, ASIN or title.")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many orders to show.")] = 20,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON output (stable keys, ISO times, money as strings).")] = False,
+    csv_output: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
+) -> None:
+    """Recent orders, newest first; filters narrow it down and --search finds orders.
+
+    Example: amzorders list --status UNSHIPPED --late
+    """
+    from amzorders import render
+    from amzorders.domain.models import utcnow
+    from amzorders.errors import UsageError
+    from amzorders.services.orders import build_query, list_orders
+
+    if json_output and csv_output:
+        raise UsageError("Choose one of --json and --csv.")
+    now = utcnow()
+    query = build_query(
+        now=now,
+        statuses=status or (),
+        since=since,
+        until=until,
+        marketplaces=marketplace or (),
+        channel=channel,
+        account=account,
+        late=late,
+        search=search,
+        limit=limit,
+    )
+    app = get_app(ctx)
+    rows = list_orders(app.store(), query)
+    if json_output:
+        print(render.dumps(rows))
+    elif csv_output:
+        sys.stdout.write(render.summaries_csv(rows))
+    elif not rows:
+        notice("No orders match. Run 'amzorders sync' to bring orders in, or loosen the filters.")
+    else:
+        _stdout().print(render.orders_table(rows, now, title=f"{len(rows)} most recent orders" if len(rows) == limit else None))
+
+
+def show_command(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(help="Amazon order number, commerce order number or seller order id.")],
+    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """The order view: account, addresses, payment and shipping, items, totals, documents, history.
+
+    Example: amzorders show 000000042
+    """
+    from amzorders import render
+    from amzorders.domain.models import utcnow
+    from amzorders.services.orders import available_actions, get_order_view
+
+    app = get_app(ctx)
+    view = get_order_view(app.store(), order)
+    actions = available_actions(view)
+    if json_output:
+        data = render.jsonable(view)
+        data["available_actions"] = actions
+        import json
+
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return
+    _stdout().print(render.order_view(view, actions, utcnow()))

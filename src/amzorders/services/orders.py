@@ -1,0 +1,155 @@
+"""Read use cases: the recent-orders view, search, and the order view."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from amzorders.domain.codes import FULFILLMENT_STATUSES, MARKETPLACES
+from amzorders.domain.timefmt import parse_when
+from amzorders.domain.views import OrderQuery, OrderSummary, OrderView
+from amzorders.errors import NotFoundError, UsageError
+from amzorders.store import Store
+
+MAX_LIMIT = 10_000
+
+
+def parse_time_option(name: str, value: str | None, now: datetime) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_when(value, now)
+    except ValueError as exc:
+        raise UsageError(f"--{name}: {exc}.") from None
+
+
+def parse_statuses(values: Iterable[str]) -> tuple[str, ...]:
+    statuses = []
+    for value in values:
+        for part in value.split(","):
+            status = part.strip().upper().replace("-", "_")
+            if not status:
+                continue
+            if status not in FULFILLMENT_STATUSES:
+                raise UsageError(
+                    f"--status: unknown Amazon status '{part.strip()}'. Use one of: "
+                    + ", ".join(FULFILLMENT_STATUSES)
+                    + "."
+                )
+            statuses.append(status)
+    return tuple(dict.fromkeys(statuses))
+
+
+def parse_marketplaces(values: Iterable[str]) -> tuple[str, ...]:
+    """Marketplace ids, or country codes (US, DE, JP...) for convenience."""
+    by_country = {m.country: m.marketplace_id for m in MARKETPLACES.values()}
+    ids = []
+    for value in values:
+        for part in value.split(","):
+            token = part.strip()
+            if not token:
+                continue
+            if token in MARKETPLACES:
+                ids.append(token)
+            elif token.upper() in by_country:
+                ids.append(by_country[token.upper()])
+            elif token.upper() == "UK":
+                ids.append(by_country["GB"])
+            else:
+                raise UsageError(
+                    f"--marketplace: unknown marketplace '{token}'. Use a marketplace id "
+                    "(e.g. ATVPDKIKX0DER) or a country code: "
+                    + ", ".join(sorted(by_country))
+                    + "."
+                )
+    return tuple(dict.fromkeys(ids))
+
+
+def build_query(
+    *,
+    now: datetime,
+    statuses: Iterable[str] = (),
+    since: str | None = None,
+    until: str | None = None,
+    marketplaces: Iterable[str] = (),
+    channel: str | None = None,
+    account: str | None = None,
+    late: bool = False,
+    search: str | None = None,
+    limit: int = 20,
+) -> OrderQuery:
+    if limit < 1 or limit > MAX_LIMIT:
+        raise UsageError(f"--limit must be between 1 and {MAX_LIMIT} (got {limit}).")
+    if channel is not None:
+        channel = channel.strip().upper()
+        if channel not in ("MFN", "AFN"):
+            raise UsageError("--channel must be MFN (merchant-fulfilled) or AFN (Amazon-fulfilled).")
+    since_dt = parse_time_option("since", since, now)
+    until_dt = parse_time_option("until", until, now)
+    if since_dt and until_dt and since_dt >= until_dt:
+        raise UsageError("--since must be earlier than --until.")
+    if search is not None and not search.strip():
+        raise UsageError("--search needs some text (an order number, buyer name or e-mail, SKU, ASIN or title).")
+    return OrderQuery(
+        statuses=parse_statuses(statuses),
+        since=since_dt,
+        until=until_dt,
+        marketplace_ids=parse_marketplaces(marketplaces),
+        channel=channel,
+        account=account,
+        late_before=now if late else None,
+        search=search.strip() if search else None,
+        limit=limit,
+    )
+
+
+def list_orders(store: Store, query: OrderQuery) -> list[OrderSummary]:
+    return store.list_orders(query)
+
+
+def find_amazon_order_id(store: Store, key: str) -> str:
+    amazon_order_id = store.resolve_order_key(key)
+    if amazon_order_id is None:
+        raise NotFoundError(
+            f"No order '{key}' in the store (looked for an Amazon order number, a commerce "
+            f"order number and a seller order id). Check the number with 'amzorders list "
+            f"--search {key}', or fetch it from Amazon with 'amzorders import --order {key}'."
+        )
+    return amazon_order_id
+
+
+def get_order_view(store: Store, key: str) -> OrderView:
+    view = store.order_view(find_amazon_order_id(store, key))
+    assert view is not None  # resolved a moment ago in the same connection
+    outbox_for_order = getattr(store, "outbox_for_order", None)
+    if outbox_for_order is not None:
+        view.outbox = outbox_for_order(view.summary.amazon_order_id)
+    return view
+
+
+def available_actions(view: OrderView) -> list[str]:
+    """The commands this order's state allows, as the operator would type them."""
+    s = view.summary
+    c = view.commerce
+    number = c.increment_id if c else s.amazon_order_id
+    actions: list[str] = []
+    if c is None:
+        if s.amazon_status in ("PENDING", "PENDING_AVAILABILITY"):
+            actions.append("wait: Amazon has not released the order yet (a later sync brings it in)")
+            actions.append("cancel a pending order in Seller Central")
+        return actions
+    if c.state in ("canceled", "closed"):
+        actions.append(f"amzorders comment {number} TEXT")
+        return actions
+    if any(i.qty_to_invoice for i in c.items):
+        actions.append(f"amzorders invoice {number}")
+    if s.channel == "MFN" and s.amazon_status in ("UNSHIPPED", "PARTIALLY_SHIPPED") and any(
+        i.qty_to_ship for i in c.items
+    ):
+        actions.append(f"amzorders ship {number} --carrier CODE --tracking NUMBER")
+    if s.amazon_status == "UNSHIPPED" and not any(i.qty_shipped for i in c.items):
+        actions.append(f"amzorders cancel {number} --reason REASON")
+    if any(i.qty_to_refund for i in c.items) or c.total_paid > c.total_refunded:
+        actions.append(f"amzorders refund {number} --reason REASON")
+    actions.append(f"amzorders comment {number} TEXT")
+    return actions
