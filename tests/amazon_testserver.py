@@ -70,7 +70,7 @@ class FakeAmazon:
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True)
 
     # --- lifecycle ---
     def __enter__(self) -> FakeAmazon:
@@ -139,6 +139,9 @@ class FakeAmazon:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # One buffered write per reply and no Nagle: avoids 40 ms delayed-ACK stalls.
+            wbufsize = 1 << 16
+            disable_nagle_algorithm = True
 
             def log_message(self, format: str, *args: Any) -> None:  # silence stderr
                 pass
@@ -172,6 +175,7 @@ class FakeAmazon:
                 self.send_header("Content-Length", str(len(payload)))
                 self.end_headers()
                 self.wfile.write(payload)
+                self.wfile.flush()
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 

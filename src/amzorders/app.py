@@ -104,11 +104,21 @@ class App:
                 credentials = LwaCredentials(
                     account.client_id, account.client_secret, account.refresh_token
                 )
+            rate_limiter = token_store = None
+            if not self.using_simulator:
+                # Amazon's buckets are per seller and application: every process on
+                # this store draws from the same buckets, and reuses a live token.
+                from amzorders.amazon.ratelimit import RateLimiter
+
+                rate_limiter = RateLimiter(StoreBucketBackend(self.store(), self.account.name))
+                token_store = StoreTokenCache(self.store())
             self._client = SpApiClient(
                 base_url,
                 credentials=credentials,
                 token_url=token_url,
                 account_name=self.account.name,
+                rate_limiter=rate_limiter,
+                token_store=token_store,
             )
         return self._client
 
@@ -131,3 +141,27 @@ class App:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class StoreBucketBackend:
+    """Rate buckets kept in the store, shared by every process (amazon.ratelimit.BucketBackend)."""
+
+    def __init__(self, store: Store, account_name: str) -> None:
+        self.store = store
+        self.account_name = account_name
+
+    def reserve(self, operation: str, rate: float, burst: int, now: float) -> float:
+        return self.store.reserve_rate_token(f"{self.account_name}:{operation}", rate, burst, now)
+
+
+class StoreTokenCache:
+    """LWA access tokens cached in the (0600) store between runs (amazon.auth.TokenStore)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def load(self, key: str) -> tuple[str, float] | None:
+        return self.store.load_access_token(key)
+
+    def save(self, key: str, token: str, expires_at: float) -> None:
+        self.store.save_access_token(key, token, expires_at)

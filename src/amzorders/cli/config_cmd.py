@@ -112,8 +112,9 @@ def init_command(
             client_secret = client_secret or typer.prompt("LWA client secret", hide_input=True)
             refresh_token = refresh_token or typer.prompt("Refresh token", hide_input=True)
     else:
-        missing = [flag for flag, value in (("--marketplace", marketplace_ids),) if not value]
+        missing: list[str] = []
         if needs_credentials:
+            missing += ["--marketplace"] if not marketplace_ids else []
             missing += [
                 flag
                 for flag, value in (
@@ -185,9 +186,9 @@ def show_command(
     from rich.table import Table
 
     table = Table(title=None, show_edge=False, header_style="bold")
-    table.add_column("setting")
+    table.add_column("setting", no_wrap=True)
     table.add_column("value", overflow="fold")
-    table.add_column("source", style="dim")
+    table.add_column("source", style="dim", no_wrap=True)
     for key, value, source in rows:
         table.add_row(key, _text(value), source)
     console = Console(highlight=False)

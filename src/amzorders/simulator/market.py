@@ -373,12 +373,15 @@ class Market:
 
     # ----- lifecycle -----
 
-    def state_of(self, index: int, now: float, mutations: list[dict[str, Any]] | None) -> OrderState:
-        """Fold the natural events and the mutations up to ``now`` into a state."""
+    def state_of(self, index: int, now: float, mutations: list[dict[str, Any]] | None,
+                 *, full: bool = True) -> OrderState:
+        """Fold the natural events and the mutations up to ``now`` into a state.
+
+        ``full=False`` (for listing windows) computes only status and lastUpdated of
+        untouched orders, without item quantities and packages."""
         skel = self.skeleton(index)
         state = OrderState(status=skel.initial_status, last_updated=skel.created)
-        if not mutations:
-            # Fast path: most orders are untouched; only the status and time matter here.
+        if not mutations and not full:
             for when, kind in skel.events:
                 if when > now:
                     break

@@ -6,10 +6,12 @@
 from __future__ import annotations
 
 from amzorders.store.base import ConcurrentChangeError, StoreError
+from amzorders.store.limits import LimitsRepository
 from amzorders.store.orders import OrdersRepository, StoredOrderState
+from amzorders.store.outbox import OutboxRepository
 
 
-class Store(OrdersRepository):
+class Store(OrdersRepository, OutboxRepository, LimitsRepository):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
 

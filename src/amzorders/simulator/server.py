@@ -1,0 +1,324 @@
+"""HTTP front of the simulator: SP-API routes, LWA, upload URLs and /_sim/ admin routes."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .core import CALL_FAULTS, PAGING_FAULTS, ApiError, Simulator
+
+if TYPE_CHECKING:
+    pass
+
+JSON = "application/json"
+PRE_RESPONSE_FAULTS = (*CALL_FAULTS, "expire_token")
+TOKEN_FAULTS = (*CALL_FAULTS, "lwa_refuse")
+
+# (method, pattern, operation); the pattern's group is the path id.
+ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
+    (method, re.compile(pattern), operation)
+    for method, pattern, operation in (
+        ("GET", r"/orders/2026-01-01/orders", "searchOrders"),
+        ("GET", r"/orders/2026-01-01/orders/([^/]+)", "getOrder"),
+        ("POST", r"/orders/v0/orders/([^/]+)/shipmentConfirmation", "confirmShipment"),
+        ("POST", r"/feeds/2021-06-30/documents", "createFeedDocument"),
+        ("GET", r"/feeds/2021-06-30/documents/([^/]+)", "getFeedDocument"),
+        ("POST", r"/feeds/2021-06-30/feeds", "createFeed"),
+        ("GET", r"/feeds/2021-06-30/feeds/([^/]+)", "getFeed"),
+    )
+)
+
+
+class _Abort(Exception):
+    """Close the connection without answering (the 'reset' fault)."""
+
+
+def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
+    handler = type("BoundHandler", (SimulatorHandler,), {"sim": sim})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    return server
+
+
+class SimulatorHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "amzorders-simulator"
+    sim: Simulator
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass  # quiet: tests and the CLI own the terminal
+
+    # ----- plumbing -----
+
+    def _base_url(self) -> str:
+        host = self.headers.get("Host")
+        if host:
+            return f"http://{host}"
+        return self.sim.base_url
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _send(self, status: int, body: bytes = b"", content_type: str | None = JSON,
+              operation: str | None = None, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        if operation is not None:
+            rate = self.sim.rate_header(operation)
+            if rate is not None:
+                self.send_header("x-amzn-RateLimit-Limit", rate)
+        if body and content_type:
+            self.send_header("Content-Type", content_type)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status: int, value: Any, operation: str | None = None) -> None:
+        self._send(status, json.dumps(value).encode(), JSON, operation)
+
+    def _error(self, error: ApiError, operation: str | None = None) -> None:
+        self._json(error.status, error.body(), operation)
+
+    def _json_body(self, raw: bytes) -> Any:
+        try:
+            return json.loads(raw or b"null")
+        except ValueError:
+            raise ApiError(400, "InvalidInput", "The request body is not valid JSON.") from None
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib naming
+        self._dispatch()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        parts = urlsplit(self.path)
+        path = parts.path.rstrip("/") or "/"
+        query = parse_qs(parts.query, keep_blank_values=True)
+        try:
+            if path == "/auth/o2/token" and self.command == "POST":
+                self._token()
+            elif path.startswith("/tortuga-feeds/"):
+                self._document(unquote(path[len("/tortuga-feeds/"):]))
+            elif path.startswith("/_sim/"):
+                self._admin(path[len("/_sim/"):], query)
+            else:
+                for method, pattern, operation in ROUTES:
+                    match = pattern.fullmatch(path)
+                    if match and method == self.command:
+                        self._api(operation, unquote(match.group(1)) if match.groups() else None, query)
+                        return
+                self._error(ApiError(404, "NotFound", f"No resource at {self.command} {path}."))
+        except _Abort:
+            self.close_connection = True
+        except ApiError as error:
+            self._error(error)
+        except Exception as exc:  # a bug in the simulator must still answer like a server
+            self._json(500, {"errors": [{"code": "InternalFailure", "message": f"Simulator error: {exc!r}"}]})
+
+    # ----- faults -----
+
+    def _play_fault(self, fault: str | None, operation: str) -> bool:
+        """Play a pre-response fault; True when the call has been answered (or dropped)."""
+        if fault is None:
+            return False
+        if fault == "reset":
+            raise _Abort()
+        if fault == "slow":
+            time.sleep(self.sim.slow_seconds)
+            return False
+        if fault == "429":
+            self.sim.count_429()
+            self._json(429, {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}, operation)
+            return True
+        if fault == "500":
+            self._json(500, {"errors": [{"code": "InternalFailure", "message": "We encountered an internal error. Please try again."}]}, operation)
+            return True
+        if fault == "503":
+            self._json(503, {"errors": [{"code": "ServiceUnavailable", "message": "Service temporarily unavailable. Please try again."}]}, operation)
+            return True
+        return False
+
+    # ----- Login with Amazon -----
+
+    def _token(self) -> None:
+        self.sim.count_call("token")
+        raw = self._body()
+        fault = self.sim.take_fault("token", TOKEN_FAULTS)
+        if self._play_fault(fault, "token"):
+            return
+        if fault == "bad_json":
+            self._send(200, b'{"access_token": "Atza|trunc', JSON)
+            return
+        content_type = self.headers.get("Content-Type", "")
+        if "json" in content_type:
+            try:
+                form = {k: str(v) for k, v in json.loads(raw or b"{}").items()}
+            except (ValueError, AttributeError):
+                form = {}
+        else:
+            form = {k: v[-1] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        status, body = self.sim.api_token(form, refuse=fault == "lwa_refuse")
+        self._json(status, body)
+
+    # ----- SP-API operations -----
+
+    def _api(self, operation: str, path_id: str | None, query: dict[str, list[str]]) -> None:
+        self.sim.count_call(operation)
+        raw = self._body() if self.command in ("POST", "PUT") else b""
+        token = self.headers.get("x-amz-access-token")
+        try:
+            self.sim.check_access_token(token)
+        except ApiError as error:
+            self._error(error, operation)
+            return
+        fault = self.sim.take_fault(operation, PRE_RESPONSE_FAULTS)
+        if fault == "expire_token":
+            self.sim.expire_token(token)
+            self._error(ApiError(403, "Unauthorized", "Access to requested resource is denied.",
+                                 "The access token you provided has expired."), operation)
+            return
+        if self._play_fault(fault, operation):
+            return
+        if not self.sim.allow(operation):
+            self.sim.count_429()
+            self._json(429, {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}, operation)
+            return
+        if fault == "bad_json" and self.command != "GET":
+            self._send(200, b'{"errors": [{"code": "Intern', JSON, operation)
+            return
+        try:
+            status, value = self._operation(operation, path_id, query, raw)
+        except ApiError as error:
+            self._error(error, operation)
+            return
+        if status == 204:
+            self._send(204, operation=operation)
+            return
+        body = json.dumps(value).encode()
+        if fault == "bad_json":
+            body = body[: max(1, len(body) // 2)]
+        self._send(status, body, JSON, operation)
+
+    def _operation(self, operation: str, path_id: str | None, query: dict[str, list[str]], raw: bytes) -> tuple[int, Any]:
+        sim = self.sim
+        if operation == "searchOrders":
+            return 200, self._search(query)
+        if operation == "getOrder":
+            assert path_id is not None
+            return 200, sim.api_get_order(path_id, query)
+        if operation == "confirmShipment":
+            assert path_id is not None
+            sim.api_confirm_shipment(path_id, raw)
+            return 204, None
+        if operation == "createFeedDocument":
+            return 201, sim.api_create_feed_document(self._json_body(raw), self._base_url())
+        if operation == "createFeed":
+            return 202, sim.api_create_feed(self._json_body(raw))
+        if operation == "getFeed":
+            assert path_id is not None
+            return 200, sim.api_get_feed(path_id)
+        if operation == "getFeedDocument":
+            assert path_id is not None
+            return 200, sim.api_get_feed_document(path_id, self._base_url())
+        raise ApiError(404, "NotFound", f"Unknown operation {operation}.")
+
+    def _search(self, query: dict[str, list[str]]) -> dict[str, Any]:
+        sim = self.sim
+        response, paging = sim.api_search_orders(query)
+        if "pagination" not in response:
+            return response
+        fault = sim.take_fault("searchOrders", PAGING_FAULTS)
+        served = paging["served"]
+        if fault == "duplicate_across_pages" and len(served) >= 2:
+            response["pagination"]["nextToken"] = sim.make_page_token(paging, served[-2])
+        elif fault == "update_during_paging":
+            touched = [served[0][1]] + [index for _, index in paging["remaining"][:2]]
+            sim.touch_orders(touched)
+        return response
+
+    # ----- presigned document URLs -----
+
+    def _document(self, document_id: str) -> None:
+        if self.command == "PUT":
+            self.sim.count_call("uploadFeedDocument")
+            if self.sim.upload_document(document_id, self._body()):
+                self._send(200, headers={"ETag": f'"{uuid.uuid4().hex}"'})
+            else:
+                self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+            return
+        if self.command == "GET":
+            self.sim.count_call("downloadFeedDocument")
+            found = self.sim.download_document(document_id)
+            if found is None:
+                self._send(404, b"<Error><Code>NoSuchKey</Code></Error>", "application/xml")
+            else:
+                self._send(200, found[0], found[1])
+            return
+        self._send(405, b"<Error><Code>MethodNotAllowed</Code></Error>", "application/xml")
+
+    # ----- /_sim/ admin routes (drive a simulator in another process) -----
+
+    def _admin(self, route: str, query: dict[str, list[str]]) -> None:
+        sim = self.sim
+        method = self.command
+        body = self._json_body(self._body()) if method in ("POST", "PUT") else None
+        body = body if isinstance(body, dict) else {}
+        parts = route.split("/")
+        try:
+            if route == "health" and method == "GET":
+                self._json(200, {"ok": True, "now": sim.now().isoformat(), "base_url": sim.base_url})
+            elif route == "advance" and method == "POST":
+                sim.advance(minutes=float(body.get("minutes", 0)), seconds=float(body.get("seconds", 0)))
+                self._json(200, {"now": sim.now().isoformat()})
+            elif route == "faults" and method == "POST":
+                sim.inject(str(body["kind"]), int(body.get("count", 1)), body.get("operation"))
+                self._json(200, {"ok": True})
+            elif route == "faults" and method == "DELETE":
+                sim.clear_faults()
+                self._json(200, {"ok": True})
+            elif route == "random_faults" and method == "POST":
+                sim.random_faults(float(body["probability"]), list(body.get("kinds", [])), int(body.get("seed", 1)))
+                self._json(200, {"ok": True})
+            elif route == "actions" and method == "GET":
+                kind = query.get("kind", [None])[-1]
+                self._json(200, {"actions": sim.received_actions(kind)})
+            elif route == "calls" and method == "GET":
+                self._json(200, {"calls": sim.call_counts(), "429s": sim.count_429s()})
+            elif route == "orders" and method == "GET":
+                self._json(200, {"orderIds": sim.order_ids()})
+            elif route == "orders" and method == "POST":
+                opts = {k: body[k] for k in ("status", "fulfilled_by", "marketplace_id", "items") if k in body}
+                self._json(200, {"orderIds": sim.add_orders(int(body.get("count", 1)), **opts)})
+            elif len(parts) == 2 and parts[0] == "orders" and method == "GET":
+                self._json(200, {"order": sim.order(unquote(parts[1]))})
+            elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "buyer_cancel" and method == "POST":
+                sim.buyer_cancel(unquote(parts[1]))
+                self._json(200, {"ok": True})
+            elif len(parts) == 3 and parts[0] == "orders" and parts[2] == "status" and method == "POST":
+                sim.set_status(unquote(parts[1]), str(body["status"]))
+                self._json(200, {"ok": True})
+            elif len(parts) == 2 and parts[0] == "refunds" and method == "GET":
+                refunds = [dict(r, amount=str(r["amount"])) for r in sim.refunds(unquote(parts[1]))]
+                self._json(200, {"refunds": refunds})
+            else:
+                self._json(404, {"errors": [{"code": "NotFound", "message": f"No admin route {method} /_sim/{route}."}]})
+        except KeyError as exc:
+            self._json(404, {"errors": [{"code": "NotFound", "message": f"Not found: {exc}"}]})
+        except (ValueError, TypeError) as exc:
+            self._json(400, {"errors": [{"code": "InvalidInput", "message": str(exc)}]})
