@@ -65,3 +65,47 @@ def cli() -> CliRunnerFunction:
             )
 
     return run
+
+
+@dataclass
+class SimulatedAccount:
+    """A simulator on loopback and a config account 'main' pointing at it."""
+
+    sim: object  # amzorders.simulator.Simulator
+    config_path: Path
+    db_path: Path
+
+
+def write_account_config(home: Path, sim, *, client_secret: str | None = None, extra: str = "") -> Path:
+    from amzorders.simulator import SIMULATOR_CREDENTIALS
+
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    secret = client_secret or SIMULATOR_CREDENTIALS["client_secret"]
+    config = home / "config.toml"
+    config.write_text(
+        f"""default_account = "main"
+
+[accounts.main]
+region = "na"
+marketplace_ids = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
+client_id = "{SIMULATOR_CREDENTIALS['client_id']}"
+client_secret = "{secret}"
+refresh_token = "{SIMULATOR_CREDENTIALS['refresh_token']}"
+endpoint = "{sim.base_url}"
+token_url = "{sim.token_url}"
+merchant_id = "A1SIMULATEDSELLER"
+{extra}
+"""
+    )
+    config.chmod(0o600)
+    return config
+
+
+@pytest.fixture
+def simulated_account(amzorders_home: Path, tmp_path: Path):
+    """A running simulator (120 orders, rate limits off) and account 'main' using it."""
+    from amzorders.simulator import Simulator
+
+    with Simulator(tmp_path / "marketplace.json", seed=11, orders=120, rate_limits=False) as sim:
+        config = write_account_config(amzorders_home, sim)
+        yield SimulatedAccount(sim=sim, config_path=config, db_path=amzorders_home / "amzorders.db")

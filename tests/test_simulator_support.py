@@ -27,6 +27,7 @@ def _model(name: str) -> dict[str, Any]:
     return json.loads((MODELS / name).read_text())
 
 
+@cache
 def validator(model: str, definition: str) -> jsonschema.Draft4Validator:
     schema = {"definitions": _model(model)["definitions"], "$ref": f"#/definitions/{definition}"}
     return jsonschema.Draft4Validator(schema, format_checker=jsonschema.FormatChecker())

@@ -125,17 +125,17 @@ def _looks_numeric(value: str) -> bool:
 
 def orders_table(rows: list[OrderSummary], now: datetime, title: str | None = None) -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAVY, header_style="bold", pad_edge=False)
-    table.add_column("Amazon order")
-    table.add_column("Order #")
-    table.add_column("Purchased")
-    table.add_column("Amazon status")
-    table.add_column("Status")
+    table.add_column("Amazon order", no_wrap=True)
+    table.add_column("Order #", no_wrap=True)
+    table.add_column("Purchased (UTC)", no_wrap=True)
+    table.add_column("Amazon status", no_wrap=True)
+    table.add_column("Status", no_wrap=True)
     table.add_column("Ch")
     table.add_column("Mkt")
     table.add_column("Buyer", overflow="ellipsis", max_width=24)
     table.add_column("Items", justify="right")
     table.add_column("Total", justify="right")
-    table.add_column("Ship by")
+    table.add_column("Ship by", no_wrap=True)
     for row in rows:
         late = row.is_late(now)
         ship_by = Text(when(row.ship_by, date_only=True), style="bold red" if late else "")
@@ -147,7 +147,7 @@ def orders_table(rows: list[OrderSummary], now: datetime, title: str | None = No
         table.add_row(
             clean(row.amazon_order_id),
             clean(row.increment_id) or Text("-", style="dim"),
-            when(row.purchase_date),
+            row.purchase_date.strftime("%Y-%m-%d %H:%M"),
             status,
             clean(row.commerce_status) or Text("-", style="dim"),
             row.channel,

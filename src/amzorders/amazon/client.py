@@ -93,11 +93,10 @@ class SubmittedFeed:
 
 @dataclass
 class _Outcome:
-    """What one attempt produced, kept to describe the last failure."""
+    """A successful SP-API reply: the response, its parsed JSON body, its request id."""
 
     response: requests.Response | None
     body: Any
-    description: str
     request_id: str | None = None
 
 
@@ -327,17 +326,18 @@ class SpApiClient:
             try:
                 content = gzip.decompress(content)
             except (OSError, EOFError) as exc:
-                raise AmazonUnavailableError(
+                error = AmazonUnavailableError(
                     f"The processing report of feed {feed.get('feedId')} is not valid gzip ({exc}). "
                     "Try again later - nothing was changed.",
                     operation="downloadFeedDocument",
                     status=response.status_code,
-                ) from None
+                )
+                raise _delivered(error, True) from None
         return content
 
     # --- access tokens ----------------------------------------------------------------
 
-    def access_token(self, *, force_refresh: bool = False) -> str:
+    def _access_token(self, *, force_refresh: bool = False) -> str:
         """A valid LWA access token: from memory, the token store, or a fresh LWA call."""
         with self._token_lock:
             now = self._clock()
@@ -435,11 +435,13 @@ class SpApiClient:
         attempt = 0
         failures = 0
         token_refreshed = False
+        refresh_token_now = False
         maybe_delivered = False
         while True:
             attempt += 1
             try:
-                token = self.access_token()
+                token = self._access_token(force_refresh=refresh_token_now)
+                refresh_token_now = False
             except AmazonError as error:
                 # The SP-API request itself was not sent this time.
                 raise _delivered(error, maybe_delivered) from None
@@ -487,13 +489,12 @@ class SpApiClient:
                         raise self._unavailable(operation, method, failures, what, request_id, True)
                     self._sleep(self._backoff(failures))
                     continue
-                return _Outcome(response, body, f"HTTP {status}", request_id)
+                return _Outcome(response, body, request_id)
 
             if status in (401, 403) and not token_refreshed and _is_token_rejection(
                 error_code, error_message, error_details
             ):
-                token_refreshed = True
-                self.access_token(force_refresh=True)
+                token_refreshed = refresh_token_now = True
                 continue
 
             if status in RETRYABLE_STATUSES:

@@ -214,7 +214,7 @@ def _serialize(envelope: ET.Element) -> bytes:
 
 def parse_processing_report(data: bytes) -> ProcessingReport:
     """Read a feed processing report; raise ``InvalidProcessingReportError`` if it is not one."""
-    root = _parse_xml(data, "processing report")
+    root = _parse_xml(data)
     report = root.find("./Message/ProcessingReport")
     if report is None:
         report = root.find(".//ProcessingReport")
@@ -305,7 +305,7 @@ def parse_payment_adjustment(data: bytes) -> tuple[str, list[AdjustmentMessage]]
     return _required_text(root, "Header/MerchantIdentifier", feed=True), messages
 
 
-def _parse_xml(data: bytes, what: str) -> ET.Element:
+def _parse_xml(data: bytes) -> ET.Element:
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:
@@ -339,8 +339,9 @@ def _required(parent: ET.Element, path: str) -> ET.Element:
 
 
 def _optional_text(parent: ET.Element, path: str) -> str | None:
+    """The element's stripped text; None when it is missing or empty."""
     text = parent.findtext(path)
-    return text.strip() if text is not None else None
+    return text.strip() or None if text is not None else None
 
 
 def _required_text(parent: ET.Element, path: str, *, feed: bool = False) -> str:

@@ -46,6 +46,7 @@ app = typer.Typer(
 COMMAND_MODULES: tuple[str, ...] = (
     "config_cmd",
     "orders_cmd",
+    "outbox_cmd",
     "simulator_cmd",
 )
 

@@ -22,9 +22,15 @@ def register(app: typer.Typer) -> None:
 
 
 def _stdout():
+    import os
+
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    console = Console(highlight=False, soft_wrap=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped into a file or a cron mail: 80 columns would squeeze the table unreadable.
+        console = Console(highlight=False, soft_wrap=False, width=180)
+    return console
 
 
 @contextmanager
@@ -138,30 +144,66 @@ def sync_command(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the summary even when not on a terminal.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Bring new and changed Amazon orders in since the last sync (run it from cron).
+    """Bring new and changed Amazon orders in, then deliver the outbox (run it from cron).
 
-    Quiet on success when not on a terminal; non-zero exit when something needs a person.
+    Pulls orders first, then sends the queued shipments, cancels and refunds and follows
+    submitted feeds. Quiet on success when not on a terminal; exit 4 while an action
+    Amazon rejected is neither retried nor dismissed ('amzorders outbox'); when the pull
+    fails (exit 5, or 3 for credentials), delivery is still attempted before the error.
     """
+    from amzorders import render
     from amzorders.domain.models import utcnow
+    from amzorders.errors import AmazonError, AmazonRejectedError
     from amzorders.services.importer import sync_orders
     from amzorders.services.orders import parse_time_option
+    from amzorders.services.outbox import deliver_outbox, follow_feeds, rejected_rows_message
 
     since_dt = parse_time_option("since", since, utcnow())
     app = get_app(ctx)
     store = app.store()
     client = app.amazon()
     show_summary = not quiet and (verbose or sys.stderr.isatty())
-    with _progress(not quiet, "Syncing") as progress:
-        result = sync_orders(
-            store,
-            client,
-            _import_settings(app),
-            marketplace_ids=app.account.marketplace_ids,
-            since=since_dt,
-            initial_days=initial_days or app.settings.sync.initial_days,
-            progress=progress,
-        )
-    _report_import(result, not show_summary, json_output)
+    result = None
+    pull_error: AmazonError | None = None
+    try:
+        with _progress(not quiet, "Syncing") as progress:
+            result = sync_orders(
+                store,
+                client,
+                _import_settings(app),
+                marketplace_ids=app.account.marketplace_ids,
+                since=since_dt,
+                initial_days=initial_days or app.settings.sync.initial_days,
+                progress=progress,
+            )
+    except AmazonError as error:
+        # Queued actions do not depend on the pull: try them anyway, then report the pull.
+        pull_error = error
+    delivery = deliver_outbox(store, client, app.account)
+    delivery.merge(follow_feeds(store, client, app.account))
+    if result is not None:
+        _report_import(result, not show_summary or json_output, False)
+        if json_output:
+            combined = render.jsonable(result)
+            combined["outbox"] = {
+                "sent": delivery.sent,
+                "done": delivery.done,
+                "submitted": delivery.submitted,
+                "failed": [{"id": row_id, "why": why} for row_id, why in delivery.failed],
+                "pending": sorted(set(delivery.pending)),
+                "feeds": delivery.feeds,
+                "errors": delivery.errors,
+            }
+            print(render.dumps(combined))
+    if show_summary and not json_output and (delivery.sent or delivery.done or delivery.failed or delivery.errors):
+        notice("Outbox: " + delivery.summary() + ".")
+    if pull_error is not None:
+        raise pull_error
+    if delivery.auth_error is not None:
+        raise delivery.auth_error
+    rejected = store.failed_outbox_rows(app.account.name)
+    if rejected:
+        raise AmazonRejectedError(rejected_rows_message(rejected))
 
 
 def list_command(

@@ -227,7 +227,7 @@ class Simulator:
         bound_host, bound_port = self._server.server_address[:2]
         self.port = bound_port
         self.base_url = f"http://{bound_host}:{bound_port}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="amzorders-simulator", daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="amzorders-simulator", daemon=True)
         self._thread.start()
         return self.base_url
 

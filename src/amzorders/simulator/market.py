@@ -388,7 +388,7 @@ class Market:
                 self._apply_natural(skel, state, when, kind, full=False)
             return state
         merged: list[tuple[int, int, str | dict[str, Any]]] = [(w, 0, k) for w, k in skel.events if w <= now]
-        merged.extend((int(m["t"]), 1, m) for m in mutations if m["t"] <= now)
+        merged.extend((int(m["t"]), 1, m) for m in mutations or () if m["t"] <= now)
         merged.sort(key=lambda entry: (entry[0], entry[1]))
         for when, _, event in merged:
             if isinstance(event, str):

@@ -6,13 +6,14 @@
 from __future__ import annotations
 
 from amzorders.store.base import ConcurrentChangeError, StoreError
+from amzorders.store.documents import AmazonOrderFacts, DocumentsRepository
 from amzorders.store.limits import LimitsRepository
 from amzorders.store.orders import OrdersRepository, StoredOrderState
 from amzorders.store.outbox import OutboxRepository
 
 
-class Store(OrdersRepository, OutboxRepository, LimitsRepository):
+class Store(OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
 
-__all__ = ["ConcurrentChangeError", "Store", "StoreError", "StoredOrderState"]
+__all__ = ["AmazonOrderFacts", "ConcurrentChangeError", "Store", "StoreError", "StoredOrderState"]

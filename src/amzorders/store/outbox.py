@@ -8,6 +8,7 @@ again) or failed (Amazon rejected it for good: shown, never retried silently).
 from __future__ import annotations
 
 import json
+import secrets
 from datetime import datetime
 
 from amzorders.domain.timefmt import parse_iso, to_iso
@@ -16,6 +17,14 @@ from amzorders.store.base import StoreBase
 
 OUTBOX_KINDS = ("confirm_shipment", "cancel", "refund")
 OUTBOX_STATES = ("pending", "submitted", "done", "failed")
+
+# Bookkeeping kept in the row's result JSON (no schema change needed):
+#   claim          token of the pusher currently sending the row (with next_attempt_at as its lease)
+#   maybe_sent     an earlier attempt may have reached Amazon (answer lost)
+#   feed           {"feed_id", "feed_document_id", "message_id", "submitted_at"} of the last feed
+#   report         what Amazon's processing report / error said about the row
+#   fatal_count    how many feeds carrying the row ended FATAL
+#   dismissed_at   an operator acknowledged the failure ('outbox dismiss')
 
 
 def _record(row) -> OutboxRecord:
@@ -157,6 +166,173 @@ class OutboxRepository(StoreBase):
             params.append(to_iso(now))
         params.append(row_id)
         self.conn.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE id = ?", params)
+
+    # -- claims: exactly-once sending between concurrent pushers --------------------------
+
+    def claim_outbox_rows(
+        self,
+        account: str,
+        now: datetime,
+        lease_until: datetime,
+        *,
+        row_ids: list[int] | None = None,
+        kinds: tuple[str, ...] = OUTBOX_KINDS,
+    ) -> tuple[str, list[OutboxRecord]]:
+        """Atomically take the due pending rows (of ``row_ids`` when given) for sending.
+
+        Re-reads the rows inside one write transaction and pushes their next attempt to
+        ``lease_until``, so a second pusher (a command and a cron sync) does not see them as
+        due. Returns the claim token and the rows claimed (possibly none).
+        """
+        token = secrets.token_hex(8)
+        marks = ",".join("?" * len(kinds))
+        sql = (
+            f"SELECT * FROM outbox WHERE account = ? AND state = 'pending' AND next_attempt_at <= ?"
+            f" AND kind IN ({marks})"
+        )
+        params: list[object] = [account, to_iso(now), *kinds]
+        if row_ids is not None:
+            if not row_ids:
+                return token, []
+            sql += f" AND id IN ({','.join('?' * len(row_ids))})"
+            params.extend(row_ids)
+        sql += " ORDER BY id"
+        with self.transaction():
+            rows = self.conn.execute(sql, params).fetchall()
+            for row in rows:
+                self.conn.execute(
+                    """UPDATE outbox SET next_attempt_at = ?, updated_at = ?,
+                           result_json = json_patch(coalesce(result_json, '{}'), ?) WHERE id = ?""",
+                    (to_iso(lease_until), to_iso(now), json.dumps({"claim": token}), row["id"]),
+                )
+            ids = [row["id"] for row in rows]
+            claimed = [self.outbox_row(row_id) for row_id in ids]
+        return token, [record for record in claimed if record is not None]
+
+    def finish_outbox_row(
+        self,
+        row_id: int,
+        *,
+        now: datetime,
+        state: str,
+        expect_state: str = "pending",
+        claim: str | None = None,
+        feed_id: str | None = None,
+        attempts_increment: int = 0,
+        next_attempt_at: datetime | None = None,
+        last_error: str | None | type(...) = ...,
+        request_id: str | None = None,
+        new_feed_id: str | None = None,
+        feed_document_id: str | None = None,
+        meta: dict | None = None,
+        sent: bool = False,
+        completed: bool = False,
+    ) -> bool:
+        """Record the outcome of a send, only if the row is still as the sender left it.
+
+        ``expect_state`` (and ``claim`` / ``feed_id`` when given) must still match; the
+        claim is released. ``meta`` is merged into the row's result JSON (None values
+        delete keys). Returns False when another pusher changed the row meanwhile.
+        """
+        if state not in OUTBOX_STATES:
+            raise ValueError(f"unknown outbox state {state!r}")
+        patch = dict(meta or {})
+        patch.setdefault("claim", None)
+        sets = [
+            "state = ?",
+            "updated_at = ?",
+            "attempts = attempts + ?",
+            "result_json = json_patch(coalesce(result_json, '{}'), ?)",
+        ]
+        params: list[object] = [state, to_iso(now), attempts_increment, json.dumps(patch, ensure_ascii=False)]
+        if next_attempt_at is not None:
+            sets.append("next_attempt_at = ?")
+            params.append(to_iso(next_attempt_at))
+        if last_error is not ...:
+            sets.append("last_error = ?")
+            params.append(last_error)
+        for column, value in (("request_id", request_id), ("feed_id", new_feed_id), ("feed_document_id", feed_document_id)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                params.append(value)
+        if sent:
+            sets.append("sent_at = ?")
+            params.append(to_iso(now))
+        if completed:
+            sets.append("completed_at = ?")
+            params.append(to_iso(now))
+        where = ["id = ?", "state = ?"]
+        params.extend([row_id, expect_state])
+        if claim is not None:
+            where.append("json_extract(result_json, '$.claim') = ?")
+            params.append(claim)
+        if feed_id is not None:
+            where.append("feed_id = ?")
+            params.append(feed_id)
+        cursor = self.conn.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE {' AND '.join(where)}", params)
+        return cursor.rowcount == 1
+
+    def release_outbox_claim(self, row_id: int, claim: str, now: datetime, next_attempt_at: datetime) -> None:
+        """Give a claimed row back untouched (a send that never started)."""
+        self.conn.execute(
+            """UPDATE outbox SET next_attempt_at = ?, updated_at = ?,
+                   result_json = json_patch(coalesce(result_json, '{}'), '{"claim": null}')
+               WHERE id = ? AND state = 'pending' AND json_extract(result_json, '$.claim') = ?""",
+            (to_iso(next_attempt_at), to_iso(now), row_id, claim),
+        )
+
+    # -- operator actions ----------------------------------------------------------------
+
+    def retry_outbox_row(self, row_id: int, now: datetime) -> bool:
+        """A failed row back to pending, due now (its failure and dismissal forgotten)."""
+        cursor = self.conn.execute(
+            """UPDATE outbox SET state = 'pending', next_attempt_at = ?, updated_at = ?,
+                   result_json = json_patch(coalesce(result_json, '{}'),
+                       '{"dismissed_at": null, "claim": null, "fatal_count": null, "maybe_sent": null}')
+               WHERE id = ? AND state = 'failed'""",
+            (to_iso(now), to_iso(now), row_id),
+        )
+        return cursor.rowcount == 1
+
+    def dismiss_outbox_row(self, row_id: int, now: datetime) -> bool:
+        """Acknowledge a failed row: it stays failed (and visible) but stops alarming sync."""
+        cursor = self.conn.execute(
+            """UPDATE outbox SET updated_at = ?,
+                   result_json = json_patch(coalesce(result_json, '{}'), ?)
+               WHERE id = ? AND state = 'failed'""",
+            (to_iso(now), json.dumps({"dismissed_at": to_iso(now)}), row_id),
+        )
+        return cursor.rowcount == 1
+
+    def failed_outbox_rows(self, account: str | None = None, *, include_dismissed: bool = False) -> list[OutboxRecord]:
+        """Rows Amazon rejected, oldest first; without the dismissed ones unless asked."""
+        sql = "SELECT * FROM outbox WHERE state = 'failed'"
+        params: list[object] = []
+        if account is not None:
+            sql += " AND account = ?"
+            params.append(account)
+        if not include_dismissed:
+            sql += " AND json_extract(coalesce(result_json, '{}'), '$.dismissed_at') IS NULL"
+        sql += " ORDER BY id"
+        return [_record(r) for r in self.conn.execute(sql, params)]
+
+    def outbox_rows_for_display(
+        self, *, include_all: bool = False, account: str | None = None, limit: int = 200
+    ) -> list[OutboxRecord]:
+        """What 'outbox list' shows: by default everything not done and not dismissed."""
+        sql = "SELECT * FROM outbox WHERE 1 = 1"
+        params: list[object] = []
+        if not include_all:
+            sql += (
+                " AND state != 'done' AND NOT (state = 'failed' AND"
+                " json_extract(coalesce(result_json, '{}'), '$.dismissed_at') IS NOT NULL)"
+            )
+        if account is not None:
+            sql += " AND account = ?"
+            params.append(account)
+        sql += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [_record(r) for r in self.conn.execute(sql, params)]
 
     def outbox_counts(self) -> dict[str, int]:
         return {r[0]: r[1] for r in self.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state")}

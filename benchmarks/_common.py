@@ -1,0 +1,84 @@
+"""Helpers shared by the benchmark scripts (not a benchmark itself)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+OUT_DIR = REPO / "benchmarks" / "out"
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment for an amzorders subprocess: no AMZORDERS_/XDG_ leaks, own home."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AMZORDERS_", "XDG_"))}
+    env["AMZORDERS_HOME"] = str(home)
+    env["COLUMNS"] = "200"
+    env.update(extra)
+    return env
+
+
+def write_account_config(home: Path, base_url: str, token_url: str, extra: str = "") -> Path:
+    """Config with account 'main' pointing at a running simulator (explicit URLs)."""
+    from amzorders.simulator import SIMULATOR_CREDENTIALS
+
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config = home / "config.toml"
+    config.write_text(
+        f"""default_account = "main"
+
+[accounts.main]
+region = "na"
+marketplace_ids = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
+client_id = "{SIMULATOR_CREDENTIALS['client_id']}"
+client_secret = "{SIMULATOR_CREDENTIALS['client_secret']}"
+refresh_token = "{SIMULATOR_CREDENTIALS['refresh_token']}"
+endpoint = "{base_url}"
+token_url = "{token_url}"
+merchant_id = "A1SIMULATEDSELLER"
+{extra}
+"""
+    )
+    config.chmod(0o600)
+    return config
+
+
+def run_timed(argv: Sequence[str], env: dict[str, str] | None = None, check: bool = True) -> tuple[float, subprocess.CompletedProcess]:
+    started = time.perf_counter()
+    proc = subprocess.run(list(argv), env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}:\n{proc.stdout}\n{proc.stderr}")
+    return elapsed, proc
+
+
+def median_time(argv: Sequence[str], env: dict[str, str] | None = None, runs: int = 7, check: bool = True) -> float:
+    run_timed(argv, env, check)  # warm the page cache and .pyc files
+    return statistics.median(run_timed(argv, env, check)[0] for _ in range(runs))
+
+
+def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain Markdown table (pastes straight into benchmarks/README.md)."""
+    cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(cells[0], widths)) + " |",
+             "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    for row in cells[1:]:
+        lines.append("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    try:
+        mem = next(line for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    except (OSError, StopIteration):
+        mem = "MemTotal: ?"
+    return (f"{os.cpu_count()} CPUs, {mem.split(':', 1)[1].strip()}, Python {platform.python_version()}, "
+            f"{platform.platform()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

@@ -1,0 +1,228 @@
+"""``amzorders outbox``: what waits to go to Amazon, what was sent, what Amazon rejected and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from amzorders.cli.common import get_app, notice, warn
+
+outbox_app = typer.Typer(
+    help="Actions waiting to go to Amazon, sent, or rejected (list, show, retry, dismiss).",
+    no_args_is_help=False,
+    rich_markup_mode="rich",
+)
+
+STATE_LABELS = {
+    "pending": "waiting",
+    "submitted": "in Amazon feed",
+    "done": "accepted",
+    "failed": "REJECTED",
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(outbox_app, name="outbox", rich_help_panel="Orders")
+
+
+@outbox_app.callback(invoke_without_command=True)
+def outbox_callback(ctx: typer.Context) -> None:
+    """Without a subcommand: the same as 'outbox list'."""
+    if ctx.invoked_subcommand is None:
+        list_command(ctx)
+
+
+def _state_label(record: Any, now) -> str:
+    result = record.result or {}
+    if record.state == "pending" and result.get("claim") and record.next_attempt_at > now:
+        return "sending"
+    if record.state == "failed" and result.get("dismissed_at"):
+        return "rejected (dismissed)"
+    return STATE_LABELS.get(record.state, record.state)
+
+
+def _as_json(record: Any) -> dict[str, Any]:
+    from amzorders import render
+    from amzorders.services.outbox import kind_label
+
+    data = render.jsonable(record)
+    result = record.result or {}
+    data["action"] = kind_label(record.kind)
+    data["dismissed"] = bool(result.get("dismissed_at"))
+    data["message_id"] = (result.get("feed") or {}).get("message_id")
+    if isinstance(data.get("result"), dict):
+        data["result"].pop("claim", None)  # internal bookkeeping, not Amazon's answer
+    return data
+
+
+@outbox_app.command("list")
+def list_command(
+    ctx: typer.Context,
+    show_all: Annotated[bool, typer.Option("--all", help="Also accepted and dismissed actions.")] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows to show.", min=1)] = 200,
+) -> None:
+    """Actions not yet accepted by Amazon (newest first); --all shows everything.
+
+    Example: amzorders outbox list --all
+    """
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    from amzorders import render
+    from amzorders.domain.models import utcnow
+    from amzorders.services.outbox import kind_label
+
+    app = get_app(ctx)
+    rows = app.store().outbox_rows_for_display(include_all=show_all, limit=limit)
+    if json_output:
+        print(render.dumps([_as_json(r) for r in rows]))
+        return
+    if not rows:
+        notice("Nothing waiting to go to Amazon." if not show_all else "The outbox is empty.")
+        return
+    now = utcnow()
+    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
+    for column in ("Id", "Order", "Action", "State", "Attempts", "Next try", "Last error"):
+        table.add_column(column, overflow="fold")
+    for record in rows:
+        next_try = render.when(record.next_attempt_at) if record.state == "pending" else ""
+        error_text = render.clean(record.last_error or "")
+        if record.request_id and record.request_id not in error_text and record.last_error:
+            error_text += f" (request id {render.clean(record.request_id)})"
+        state = _state_label(record, now)
+        style = "red" if record.state == "failed" and state == "REJECTED" else None
+        table.add_row(
+            str(record.id), render.clean(record.amazon_order_id), kind_label(record.kind),
+            f"[{style}]{state}[/]" if style else state, str(record.attempts), next_try, error_text,
+        )
+    Console(highlight=False, soft_wrap=False).print(table)
+
+
+@outbox_app.command("show")
+def show_command(
+    ctx: typer.Context,
+    row_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox row id (see 'outbox list').")],
+    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+) -> None:
+    """One action: what is sent (payload), its feed, and what Amazon answered."""
+    import json
+
+    from rich import box
+    from rich.console import Console, Group
+    from rich.panel import Panel
+    from rich.table import Table
+    from rich.text import Text
+
+    from amzorders import render
+    from amzorders.domain.models import utcnow
+    from amzorders.services.outbox import kind_label
+
+    record = _row(ctx, row_id)
+    if json_output:
+        print(render.dumps(_as_json(record)))
+        return
+    result = record.result or {}
+    feed = result.get("feed") or {}
+    fields = Table.grid(padding=(0, 2))
+    fields.add_column(style="bold")
+    fields.add_column()
+    for label, value in (
+        ("Id", record.id),
+        ("Account", record.account),
+        ("Amazon order", record.amazon_order_id),
+        ("Action", kind_label(record.kind)),
+        ("State", _state_label(record, utcnow())),
+        ("Attempts", record.attempts),
+        ("Next try", render.when(record.next_attempt_at) if record.state == "pending" else ""),
+        ("Created", render.when(record.created_at)),
+        ("Sent", render.when(record.sent_at)),
+        ("Completed", render.when(record.completed_at)),
+        ("Request id", record.request_id or ""),
+        ("Feed id", record.feed_id or ""),
+        ("Feed message", feed.get("message_id") or ""),
+        ("Dismissed", result.get("dismissed_at") or ""),
+        ("Last error", record.last_error or ""),
+        ("Idempotency key", record.idempotency_key),
+    ):
+        fields.add_row(label, render.clean(value))
+    parts: list[Any] = [fields]
+    parts.append(Panel(Text(json.dumps(record.payload, indent=2, ensure_ascii=False)), title="Payload", box=box.ROUNDED))
+    if result.get("report"):
+        parts.append(Panel(Text(json.dumps(result["report"], indent=2, ensure_ascii=False)), title="Amazon's answer", box=box.ROUNDED))
+    Console(highlight=False, soft_wrap=False).print(Group(*parts))
+
+
+@outbox_app.command("retry")
+def retry_command(
+    ctx: typer.Context,
+    row_id: Annotated[int, typer.Argument(metavar="ID", help="A rejected outbox row.")],
+) -> None:
+    """Send a rejected action again now (after fixing its cause)."""
+    from amzorders.domain.models import utcnow
+    from amzorders.errors import AmazonRejectedError, NotAllowedError
+    from amzorders.services.outbox import kind_label, push_rows_with_report
+
+    app = get_app(ctx)
+    record = _row(ctx, row_id)
+    _same_account(app, record)
+    if not app.store().retry_outbox_row(row_id, utcnow()):
+        raise NotAllowedError(
+            f"Outbox row {row_id} is {STATE_LABELS.get(record.state, record.state)}, not rejected; only rejected "
+            "actions can be retried (waiting ones are sent by 'amzorders sync')."
+        )
+    report = push_rows_with_report(app.store(), app.amazon(), app.account, [row_id])
+    after = app.store().outbox_row(row_id)
+    assert after is not None
+    label = f"#{row_id} {kind_label(after.kind)} {after.amazon_order_id}"
+    if report.auth_error is not None:
+        raise report.auth_error
+    if after.state == "done":
+        notice(f"{label}: accepted by Amazon.")
+    elif after.state == "submitted":
+        notice(f"{label}: sent in feed {after.feed_id}; 'amzorders sync' follows it to Amazon's answer.")
+    elif after.state == "failed":
+        raise AmazonRejectedError(f"{label} was rejected by Amazon again: {after.last_error}")
+    else:
+        warn(f"{label} could not be sent now ({after.last_error}); it is queued and 'amzorders sync' delivers it.")
+
+
+@outbox_app.command("dismiss")
+def dismiss_command(
+    ctx: typer.Context,
+    row_id: Annotated[int, typer.Argument(metavar="ID", help="A rejected outbox row.")],
+) -> None:
+    """Acknowledge a rejected action: sync stops reporting it ('outbox list --all' still shows it)."""
+    from amzorders.domain.models import utcnow
+    from amzorders.errors import NotAllowedError
+    from amzorders.services.outbox import kind_label
+
+    app = get_app(ctx)
+    record = _row(ctx, row_id)
+    if not app.store().dismiss_outbox_row(row_id, utcnow()):
+        raise NotAllowedError(
+            f"Outbox row {row_id} is {STATE_LABELS.get(record.state, record.state)}, not rejected; only rejected "
+            "actions can be dismissed."
+        )
+    notice(f"#{row_id} {kind_label(record.kind)} {record.amazon_order_id} dismissed; it will not be sent.")
+
+
+def _row(ctx: typer.Context, row_id: int):
+    from amzorders.errors import NotFoundError
+
+    record = get_app(ctx).store().outbox_row(row_id)
+    if record is None:
+        raise NotFoundError(f"There is no outbox row {row_id}; see 'amzorders outbox list --all'.")
+    return record
+
+
+def _same_account(app, record) -> None:
+    from amzorders.errors import UsageError
+
+    if record.account != app.account.name:
+        raise UsageError(
+            f"Outbox row {record.id} belongs to account '{record.account}'; run the command with "
+            f"--account {record.account}."
+        )

@@ -1,0 +1,58 @@
+"""`amzorders simulator ...`: run the local SP-API marketplace simulator."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the `simulator` command group to the main app."""
+    group = typer.Typer(help="A local Amazon marketplace speaking the SP-API wire format, for trying and testing.",
+                        no_args_is_help=True)
+
+    @group.command("serve")
+    def serve(
+        host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+        port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8123,
+        state: Annotated[Path | None, typer.Option(help="State file keeping the marketplace between runs (default: in memory).")] = None,
+        seed: Annotated[int, typer.Option(help="Seed of the order generator.")] = 1,
+        orders: Annotated[int, typer.Option(help="Orders of history to generate.")] = 200,
+        time_scale: Annotated[float, typer.Option(help="Multiply the usage-plan refill rates by this.")] = 1.0,
+        no_rate_limits: Annotated[bool, typer.Option("--no-rate-limits", help="Never answer 429 QuotaExceeded.")] = False,
+    ) -> None:
+        """Serve the simulated marketplace until Ctrl-C."""
+        import threading
+
+        from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator
+
+        sim = Simulator(state, seed=seed, orders=orders, time_scale=time_scale,
+                        rate_limits=not no_rate_limits, host=host, port=port)
+        try:
+            base_url = sim.start()
+        except OSError as exc:
+            typer.echo(f"Error: cannot listen on {host}:{port}: {exc.strerror}. Pick another --port.", err=True)
+            raise typer.Exit(3) from None
+        # These are the simulator's own public test credentials, not secrets.
+        lines = [
+            "Amazon SP-API simulator running (simulated data, not Amazon).",
+            f"  SP-API endpoint: {base_url}",
+            f"  LWA token URL:   {sim.token_url}",
+            f"  client_id:       {SIMULATOR_CREDENTIALS['client_id']}",
+            f"  client_secret:   {SIMULATOR_CREDENTIALS['client_secret']}",
+            f"  refresh_token:   {SIMULATOR_CREDENTIALS['refresh_token']}",
+            f"  state:           {state if state else 'in memory (lost on exit)'}",
+            f"  admin:           {base_url}/_sim/health, POST /_sim/advance, POST /_sim/faults, GET /_sim/actions",
+            "Press Ctrl-C to stop.",
+        ]
+        typer.echo("\n".join(lines), err=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            typer.echo("Simulator stopped.", err=True)
+        finally:
+            sim.stop()
+
+    app.add_typer(group, name="simulator")

@@ -1,0 +1,712 @@
+"""What may be invoiced, shipped, refunded and canceled, and what each does to an order.
+
+Pure functions, no I/O. Each takes the commerce order (and what Amazon says about it),
+checks the request, and returns a *plan*: the document lines, the amounts (Decimal) and
+a changed copy of the order with states derived from the new quantities. The input
+order is never modified, so plans can be chained (bulk shipping validates several
+packages of one order in a row) or thrown away (--dry-run).
+
+Refusals raise ``errors`` types whose messages say why and what to do instead:
+``UsageError`` (exit 2) for malformed input, ``NotFoundError`` (exit 1) for an unknown
+SKU, ``NotAllowedError`` (exit 1) when the order's state forbids the action.
+
+Money split rule: an item's amounts (row total, tax, discount, shipping) are shared out
+by quantity *cumulatively*: the first n units of an item carry
+``round(amount * n / ordered)``, so partial documents always add up exactly to the whole.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from amzorders.domain import codes
+from amzorders.domain.commerce import CommerceItem, CommerceOrder, with_derived_state
+from amzorders.domain.models import quantize_money
+from amzorders.domain.timefmt import parse_when
+from amzorders.errors import NotAllowedError, NotFoundError, UsageError
+
+# Ship dates a little ahead of our clock are accepted: the operator's or carrier's clock
+# may run slightly fast.
+SHIP_DATE_CLOCK_SKEW = timedelta(minutes=10)
+MAX_TRACKING_LENGTH = 64
+MAX_TEXT_LENGTH = 250
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+# Amazon statuses.
+PENDING_STATUSES = frozenset({"PENDING", "PENDING_AVAILABILITY"})
+SHIPPABLE_AMAZON_STATUSES = frozenset({"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"})
+
+
+# ------------------------------------------------------------------ small helpers
+
+
+def _copy(order: CommerceOrder) -> CommerceOrder:
+    return copy.deepcopy(order)
+
+
+def _finish(order: CommerceOrder, now: datetime) -> CommerceOrder:
+    updated = with_derived_state(order)
+    updated.updated_at = now
+    return updated
+
+
+def share(amount: Decimal, units: int, ordered: int, currency: str) -> Decimal:
+    """The part of an item amount carried by its first ``units`` of ``ordered`` units."""
+    if ordered <= 0 or units <= 0:
+        return Decimal(0)
+    if units >= ordered:
+        return amount
+    return quantize_money(amount * units / ordered, currency)
+
+
+def part(amount: Decimal, before: int, units: int, ordered: int, currency: str) -> Decimal:
+    """The part carried by units ``before+1 .. before+units`` (cumulative split)."""
+    return share(amount, before + units, ordered, currency) - share(amount, before, ordered, currency)
+
+
+def parse_quantity(text: str, what: str) -> int:
+    value = text.strip()
+    if not re.fullmatch(r"[+-]?\d+", value):
+        raise UsageError(f"{what}: quantity '{text}' is not a whole number. Write SKU=QTY, e.g. SKU-1=2.")
+    qty = int(value)
+    if qty <= 0:
+        raise UsageError(f"{what}: quantity must be at least 1 (got {qty}). Leave the item out instead.")
+    return qty
+
+
+def parse_item_specs(values: Iterable[str], option: str = "--item") -> list[tuple[str, int]]:
+    """``SKU=QTY`` strings -> [(sku, qty)]; a SKU given twice is refused (ambiguous)."""
+    specs: list[tuple[str, int]] = []
+    seen: set[str] = set()
+    for value in values:
+        key, sep, qty_text = value.rpartition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise UsageError(f"{option} '{value}': write SKU=QTY, e.g. {option} SKU-1=2.")
+        qty = parse_quantity(qty_text, f"{option} {key}")
+        if key in seen:
+            raise UsageError(f"{option}: SKU {key} is listed twice; give it once with the total quantity.")
+        seen.add(key)
+        specs.append((key, qty))
+    return specs
+
+
+def parse_amount(text: str | None, option: str) -> Decimal | None:
+    """A money amount typed by the operator: a non-negative decimal number."""
+    if text is None:
+        return None
+    value = text.strip()
+    try:
+        amount = Decimal(value)
+    except InvalidOperation:
+        raise UsageError(f"{option}: '{text}' is not an amount; write a number like 4.99.") from None
+    if not amount.is_finite():
+        raise UsageError(f"{option}: '{text}' is not an amount; write a number like 4.99.")
+    if amount < 0:
+        raise UsageError(f"{option}: the amount cannot be negative (got {text}); give it as a positive number.")
+    return amount
+
+
+def _check_money_digits(amount: Decimal, currency: str, option: str) -> Decimal:
+    if quantize_money(amount, currency) != amount:
+        raise UsageError(
+            f"{option}: {amount} has more decimals than {currency} allows; round it to "
+            f"{quantize_money(amount, currency)}."
+        )
+    return quantize_money(amount, currency)
+
+
+def find_item(order: CommerceOrder, key: str) -> CommerceItem:
+    """The order item for a SKU (exact, then case-insensitive) or an Amazon order item id."""
+    matches = [i for i in order.items if i.sku == key]
+    if not matches:
+        matches = [i for i in order.items if i.sku.casefold() == key.casefold()]
+    if not matches:
+        matches = [i for i in order.items if i.order_item_id == key]
+    if not matches:
+        skus = ", ".join(i.sku for i in order.items)
+        raise NotFoundError(f"Order {order.increment_id} has no item with SKU '{key}'. Its SKUs: {skus}.")
+    if len(matches) > 1:
+        ids = ", ".join(f"{i.order_item_id} ({i.sku})" for i in matches)
+        raise UsageError(
+            f"SKU '{key}' is on more than one item of order {order.increment_id}; "
+            f"name the item by its Amazon order item id instead: {ids}."
+        )
+    return matches[0]
+
+
+def resolve_items(order: CommerceOrder, specs: Iterable[tuple[str, int]]) -> dict[str, int]:
+    """[(sku, qty)] -> {order_item_id: qty}."""
+    result: dict[str, int] = {}
+    for key, qty in specs:
+        item = find_item(order, key)
+        if item.order_item_id in result:
+            raise UsageError(f"Item {item.sku} is listed twice; give it once with the total quantity.")
+        result[item.order_item_id] = qty
+    return result
+
+
+def check_text(value: str | None, option: str, *, required: bool = False, max_length: int = MAX_TEXT_LENGTH) -> str | None:
+    if value is None or not value.strip():
+        if required:
+            raise UsageError(f"{option} is required and cannot be empty.")
+        return None
+    text = value.strip()
+    if _CONTROL_CHARS.search(text):
+        raise UsageError(f"{option} contains control characters; type plain text.")
+    if len(text) > max_length:
+        raise UsageError(f"{option} is too long ({len(text)} characters, at most {max_length}).")
+    return text
+
+
+def canonical_choice(value: str, choices: tuple[str, ...], option: str) -> str:
+    wanted = value.strip().casefold()
+    for choice in choices:
+        if choice.casefold() == wanted:
+            return choice
+    raise UsageError(f"{option}: '{value}' is not one of Amazon's values. Use one of: {', '.join(choices)}.")
+
+
+def _closed_or_canceled(order: CommerceOrder, action: str) -> None:
+    if order.state == "canceled":
+        raise NotAllowedError(f"Order {order.increment_id} is canceled; it cannot be {action}.")
+    if order.state == "holded":
+        raise NotAllowedError(
+            f"Order {order.increment_id} is on hold; release the hold before it can be {action}."
+        )
+
+
+# ------------------------------------------------------------------ invoice
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLine:
+    order_item_id: str
+    sku: str
+    qty: int
+    row_total: Decimal
+    tax: Decimal
+    discount: Decimal
+    shipping: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class InvoicePlan:
+    lines: tuple[InvoiceLine, ...]
+    subtotal: Decimal
+    shipping: Decimal
+    tax: Decimal
+    discount: Decimal
+    grand_total: Decimal
+    order: CommerceOrder  # the order after the invoice
+
+
+def plan_invoice(order: CommerceOrder, items: Mapping[str, int] | None, now: datetime) -> InvoicePlan:
+    """A full invoice (``items`` None) or one of the given {order_item_id: qty}.
+
+    Amazon collected the money, so the invoice is paid at once (captured offline):
+    total_invoiced and total_paid both grow by its grand total.
+    """
+    _closed_or_canceled(order, "invoiced")
+    if order.state == "closed":
+        raise NotAllowedError(f"Order {order.increment_id} is closed (refunded); there is nothing left to invoice.")
+    if items is None:
+        wanted = {i.order_item_id: i.qty_to_invoice for i in order.items if i.qty_to_invoice}
+        if not wanted:
+            raise NotAllowedError(
+                f"Order {order.increment_id} is already fully invoiced; see its invoices with "
+                f"'amzorders show {order.increment_id}'."
+            )
+    else:
+        wanted = dict(items)
+        for order_item_id, qty in wanted.items():
+            item = order.item(order_item_id)
+            assert item is not None
+            if qty > item.qty_to_invoice:
+                raise NotAllowedError(
+                    f"Cannot invoice {qty} x {item.sku} on order {order.increment_id}: only "
+                    f"{item.qty_to_invoice} of {item.qty_ordered} remain to invoice."
+                )
+    updated = _copy(order)
+    currency = order.currency
+    lines = []
+    for item in updated.items:
+        qty = wanted.get(item.order_item_id, 0)
+        if not qty:
+            continue
+        before = item.qty_invoiced
+        line = InvoiceLine(
+            order_item_id=item.order_item_id,
+            sku=item.sku,
+            qty=qty,
+            row_total=part(item.row_total, before, qty, item.qty_ordered, currency),
+            tax=part(item.tax_amount, before, qty, item.qty_ordered, currency),
+            discount=part(item.discount_amount, before, qty, item.qty_ordered, currency),
+            shipping=part(item.shipping_amount, before, qty, item.qty_ordered, currency),
+        )
+        lines.append(line)
+        item.qty_invoiced += qty
+    subtotal = sum((l.row_total for l in lines), Decimal(0))
+    shipping = sum((l.shipping for l in lines), Decimal(0))
+    tax = sum((l.tax for l in lines), Decimal(0))
+    discount = sum((l.discount for l in lines), Decimal(0))
+    grand_total = subtotal + shipping + tax - discount
+    everything_invoiced = all(i.qty_invoiced == i.qty_ordered for i in updated.items)
+    if everything_invoiced:
+        # The last invoice takes what Amazon's grand total says is left (it may hold
+        # charges the item lines do not show, e.g. gift wrap tax).
+        grand_total = order.grand_total - order.total_invoiced
+    updated.total_invoiced += grand_total
+    updated.total_paid += grand_total
+    return InvoicePlan(
+        lines=tuple(lines),
+        subtotal=subtotal,
+        shipping=shipping,
+        tax=tax,
+        discount=discount,
+        grand_total=grand_total,
+        order=_finish(updated, now),
+    )
+
+
+# ------------------------------------------------------------------ ship
+
+_TRACKING_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
+    "UPS": (re.compile(r"1Z[0-9A-Z]{16}"), "1Z followed by 16 letters or digits"),
+    "USPS": (re.compile(r"\d{20,22}|[A-Z]{2}\d{9}US"), "20-22 digits, or 2 letters + 9 digits + US"),
+    "FedEx": (re.compile(r"\d{12}|\d{15}|\d{20}|\d{22}"), "12, 15, 20 or 22 digits"),
+    "DHL": (re.compile(r"\d{10}|JJD\d{8,22}"), "10 digits, or JJD followed by digits"),
+}
+# Carriers whose numbers follow the family's pattern.
+_TRACKING_FAMILY = {
+    "UPS": "UPS",
+    "UPSMI": None,
+    "USPS": "USPS",
+    "FedEx": "FedEx",
+    "DHL": "DHL",
+    "DHL Express": "DHL",
+}
+
+
+def tracking_problem(carrier_code: str, tracking: str) -> str | None:
+    """Why a tracking number does not look like one of ``carrier_code``'s, or None."""
+    family = _TRACKING_FAMILY.get(carrier_code)
+    if family is None:
+        return None
+    pattern, description = _TRACKING_PATTERNS[family]
+    compact = tracking.replace(" ", "").upper()
+    if pattern.fullmatch(compact):
+        return None
+    return f"'{tracking}' does not look like a {carrier_code} tracking number ({description})"
+
+
+@dataclass(frozen=True, slots=True)
+class ShipmentRequest:
+    """What the operator asked for, still as typed (validated by ``plan_shipment``)."""
+
+    carrier: str
+    tracking: str
+    carrier_name: str | None = None
+    method: str | None = None
+    ship_date: str | None = None
+    items: Mapping[str, int] | None = None  # order_item_id -> qty; None: everything left
+    force: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ShipPlan:
+    lines: tuple[tuple[str, str, int], ...]  # (order_item_id, sku, qty)
+    carrier_code: str
+    carrier_name: str | None
+    shipping_method: str | None
+    tracking_number: str
+    ship_date: datetime
+    order: CommerceOrder
+
+
+def check_carrier(carrier: str, carrier_name: str | None) -> tuple[str, str | None]:
+    code = codes.carrier_code_canonical(carrier or "")
+    if code is None:
+        raise UsageError(
+            f"Unknown carrier code '{carrier}'. Use one of Amazon's carrier codes: "
+            f"{', '.join(codes.CARRIER_CODES)} (with 'Other', add --carrier-name)."
+        )
+    name = check_text(carrier_name, "--carrier-name", max_length=100)
+    if code == "Other" and not name:
+        raise UsageError("Carrier 'Other' needs the carrier's name: add --carrier-name NAME.")
+    return code, name
+
+
+def check_ship_date(value: str | None, now: datetime, not_before: datetime | None) -> datetime:
+    if value is None or not value.strip():
+        return now.replace(microsecond=0)
+    try:
+        when = parse_when(value, now)
+    except ValueError as exc:
+        raise UsageError(f"--ship-date: {exc}.") from None
+    if when > now + SHIP_DATE_CLOCK_SKEW:
+        raise UsageError(
+            f"--ship-date {value} is in the future; Amazon only takes shipments that left. "
+            "Give the date the package was handed to the carrier (or leave it out for now)."
+        )
+    if not_before is not None and when < not_before - SHIP_DATE_CLOCK_SKEW:
+        raise UsageError(
+            f"--ship-date {value} is before the order was placed ({not_before:%Y-%m-%d %H:%M} UTC); "
+            "check the date."
+        )
+    return when.replace(microsecond=0)
+
+
+def plan_shipment(
+    order: CommerceOrder,
+    *,
+    amazon_status: str,
+    channel: str,
+    request: ShipmentRequest,
+    now: datetime,
+    purchase_date: datetime | None = None,
+) -> ShipPlan:
+    number = order.increment_id
+    if channel == "AFN":
+        raise NotAllowedError(
+            f"Order {number} is fulfilled by Amazon (AFN): Amazon ships it, so it cannot be shipped "
+            "from here. Its shipments come in with 'amzorders sync'."
+        )
+    if amazon_status in PENDING_STATUSES:
+        raise NotAllowedError(f"Order {number} is still {amazon_status} at Amazon; wait until Amazon releases it.")
+    if amazon_status == "CANCELLED":
+        raise NotAllowedError(f"Amazon canceled order {number}; it must not be shipped.")
+    _closed_or_canceled(order, "shipped")
+    code, name = check_carrier(request.carrier, request.carrier_name)
+    tracking = check_text(request.tracking, "--tracking", required=True, max_length=MAX_TRACKING_LENGTH)
+    assert tracking is not None
+    problem = tracking_problem(code, tracking)
+    if problem and not request.force:
+        raise UsageError(f"{problem}. Check the number, or add --force if it is right.")
+    method = check_text(request.method, "--method", max_length=100)
+    ship_date = check_ship_date(request.ship_date, now, purchase_date)
+    if request.items is None:
+        wanted = {i.order_item_id: i.qty_to_ship for i in order.items if i.qty_to_ship}
+        if not wanted:
+            raise NotAllowedError(f"Order {number} has nothing left to ship.")
+    else:
+        wanted = dict(request.items)
+        for order_item_id, qty in wanted.items():
+            item = order.item(order_item_id)
+            assert item is not None
+            if qty > item.qty_to_ship:
+                raise NotAllowedError(
+                    f"Cannot ship {qty} x {item.sku} on order {number}: {item.qty_ordered} ordered, "
+                    f"{item.qty_shipped} shipped, {item.qty_canceled} canceled, so at most "
+                    f"{item.qty_to_ship} can still be shipped."
+                )
+    updated = _copy(order)
+    lines = []
+    for item in updated.items:
+        qty = wanted.get(item.order_item_id, 0)
+        if qty:
+            item.qty_shipped += qty
+            lines.append((item.order_item_id, item.sku, qty))
+    return ShipPlan(
+        lines=tuple(lines),
+        carrier_code=code,
+        carrier_name=name,
+        shipping_method=method,
+        tracking_number=tracking,
+        ship_date=ship_date,
+        order=_finish(updated, now),
+    )
+
+
+# ------------------------------------------------------------------ refund
+
+
+@dataclass(frozen=True, slots=True)
+class RefundLine:
+    order_item_id: str
+    sku: str
+    qty: int
+    principal: Decimal  # row total less discount for these units
+    tax: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RefundComponent:
+    type: str
+    amount: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class RefundPlan:
+    reason: str
+    lines: tuple[RefundLine, ...]
+    subtotal: Decimal
+    tax_refund: Decimal
+    shipping_refund: Decimal
+    adjustment_refund: Decimal
+    adjustment_fee: Decimal
+    grand_total: Decimal
+    # Amazon's view: order_item_id -> price components (all amounts positive).
+    components: tuple[tuple[str, tuple[RefundComponent, ...]], ...]
+    order: CommerceOrder
+
+
+@dataclass(frozen=True, slots=True)
+class RefundRequest:
+    reason: str
+    items: Mapping[str, int] | None = None  # None: every invoiced unit not yet refunded
+    shipping: Decimal | None = None  # None: all refundable shipping when refunding everything, else 0
+    adjustment_refund: Decimal = Decimal(0)
+    adjustment_fee: Decimal = Decimal(0)
+
+
+def invoiced_shipping(item: CommerceItem, currency: str) -> Decimal:
+    return share(item.shipping_amount, item.qty_invoiced, item.qty_ordered, currency)
+
+
+def plan_refund(
+    order: CommerceOrder,
+    request: RefundRequest,
+    *,
+    shipping_refunded: Decimal,
+    now: datetime,
+    prior_components: Mapping[tuple[str, str], Decimal] | None = None,
+) -> RefundPlan:
+    """A credit memo. ``shipping_refunded``: shipping refunded by earlier credit memos;
+    ``prior_components``: (order_item_id, component type) -> amount already sent to
+    Amazon, so that shipping is spread over items within what each was charged.
+
+    Amazon mapping: units -> Principal (row total less discount) and Tax per item;
+    shipping refund -> Shipping, spread over items up to each item's invoiced shipping;
+    adjustment refund -> Goodwill on the first item; adjustment fee -> RestockingFee on
+    the first item, as a positive amount that Amazon deducts from the refund (Amazon's
+    refund feed takes every component as a positive amount).
+    """
+    number = order.increment_id
+    currency = order.currency
+    reason = canonical_choice(request.reason, codes.ADJUSTMENT_REASONS, "--reason")
+    if order.state == "canceled":
+        raise NotAllowedError(f"Order {number} is canceled; nothing was charged that could be refunded.")
+    if order.state == "closed":
+        raise NotAllowedError(f"Order {number} is closed: it was refunded in full already.")
+    if not any(i.qty_invoiced for i in order.items):
+        raise NotAllowedError(
+            f"Order {number} has no invoice yet, so there is nothing to refund. Invoice it first "
+            f"(amzorders invoice {number}), or cancel it while unshipped (amzorders cancel {number})."
+        )
+    for amount, option in (
+        (request.shipping, "--shipping"),
+        (request.adjustment_refund, "--adjustment-refund"),
+        (request.adjustment_fee, "--adjustment-fee"),
+    ):
+        if amount is not None:
+            if amount < 0:
+                raise UsageError(f"{option}: the amount cannot be negative (got {amount}).")
+            _check_money_digits(amount, currency, option)
+
+    if request.items is None:
+        wanted = {i.order_item_id: i.qty_to_refund for i in order.items if i.qty_to_refund}
+    else:
+        wanted = dict(request.items)
+        for order_item_id, qty in wanted.items():
+            item = order.item(order_item_id)
+            assert item is not None
+            if qty > item.qty_to_refund:
+                raise NotAllowedError(
+                    f"Cannot refund {qty} x {item.sku} on order {number}: {item.qty_invoiced} invoiced, "
+                    f"{item.qty_refunded} refunded already, so at most {item.qty_to_refund} can be refunded."
+                )
+    refunds_everything = all(wanted.get(i.order_item_id, 0) == i.qty_to_refund for i in order.items)
+    shipping_invoiced = sum((invoiced_shipping(i, currency) for i in order.items), Decimal(0))
+    shipping_left = max(Decimal(0), shipping_invoiced - shipping_refunded)
+    if request.shipping is None:
+        shipping = shipping_left if refunds_everything else Decimal(0)
+    else:
+        shipping = request.shipping
+        if shipping > shipping_left:
+            raise NotAllowedError(
+                f"--shipping {shipping} is more than the shipping that can still be refunded on order "
+                f"{number}: {shipping_left} {currency} ({shipping_invoiced} invoiced, "
+                f"{shipping_refunded} refunded)."
+            )
+
+    updated = _copy(order)
+    lines = []
+    for item in updated.items:
+        qty = wanted.get(item.order_item_id, 0)
+        if not qty:
+            continue
+        before = item.qty_refunded
+        row = part(item.row_total, before, qty, item.qty_ordered, currency)
+        discount = part(item.discount_amount, before, qty, item.qty_ordered, currency)
+        lines.append(
+            RefundLine(
+                order_item_id=item.order_item_id,
+                sku=item.sku,
+                qty=qty,
+                principal=row - discount,
+                tax=part(item.tax_amount, before, qty, item.qty_ordered, currency),
+            )
+        )
+        item.qty_refunded += qty
+    subtotal = sum((l.principal for l in lines), Decimal(0))
+    tax = sum((l.tax for l in lines), Decimal(0))
+    adjustment_refund = quantize_money(request.adjustment_refund, currency)
+    adjustment_fee = quantize_money(request.adjustment_fee, currency)
+    grand_total = subtotal + tax + shipping + adjustment_refund - adjustment_fee
+    refundable = order.total_paid - order.total_refunded
+    if not lines and shipping == 0 and adjustment_refund == 0:
+        raise NotAllowedError(
+            f"This credit memo for order {number} would refund nothing: give --item SKU=QTY, "
+            "--shipping or --adjustment-refund."
+        )
+    if grand_total < 0:
+        raise NotAllowedError(
+            f"The adjustment fee {adjustment_fee} is more than the refund ({grand_total + adjustment_fee} "
+            f"{currency}); lower --adjustment-fee."
+        )
+    if grand_total > refundable:
+        raise NotAllowedError(
+            f"A refund of {grand_total} {currency} is more than can still be refunded on order {number}: "
+            f"{refundable} {currency} ({order.total_paid} paid, {order.total_refunded} refunded)."
+        )
+    updated.total_refunded += grand_total
+    components = _amazon_components(
+        order, lines, shipping, adjustment_refund, adjustment_fee, prior_components or {}
+    )
+    return RefundPlan(
+        reason=reason,
+        lines=tuple(lines),
+        subtotal=subtotal,
+        tax_refund=tax,
+        shipping_refund=shipping,
+        adjustment_refund=adjustment_refund,
+        adjustment_fee=adjustment_fee,
+        grand_total=grand_total,
+        components=components,
+        order=_finish(updated, now),
+    )
+
+
+def _amazon_components(
+    order: CommerceOrder,
+    lines: list[RefundLine],
+    shipping: Decimal,
+    adjustment_refund: Decimal,
+    adjustment_fee: Decimal,
+    prior: Mapping[tuple[str, str], Decimal],
+) -> tuple[tuple[str, tuple[RefundComponent, ...]], ...]:
+    currency = order.currency
+    by_item: dict[str, list[RefundComponent]] = {}
+    for line in lines:
+        parts = by_item.setdefault(line.order_item_id, [])
+        if line.principal > 0:
+            parts.append(RefundComponent("Principal", line.principal))
+        if line.tax > 0:
+            parts.append(RefundComponent("Tax", line.tax))
+    # Shipping goes first to the items refunded now, then to the others, each item up
+    # to the shipping it was charged (invoiced) less what was refunded on it before.
+    refunded_ids = [l.order_item_id for l in lines]
+    ordering = refunded_ids + [i.order_item_id for i in order.items if i.order_item_id not in refunded_ids]
+    left = shipping
+    for order_item_id in ordering:
+        if left <= 0:
+            break
+        item = order.item(order_item_id)
+        assert item is not None
+        room = invoiced_shipping(item, currency) - prior.get((order_item_id, "Shipping"), Decimal(0))
+        take = min(left, max(room, Decimal(0)))
+        if take > 0:
+            by_item.setdefault(order_item_id, []).append(RefundComponent("Shipping", take))
+            left -= take
+    if left > 0:  # earlier refunds were spread differently: the rest on the first item
+        by_item.setdefault(ordering[0], []).append(RefundComponent("Shipping", left))
+    first = refunded_ids[0] if refunded_ids else next(
+        (i.order_item_id for i in order.items if i.qty_invoiced), order.items[0].order_item_id
+    )
+    if adjustment_refund > 0:
+        by_item.setdefault(first, []).append(RefundComponent("Goodwill", adjustment_refund))
+    if adjustment_fee > 0:
+        by_item.setdefault(first, []).append(RefundComponent("RestockingFee", adjustment_fee))
+    return tuple(
+        (i.order_item_id, tuple(_merge(by_item[i.order_item_id])))
+        for i in order.items
+        if by_item.get(i.order_item_id)
+    )
+
+
+def _merge(parts: list[RefundComponent]) -> list[RefundComponent]:
+    merged: dict[str, Decimal] = {}
+    for component in parts:
+        merged[component.type] = merged.get(component.type, Decimal(0)) + component.amount
+    return [RefundComponent(t, a) for t, a in merged.items()]
+
+
+# ------------------------------------------------------------------ cancel
+
+
+@dataclass(frozen=True, slots=True)
+class CancelPlan:
+    reason: str
+    lines: tuple[tuple[str, str, int], ...]  # (order_item_id, sku, qty canceled now)
+    amazon_item_ids: tuple[str, ...]  # every item of the order: Amazon cancels the order
+    canceled_amount: Decimal
+    order: CommerceOrder
+
+
+def pending_cancel_refusal(number: str, amazon_status: str) -> NotAllowedError:
+    return NotAllowedError(
+        f"Order {number} is still {amazon_status} at Amazon (payment not yet authorized), so it has "
+        "no commerce order here to cancel. Cancel it in Seller Central (Orders > Manage Orders > "
+        "Cancel order); the next 'amzorders sync' brings the cancellation in."
+    )
+
+
+def plan_cancel(order: CommerceOrder, *, amazon_status: str, reason: str, now: datetime) -> CancelPlan:
+    number = order.increment_id
+    reason = canonical_choice(reason, codes.CANCEL_REASONS, "--reason")
+    if amazon_status in PENDING_STATUSES:
+        raise pending_cancel_refusal(number, amazon_status)
+    if order.state == "canceled" or amazon_status == "CANCELLED":
+        raise NotAllowedError(f"Order {number} is canceled already.")
+    if any(i.qty_shipped for i in order.items) or amazon_status in ("PARTIALLY_SHIPPED", "SHIPPED"):
+        raise NotAllowedError(
+            f"Order {number} has shipped items, so it can no longer be canceled; refund it instead: "
+            f"amzorders refund {number} --reason CustomerReturn"
+        )
+    if amazon_status != "UNSHIPPED":
+        raise NotAllowedError(
+            f"Amazon reports order {number} as {amazon_status}; only UNSHIPPED orders can be canceled. "
+            f"Run 'amzorders sync' to refresh it."
+        )
+    if order.state == "holded":
+        raise NotAllowedError(f"Order {number} is on hold; release the hold before canceling it.")
+    unrefunded = [i for i in order.items if i.qty_invoiced > i.qty_refunded]
+    if unrefunded:
+        raise NotAllowedError(
+            f"Order {number} is invoiced ({', '.join(i.sku for i in unrefunded)}); a paid order is "
+            f"not canceled but refunded: amzorders refund {number} --reason CustomerCancel, then "
+            f"cancel what is left."
+        )
+    updated = _copy(order)
+    lines = []
+    for item in updated.items:
+        open_qty = item.qty_ordered - item.qty_invoiced - item.qty_canceled
+        if open_qty > 0:
+            item.qty_canceled += open_qty
+            lines.append((item.order_item_id, item.sku, open_qty))
+    canceled_amount = max(Decimal(0), order.grand_total - order.total_invoiced - order.total_canceled)
+    updated.total_canceled += canceled_amount
+    return CancelPlan(
+        reason=reason,
+        lines=tuple(lines),
+        amazon_item_ids=tuple(i.order_item_id for i in order.items),
+        canceled_amount=canceled_amount,
+        order=_finish(updated, now),
+    )
+

@@ -1,0 +1,133 @@
+"""Order processing documents the other repositories lack: credit memos, the Amazon
+facts the processing rules need, and what was already refunded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from amzorders.domain.timefmt import parse_iso, to_iso
+from amzorders.store.base import StoreBase, dec, money_text
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonOrderFacts:
+    """What Amazon says about an order, as far as processing needs it."""
+
+    amazon_order_id: str
+    account: str
+    status: str
+    channel: str  # MFN / AFN
+    marketplace_id: str | None
+    purchase_date: datetime
+    buyer_name: str | None
+    buyer_email: str | None
+    currency: str | None
+    increment_id: str | None  # the commerce order number, None when there is none
+
+
+class DocumentsRepository(StoreBase):
+    def amazon_order_facts(self, amazon_order_id: str) -> AmazonOrderFacts | None:
+        row = self.conn.execute(
+            """SELECT a.amazon_order_id, a.account, a.status, a.channel, a.marketplace_id,
+                      a.purchase_date, a.buyer_name, a.buyer_email, a.currency, c.increment_id
+               FROM amazon_orders a LEFT JOIN commerce_orders c
+                 ON c.amazon_order_id = a.amazon_order_id
+               WHERE a.amazon_order_id = ?""",
+            (amazon_order_id,),
+        ).fetchone()
+        if row is None:
+            return None
+        return AmazonOrderFacts(
+            amazon_order_id=row["amazon_order_id"],
+            account=row["account"],
+            status=row["status"],
+            channel=row["channel"],
+            marketplace_id=row["marketplace_id"],
+            purchase_date=parse_iso(row["purchase_date"]),
+            buyer_name=row["buyer_name"],
+            buyer_email=row["buyer_email"],
+            currency=row["currency"],
+            increment_id=row["increment_id"],
+        )
+
+    def peek_sequence_value(self, name: str) -> int:
+        """The value ``next_sequence_value(name)`` would return now (for --dry-run)."""
+        row = self.conn.execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()
+        return int(row[0]) + 1 if row else 1
+
+    def insert_credit_memo(
+        self,
+        *,
+        order_id: int,
+        increment_id: str,
+        reason: str,
+        items: list[tuple[str, int, Decimal, Decimal]],  # order_item_id, qty, row_total, tax
+        subtotal: Decimal,
+        shipping_refund: Decimal,
+        tax_refund: Decimal,
+        adjustment_refund: Decimal,
+        adjustment_fee: Decimal,
+        grand_total: Decimal,
+        comment: str | None,
+        outbox_id: int | None,
+        now: datetime,
+    ) -> int:
+        row = self.conn.execute(
+            """INSERT INTO credit_memos (increment_id, order_id, reason, subtotal, shipping_refund,
+                   tax_refund, adjustment_refund, adjustment_fee, grand_total, comment, outbox_id,
+                   created_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id""",
+            (
+                increment_id,
+                order_id,
+                reason,
+                money_text(subtotal),
+                money_text(shipping_refund),
+                money_text(tax_refund),
+                money_text(adjustment_refund),
+                money_text(adjustment_fee),
+                money_text(grand_total),
+                comment,
+                outbox_id,
+                to_iso(now),
+            ),
+        ).fetchone()
+        self.conn.executemany(
+            """INSERT INTO credit_memo_items (credit_memo_id, order_item_id, qty, row_total, tax_amount)
+               VALUES (?,?,?,?,?)""",
+            [(row[0], oid, qty, money_text(total), money_text(tax)) for oid, qty, total, tax in items],
+        )
+        return int(row[0])
+
+    def shipping_refunded(self, order_id: int) -> Decimal:
+        """Shipping refunded by all credit memos of a commerce order."""
+        total = Decimal(0)
+        for (value,) in self.conn.execute(
+            "SELECT shipping_refund FROM credit_memos WHERE order_id = ?", (order_id,)
+        ):
+            total += dec(value)
+        return total
+
+    def refunded_components(self, amazon_order_id: str) -> dict[tuple[str, str], Decimal]:
+        """(order_item_id, component type) -> amount in the refund actions queued for Amazon."""
+        totals: dict[tuple[str, str], Decimal] = {}
+        for (payload_json,) in self.conn.execute(
+            "SELECT payload_json FROM outbox WHERE amazon_order_id = ? AND kind = 'refund'", (amazon_order_id,)
+        ):
+            payload = json.loads(payload_json)
+            for item in payload.get("items", []):
+                for component in item.get("components", []):
+                    key = (item.get("order_item_id"), component.get("type"))
+                    totals[key] = totals.get(key, Decimal(0)) + Decimal(str(component.get("amount", "0")))
+        return totals
+
+    def history_entry_notified(self, history_id: int) -> tuple[bool | None, str | None]:
+        row = self.conn.execute(
+            "SELECT is_customer_notified, notify_error FROM status_history WHERE id = ?", (history_id,)
+        ).fetchone()
+        if row is None:
+            return None, None
+        return (None if row[0] is None else bool(row[0])), row[1]
