@@ -82,7 +82,7 @@ def test_every_response_carries_a_request_id_and_rate(api: Api) -> None:
 # ----- usage plans -----
 
 def test_rate_limit_burst_then_recovery_with_time_scale() -> None:
-    with make_sim(rate_limits=True, time_scale=200.0) as sim:
+    with make_sim(rate_limits=True, time_scale=20.0) as sim:
         api = Api(sim)
         statuses = [api.get_order(sim.order_ids()[0]).status_code for _ in range(35)]
         assert statuses[:30] == [200] * 30  # getOrder burst 30
@@ -91,9 +91,9 @@ def test_rate_limit_burst_then_recovery_with_time_scale() -> None:
         if throttled.status_code == 429:
             assert_amazon_error(throttled, 429, "QuotaExceeded")
             assert throttled.json()["errors"][0]["message"] == "You exceeded your quota for the requested resource."
-        assert throttled.headers["x-amzn-RateLimit-Limit"] == "100"  # 0.5/s x 200
+        assert throttled.headers["x-amzn-RateLimit-Limit"] == "10"  # 0.5/s x 20
         assert sim.count_429s() >= 1
-        time.sleep(0.05)  # 0.5/s x 200 = 100/s: a few tokens back
+        time.sleep(0.25)  # 0.5/s x 20 = 10/s: two tokens back
         assert api.get_order(sim.order_ids()[0]).status_code == 200
 
 

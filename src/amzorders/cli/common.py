@@ -30,6 +30,9 @@ class CliOptions:
     app: App | None = None
     settings: Settings | None = None
     shown_warnings: set[str] = field(default_factory=set)
+    command: str = "amzorders"  # the command path being run, for the log ("config show")
+    log_path: Path | None = None  # the log file, once the root callback configured it
+    started_at: float | None = None  # time.monotonic() at the command's start
 
 
 def stderr_console() -> Console:
@@ -62,11 +65,14 @@ def get_settings(ctx: typer.Context) -> Settings:
     if options.settings is None:
         from amzorders.config import load_settings
 
+        from amzorders import logsetup
+
         options.settings = load_settings(
             config_path=options.config_path,
             db_path=options.db_path,
             account=options.account_name,
         )
+        logsetup.add_settings_secrets(options.settings)
         _show_warnings(options, options.settings.warnings)
     return options.settings
 

@@ -9,27 +9,36 @@ exceptions become messages and exit codes:
 - anything else -> one line naming the type, exit 1; ``--debug`` / ``AMZORDERS_DEBUG=1``
   add the traceback (never with local variables: they can hold secrets), and
   ``AMZORDERS_RAISE_UNEXPECTED=1`` (set by the test suite) re-raises it.
+
+The root callback opens the log file (``amzorders.logsetup``) and records the command's
+start; ``main`` records its outcome (exit code, error message, or the traceback of an
+unexpected failure, redacted) and closes the log.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
 from pathlib import Path
 from typing import Annotated
 
+import time
+
 import typer
 
-from amzorders import __version__
-from amzorders.cli.common import CliOptions
+from amzorders import __version__, logsetup
+from amzorders.cli.common import CliOptions, warn
 from amzorders.errors import AmzOrdersError, ExitCode
 
 try:  # Typer >= 0.26 ships its own Click
     from typer._click.exceptions import ClickException
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException
+
+_log = logging.getLogger("amzorders.cli")
 
 app = typer.Typer(
     name="amzorders",
@@ -108,6 +117,39 @@ def _global_options(
     options.db_path = db if _from_command_line(ctx, "db") else None
     options.account_name = account if _from_command_line(ctx, "account") else None
     options.debug = options.debug or debug
+    _start_log(ctx, options)
+
+
+def _start_log(ctx: typer.Context, options: CliOptions) -> None:
+    """Open the log file in the data dir and record which command runs (never its
+    arguments: `config init` takes secrets as flags)."""
+    from amzorders.config import data_dir
+
+    if options.log_path is not None:  # the callback ran already for this main()
+        return
+    options.command = _command_name(ctx)
+    try:
+        options.log_path = logsetup.configure_logging(data_dir(os.environ), debug=options.debug)
+    except OSError as err:  # a log that cannot be written must not stop the command
+        warn(f"Cannot write the log file: {err.strerror}.")
+        return
+    options.started_at = time.monotonic()
+    _log.info("command start: %s (amzorders %s, pid %d)", options.command, __version__, os.getpid())
+
+
+def _command_name(ctx: typer.Context) -> str:
+    """'sync', 'config show'...: the command path, from the names Click resolved."""
+    name = ctx.invoked_subcommand
+    if not name:
+        return "amzorders"
+    parts = [name]
+    command = ctx.command.get_command(ctx, name) if hasattr(ctx.command, "get_command") else None
+    if command is not None and hasattr(command, "get_command"):
+        for word in ctx.args if hasattr(ctx, "args") else ():
+            if command.get_command(ctx, word) is not None:
+                parts.append(word)
+                break
+    return " ".join(parts)
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
@@ -142,23 +184,40 @@ def _env_flag(name: str) -> bool:
 
 def _print_error(message: str) -> None:
     # Plain write: messages may contain [brackets] that rich would take for markup.
-    sys.stderr.write(f"Error: {message}\n")
+    # Redacted as a last line of defence: messages must never hold secrets anyway.
+    sys.stderr.write(f"Error: {logsetup.redact(message)}\n")
     sys.stderr.flush()
 
 
 def _print_traceback(err: BaseException) -> None:
-    sys.stderr.write("".join(traceback.format_exception(err)))
+    # format_exception never includes local variables (they can hold secrets); the
+    # text is still redacted in case a message or a chained exception carries one.
+    sys.stderr.write(logsetup.redact("".join(traceback.format_exception(err))))
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
     options = CliOptions(debug=_env_flag("AMZORDERS_DEBUG"))
+    code: int | None = None
+    try:
+        code = _run(argv, options)
+        return code
+    finally:
+        if options.log_path is not None:
+            if code is not None:
+                elapsed = time.monotonic() - (options.started_at or time.monotonic())
+                _log.info("command end: %s exit %d in %.2fs", options.command, code, elapsed)
+            logsetup.shutdown_logging()
+
+
+def _run(argv: list[str] | None, options: CliOptions) -> int:
     command = typer.main.get_command(app)
     try:
         result = command.main(
             args=argv, prog_name="amzorders", standalone_mode=False, obj=options
         )
     except AmzOrdersError as err:
+        _log.error("%s failed (exit %d): %s", options.command, int(err.exit_code), err.message)
         if options.debug:
             _print_traceback(err)
         _print_error(err.message)
@@ -171,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write("Aborted.\n")
         return 1
     except KeyboardInterrupt:
+        _log.error("%s interrupted", options.command)
         sys.stderr.write("\nInterrupted.\n")
         return int(ExitCode.INTERRUPTED)
     except ClickException as err:
@@ -178,6 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exit_:  # Click exits on a broken pipe even when not standalone
         return exit_.code if isinstance(exit_.code, int) else 1
     except Exception as err:
+        _log.error("%s failed unexpectedly", options.command, exc_info=err)
         if _env_flag("AMZORDERS_RAISE_UNEXPECTED"):
             raise
         if options.debug:
