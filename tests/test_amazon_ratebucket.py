@@ -99,7 +99,7 @@ def test_never_more_calls_than_burst_plus_refill(rate: float, burst: int, gaps: 
 
 def test_limiter_sleeps_when_bucket_is_empty_and_not_before() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getOrder": (0.5, 3)})
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getOrder": (0.5, 3)}, headroom=0)
     waits = [limiter.acquire("getOrder") for _ in range(5)]
     assert waits[:3] == [0.0, 0.0, 0.0]
     # Each sleep moves the fake clock on, so every further call waits one period.
@@ -124,7 +124,7 @@ def test_unknown_operation_is_not_throttled() -> None:
 
 def test_observe_rate_changes_the_refill_but_keeps_the_burst() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getFeed": (2.0, 2)})
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getFeed": (2.0, 2)}, headroom=0)
     limiter.observe_rate("getFeed", 0.25)
     assert limiter.plan("getFeed") == (0.25, 2)
     limiter.acquire("getFeed")
@@ -167,15 +167,27 @@ def test_limiter_uses_the_given_backend_with_the_plan_and_clock() -> None:
     backend = RecordingBackend()
     limiter = RateLimiter(backend, clock=clock, sleep=clock.sleep)
     limiter.acquire("getOrder")
-    assert backend.calls == [("getOrder", 0.5, 30, 1234.5)]
+    # One token of the burst stays unused as a margin against latency jitter.
+    assert backend.calls == [("getOrder", 0.5, 29, 1234.5)]
+
+
+def test_headroom_keeps_one_token_of_each_burst_spare() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"confirmShipment": (2.0, 10), "createFeed": (1.0, 1)})
+    waits = [limiter.acquire("confirmShipment") for _ in range(10)]
+    assert waits == [0.0] * 9 + [pytest.approx(0.5)]
+    # A burst of one has nothing to spare: it is used.
+    assert limiter.acquire("createFeed") == 0.0
+    with pytest.raises(ValueError):
+        RateLimiter(headroom=-1)
 
 
 def test_two_limiters_sharing_a_backend_share_the_budget() -> None:
     clock = FakeClock()
     backend = InMemoryBucketBackend()
     plans = {"confirmShipment": (2.0, 2)}
-    first = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans)
-    second = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans)
+    first = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans, headroom=0)
+    second = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans, headroom=0)
     assert first.acquire("confirmShipment") == 0.0
     assert second.acquire("confirmShipment") == 0.0
     assert first.acquire("confirmShipment") == pytest.approx(0.5)

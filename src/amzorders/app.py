@@ -7,14 +7,19 @@ No terminal code here: the CLI decides what to print.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from amzorders import logsetup
 from amzorders.config import AccountConfig, Settings, load_settings
+from amzorders.errors import ConfigError
 
 if TYPE_CHECKING:
+    from amzorders.amazon.auth import TokenStore
     from amzorders.amazon.client import SpApiClient
     from amzorders.simulator import Simulator
     from amzorders.store import Store
@@ -104,21 +109,26 @@ class App:
                 credentials = LwaCredentials(
                     account.client_id, account.client_secret, account.refresh_token
                 )
-            rate_limiter = token_store = None
+            check_transport(base_url, "SP-API endpoint", self.account.name)
+            check_transport(token_url, "Login with Amazon token URL", self.account.name)
+            logsetup.add_secrets(credentials.secrets())
+            rate_limiter = None
+            shared_tokens: TokenStore | None = None
             if not self.using_simulator:
                 # Amazon's buckets are per seller and application: every process on
                 # this store draws from the same buckets, and reuses a live token.
                 from amzorders.amazon.ratelimit import RateLimiter
 
                 rate_limiter = RateLimiter(StoreBucketBackend(self.store(), self.account.name))
-                token_store = StoreTokenCache(self.store())
+                shared_tokens = StoreTokenCache(self.store())
             self._client = SpApiClient(
                 base_url,
                 credentials=credentials,
                 token_url=token_url,
                 account_name=self.account.name,
                 rate_limiter=rate_limiter,
-                token_store=token_store,
+                token_store=RedactingTokenStore(shared_tokens),
+                on_call=logsetup.log_amazon_call,
             )
         return self._client
 
@@ -141,6 +151,54 @@ class App:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def check_transport(url: str, what: str, account_name: str) -> None:
+    """Refuse to send credentials anywhere but https, or plain http to this machine.
+
+    config.py validates the URLs a config file names; this guards every URL the client
+    is actually built with. TLS verification itself is never turned off: nothing in
+    amzorders passes ``verify=False`` (tests/test_security_transport.py checks).
+    """
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.scheme == "https" and host:
+        return
+    if parts.scheme == "http" and _is_loopback(host):
+        return
+    raise ConfigError(
+        f"The {what} of account '{account_name}' is {url!r}: credentials are only sent over "
+        "https (plain http only to 127.0.0.1/localhost, for the simulator). Fix the "
+        "account's endpoint or token_url in the config file."
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class RedactingTokenStore:
+    """Registers every access token the client gets with the log redaction, then
+    passes it on to ``inner`` (None: nothing shared between processes)."""
+
+    def __init__(self, inner: TokenStore | None) -> None:
+        self.inner = inner
+
+    def load(self, key: str) -> tuple[str, float] | None:
+        stored = self.inner.load(key) if self.inner is not None else None
+        if stored is not None:
+            logsetup.add_secrets([stored[0]])
+        return stored
+
+    def save(self, key: str, token: str, expires_at: float) -> None:
+        logsetup.add_secrets([token])
+        if self.inner is not None:
+            self.inner.save(key, token, expires_at)
 
 
 class StoreBucketBackend:

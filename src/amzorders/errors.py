@@ -82,6 +82,8 @@ class AmazonError(AmzOrdersError):
         amazon_message: str | None = None,
         request_id: str | None = None,
         operation: str | None = None,
+        details: str | None = None,
+        maybe_delivered: bool = True,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -89,6 +91,10 @@ class AmazonError(AmzOrdersError):
         self.amazon_message = amazon_message
         self.request_id = request_id
         self.operation = operation
+        self.details = details
+        # False only when the request surely never reached Amazon (no connection made):
+        # the outbox then knows a resend cannot double anything.
+        self.maybe_delivered = maybe_delivered
 
 
 class AmazonRejectedError(AmazonError):

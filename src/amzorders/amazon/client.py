@@ -7,7 +7,6 @@ talks to Amazon.
 from __future__ import annotations
 
 import gzip
-import json
 import platform
 import random
 import threading
@@ -276,7 +275,10 @@ class SpApiClient:
             raise UsageError(f"A {feed_type} feed needs at least one marketplace id.")
         try:
             outcome = self._call(
-                "createFeedDocument", "POST", f"{FEEDS_PATH}/documents", json_body={"contentType": content_type}
+                "createFeedDocument",
+                "POST",
+                f"{FEEDS_PATH}/documents",
+                json_body={"contentType": content_type},
             )
             document = _json_object(outcome, "createFeedDocument")
             document_id, upload_url = document.get("feedDocumentId"), document.get("url")
@@ -456,17 +458,15 @@ class SpApiClient:
             except _MALFORMED_REQUEST as exc:
                 raise ConfigError(
                     f"The SP-API endpoint {self.base_url!r} of account '{self.account_name}' is not a "
-                    f"usable URL ({type(exc).__name__}); check the account's region or endpoint in the config."
+                    f"usable URL ({type(exc).__name__}); check the account's region or endpoint "
+                    "in the config."
                 ) from None
             except requests.RequestException as exc:
-                reached = _may_have_reached(exc)
-                maybe_delivered = maybe_delivered or reached
-                what = _describe_exception(exc, self.timeout)
+                maybe_delivered = maybe_delivered or _may_have_reached(exc)
                 self._record(operation, method, path, None, None, started, attempt, type(exc).__name__)
                 failures += 1
-                if failures > self.max_retries:
-                    raise self._unavailable(operation, method, failures, what, None, maybe_delivered) from None
-                self._sleep(self._backoff(failures))
+                last = _describe_exception(exc, self.timeout)
+                self._wait_or_give_up(operation, method, failures, last, None, maybe_delivered)
                 continue
 
             maybe_delivered = True
@@ -478,16 +478,17 @@ class SpApiClient:
             body, json_ok = _parse_json(response)
             error_code, error_message, error_details = _first_error(body)
             unusable = 200 <= status < 300 and expect_json and not json_ok
-            record_code = "InvalidJSON" if unusable else error_code or (f"HTTP{status}" if status >= 400 else None)
+            if unusable:
+                record_code: str | None = "InvalidJSON"
+            else:
+                record_code = error_code or (f"HTTP{status}" if status >= 400 else None)
             self._record(operation, method, path, status, request_id, started, attempt, record_code)
 
             if 200 <= status < 300:
                 if unusable:
                     failures += 1
-                    what = f"HTTP {status} with a body that is not valid JSON, request id {request_id}"
-                    if failures > self.max_retries:
-                        raise self._unavailable(operation, method, failures, what, request_id, True)
-                    self._sleep(self._backoff(failures))
+                    last = f"HTTP {status} with a body that is not valid JSON, request id {request_id}"
+                    self._wait_or_give_up(operation, method, failures, last, request_id, True)
                     continue
                 return _Outcome(response, body, request_id)
 
@@ -499,18 +500,31 @@ class SpApiClient:
 
             if status in RETRYABLE_STATUSES:
                 failures += 1
-                what = f"HTTP {status} {error_code or response.reason or ''}".rstrip()
-                what += f", request id {request_id}"
-                if failures > self.max_retries:
-                    raise self._unavailable(operation, method, failures, what, request_id, True)
-                delay = self._backoff(failures)
-                if status == 429 and rate is not None:
-                    # Amazon told us its refill rate: no token comes back sooner than this.
-                    delay = max(delay, 1.0 / rate)
-                self._sleep(delay)
+                last = f"HTTP {status} {error_code or response.reason or ''}".rstrip()
+                last += f", request id {request_id}"
+                # After a 429, no token comes back sooner than Amazon's reported rate allows.
+                at_least = 1.0 / rate if status == 429 and rate is not None else 0.0
+                self._wait_or_give_up(operation, method, failures, last, request_id, True, at_least)
                 continue
 
-            raise self._rejected(operation, status, error_code, error_message, error_details, request_id, response)
+            raise self._rejected(
+                operation, status, error_code, error_message, error_details, request_id, response
+            )
+
+    def _wait_or_give_up(
+        self,
+        operation: str,
+        method: str,
+        failures: int,
+        last: str,
+        request_id: str | None,
+        maybe_delivered: bool,
+        at_least: float = 0.0,
+    ) -> None:
+        """Sleep before the next retry, or raise when ``failures`` used up the retries."""
+        if failures > self.max_retries:
+            raise self._unavailable(operation, method, failures, last, request_id, maybe_delivered)
+        self._sleep(max(self._backoff(failures), at_least))
 
     def _transfer(
         self,
@@ -533,7 +547,9 @@ class SpApiClient:
             if is_token:
                 self.token_call_count += 1
             try:
-                response = self._session.request(method, url, data=data, headers=headers, timeout=self.timeout)
+                response = self._session.request(
+                    method, url, data=data, headers=headers, timeout=self.timeout
+                )
             except _MALFORMED_REQUEST as exc:
                 if is_token:
                     raise ConfigError(
@@ -555,8 +571,11 @@ class SpApiClient:
             else:
                 maybe_delivered = True
                 status = response.status_code
-                request_id = response.headers.get("x-amzn-RequestId") or response.headers.get("x-amz-request-id")
-                self._record(operation, method, path, status, request_id, started, attempt, None if status < 400 else f"HTTP{status}")
+                request_id = response.headers.get("x-amzn-RequestId") or response.headers.get(
+                    "x-amz-request-id"
+                )
+                error_code = f"HTTP{status}" if status >= 400 else None
+                self._record(operation, method, path, status, request_id, started, attempt, error_code)
                 if status < 300:
                     return response
                 if status not in RETRYABLE_STATUSES:
@@ -564,7 +583,8 @@ class SpApiClient:
                         on_refusal(response)
                     raise _delivered(
                         AmazonRejectedError(
-                            f"Amazon refused {operation} (HTTP {status}{_short_body(response, self._scrub)}). "
+                            f"Amazon refused {operation} "
+                            f"(HTTP {status}{_short_body(response, self._scrub)}). "
                             "The document link may have expired; try again - nothing was changed.",
                             status=status,
                             request_id=request_id,
@@ -660,14 +680,16 @@ class SpApiClient:
         elif status == 404:
             hint = "Nothing was changed; check the id (and the account/region it belongs to)."
         error = AmazonRejectedError(
-            self._scrub(f"Amazon rejected {operation} (HTTP {status} {said}; request id {request_id}). {hint}"),
+            self._scrub(
+                f"Amazon rejected {operation} (HTTP {status} {said}; request id {request_id}). {hint}"
+            ),
             status=status,
             code=code,
             amazon_message=self._scrub(message) if message else None,
             request_id=request_id,
             operation=operation,
         )
-        error.details = self._scrub(details) if details else None  # type: ignore[attr-defined]
+        error.details = self._scrub(details) if details else None
         return _delivered(error, True)
 
     def _scrub(self, text: str) -> str:
@@ -830,5 +852,5 @@ def _short_body(response: requests.Response, scrub: Callable[[str], str]) -> str
 
 def _delivered(error: AmazonError, maybe_delivered: bool) -> Any:
     # errors.AmazonError has no such attribute yet; the caller's outbox needs it.
-    error.maybe_delivered = maybe_delivered  # type: ignore[attr-defined]
+    error.maybe_delivered = maybe_delivered
     return error

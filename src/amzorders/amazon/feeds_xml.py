@@ -220,7 +220,9 @@ def parse_processing_report(data: bytes) -> ProcessingReport:
         report = root.find(".//ProcessingReport")
     if report is None:
         message_type = root.findtext("MessageType")
-        raise _invalid(f"it has no ProcessingReport element (root <{root.tag}>, MessageType {message_type!r})")
+        raise _invalid(
+            f"it has no ProcessingReport element (root <{root.tag}>, MessageType {message_type!r})"
+        )
     summary = report.find("ProcessingSummary")
     if summary is None:
         raise _invalid("it has no ProcessingSummary")

@@ -46,6 +46,11 @@ class RateLimiter:
     ``clock`` must be wall-clock time when the backend is shared between processes.
     Operations without a usage plan are not throttled. ``on_wait(operation, seconds)``
     is told before every wait, so a caller can say why nothing seems to happen.
+
+    ``headroom`` tokens of each burst are never used: Amazon's bucket refills by the
+    arrival times of requests, which network latency shifts against ours, so a bucket
+    drained exactly to zero would still collect the odd 429. One spare token absorbs
+    that jitter at the cost of one call of the first burst.
     """
 
     def __init__(
@@ -56,13 +61,17 @@ class RateLimiter:
         *,
         plans: Mapping[str, tuple[float, int]] = codes.USAGE_PLANS,
         on_wait: Callable[[str, float], None] | None = None,
+        headroom: int = 1,
     ) -> None:
+        if headroom < 0:
+            raise ValueError("headroom must be 0 or more")
         self._backend: BucketBackend = backend if backend is not None else InMemoryBucketBackend()
         self._clock = clock
         self._sleep = sleep
         self._plans: dict[str, tuple[float, int]] = dict(plans)
         self._plans_lock = threading.Lock()
         self.on_wait = on_wait
+        self.headroom = headroom
 
     def plan(self, operation: str) -> tuple[float, int] | None:
         """The (rate per second, burst) in force for ``operation``, or None if unthrottled."""
@@ -75,7 +84,8 @@ class RateLimiter:
         if plan is None:
             return 0.0
         rate, burst = plan
-        wait_seconds = self._backend.reserve(operation, rate, burst, self._clock())
+        usable_burst = max(1, burst - self.headroom)
+        wait_seconds = self._backend.reserve(operation, rate, usable_burst, self._clock())
         if wait_seconds > 0.0:
             if self.on_wait is not None:
                 self.on_wait(operation, wait_seconds)

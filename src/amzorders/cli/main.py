@@ -54,8 +54,10 @@ app = typer.Typer(
 # written yet is skipped, so the CLI works while the project grows.
 COMMAND_MODULES: tuple[str, ...] = (
     "config_cmd",
+    "maintenance_cmd",
     "orders_cmd",
     "outbox_cmd",
+    "processing_cmd",
     "simulator_cmd",
 )
 

@@ -19,7 +19,9 @@ import secrets
 import threading
 import time
 import uuid
+from bisect import bisect_right
 from collections import OrderedDict
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -534,40 +536,48 @@ class Simulator:
             status_filter = set(statuses) if statuses else None
 
             def matches(index: int, state: Any) -> bool:
-                key = state.last_updated if mode == "lastUpdated" else self.market.skeleton(index).created
-                if not lower <= key <= upper:
+                skel = self.market.skeleton(index)
+                if marketplaces is not None and skel.marketplace_id not in marketplaces:
                     return False
+                if afn_filter is not None and skel.afn not in afn_filter:
+                    return False
+                key = state.last_updated if mode == "lastUpdated" else skel.created
+                if not lower <= key <= upper:
+                    return False  # changed since the window was listed: it left the window
                 return status_filter is None or state.status in status_filter
 
-            entries = self._sessions.get(session) if session else None
-            if entries is None:
-                entries = self._window(mode, lower, upper, now, marketplaces, afn_filter, status_filter)
-                session = session or secrets.token_hex(6)
-                self._sessions[session] = entries
-                while len(self._sessions) > 32:
-                    self._sessions.popitem(last=False)
+            session = session or secrets.token_hex(6)
+            candidates: Iterator[tuple[int, int]]
+            if mode == "created":
+                # Creation times never change: walk the index in order, no listing needed.
+                candidates = self.market.iter_created(lower, upper, now, after=cursor)
             else:
-                self._sessions.move_to_end(session)
-            start = 0
-            if cursor is not None:
-                from bisect import bisect_right
-
-                start = bisect_right(entries, cursor)
+                entries = self._sessions.get(session)
+                if entries is None:
+                    entries = self._updated_window(lower, upper, now, marketplaces, afn_filter, status_filter)
+                    self._sessions[session] = entries
+                    while len(self._sessions) > 32:
+                        self._sessions.popitem(last=False)
+                else:
+                    self._sessions.move_to_end(session)
+                candidates = iter(entries[bisect_right(entries, cursor):] if cursor else entries)
             served: list[tuple[int, int]] = []
+            lookahead: list[tuple[int, int]] = []  # the next matches after the page
             orders = []
-            position = start
-            while position < len(entries) and len(served) < page_size:
-                key, index = entries[position]
-                position += 1
-                state = self._state(index, now)
-                if not matches(index, state):
-                    continue  # changed since the window was listed; it left the window
-                served.append((key, index))
-                orders.append(self.market.render(index, state, included))
+            for key, index in candidates:
+                if len(served) < page_size:
+                    state = self._state(index, now)
+                    if matches(index, state):
+                        served.append((key, index))
+                        orders.append(self.market.render(index, state, included))
+                elif matches(index, self._state(index, now, full=False)):
+                    lookahead.append((key, index))
+                    if len(lookahead) >= 2:
+                        break
             response: dict[str, Any] = {"orders": orders}
-            paging = {"served": served, "remaining": entries[position:], "session": session,
-                      "upper": upper, "hash": filter_hash, "mode": mode, "has_more": position < len(entries)}
-            if paging["has_more"] and served:
+            paging = {"served": served, "remaining": lookahead, "session": session,
+                      "upper": upper, "hash": filter_hash, "mode": mode}
+            if lookahead and served:
                 response["pagination"] = {"nextToken": self.make_page_token(paging, served[-1])}
             response["lastUpdatedBefore" if mode == "lastUpdated" else "createdBefore"] = iso(upper)
             return response, paging
@@ -575,16 +585,13 @@ class Simulator:
     def make_page_token(self, paging: dict[str, Any], cursor: tuple[int, int]) -> str:
         return _b64({"s": paging["session"], "b": paging["upper"], "k": cursor[0], "i": cursor[1], "h": paging["hash"]})
 
-    def _window(self, mode: str, lower: int, upper: int, now: float, marketplaces: set[str] | None,
-                afn_filter: set[bool] | None, status_filter: set[str] | None) -> list[tuple[int, int]]:
-        """Every order in the window, as sorted (sort key, index) pairs."""
+    def _updated_window(self, lower: int, upper: int, now: float, marketplaces: set[str] | None,
+                        afn_filter: set[bool] | None, status_filter: set[str] | None) -> list[tuple[int, int]]:
+        """Every order whose lastUpdatedTime is in the window, as sorted (time, index) pairs."""
         market = self.market
-        if mode == "created":
-            candidates = market.indices_created_between(lower, upper, now)
-        else:
-            candidates = market.indices_created_between(lower - MAX_NATURAL_LAG, upper, now)
-            seen = set(candidates)
-            candidates.extend(i for i in self._mutated if i not in seen and market.created_of(i) <= upper)
+        candidates = [i for _, i in market.iter_created(lower - MAX_NATURAL_LAG, upper, now)]
+        seen = set(candidates)
+        candidates.extend(i for i in self._mutated if i not in seen and market.created_of(i) <= upper)
         entries = []
         for index in candidates:
             skel = market.skeleton(index)
@@ -592,15 +599,11 @@ class Simulator:
                 continue
             if afn_filter is not None and skel.afn not in afn_filter:
                 continue
-            if mode == "created" and status_filter is None:
-                entries.append((skel.created, index))
-                continue
             state = self._state(index, now, full=False)
             if status_filter is not None and state.status not in status_filter:
                 continue
-            key = skel.created if mode == "created" else state.last_updated
-            if lower <= key <= upper:
-                entries.append((key, index))
+            if lower <= state.last_updated <= upper:
+                entries.append((state.last_updated, index))
         entries.sort()
         return entries
 

@@ -11,12 +11,14 @@ natural lifecycle events) and *details* (items, buyer, address) are pure functio
 
 from __future__ import annotations
 
+import heapq
 import random
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import lru_cache
+from collections.abc import Iterator
 from typing import Any
 
 from amzorders.domain.codes import MARKETPLACES
@@ -51,6 +53,7 @@ ID_MULTIPLIER_INVERSE = pow(ID_MULTIPLIER, -1, ID_SPACE)
 MAX_NATURAL_LAG = 6 * DAY
 MFN_HISTORY_SHIPPED_AGE = 3 * DAY
 
+_COUNTRY_CUMULATIVE: tuple[int, ...] = tuple(sum(COUNTRY_WEIGHTS[: i + 1]) for i in range(len(COUNTRY_WEIGHTS)))
 COUNTRY_OF_MARKETPLACE = {mid: country for country, mid in MARKETPLACE_BY_COUNTRY.items()}
 
 
@@ -179,24 +182,40 @@ class Market:
             k -= 1
         return k
 
+    def iter_created(self, low: float, high: float, now: float,
+                     after: tuple[int, int] | None = None) -> Iterator[tuple[int, int]]:
+        """(created, index) of orders with low <= created <= high (and created <= now), in
+        (created, index) order, starting after the ``after`` pair when given."""
+        high = min(high, now)
+        streams = []
+        for offset, count, created_of in (
+            (0, self.history_count, self.history_created),
+            (self.history_count, self.arrived_count(now), self.arrival_created),
+        ):
+            if not count:
+                continue
+            start = bisect_left(range(count), low, key=created_of)
+            if after is not None:
+                start = max(start, bisect_right(range(count), after, key=lambda k, o=offset, f=created_of: (f(k), k + o)))
+            streams.append(self._walk(offset, start, count, high, created_of))
+        extras = sorted((int(e["created"]), i) for i, e in self.extras.items() if low <= e["created"] <= high)
+        if after is not None:
+            extras = [pair for pair in extras if pair > after]
+        if extras:
+            streams.append(iter(extras))
+        return heapq.merge(*streams)
+
+    @staticmethod
+    def _walk(offset: int, start: int, count: int, high: float, created_of: Any) -> Iterator[tuple[int, int]]:
+        for k in range(start, count):
+            created = created_of(k)
+            if created > high:
+                return
+            yield created, k + offset
+
     def indices_created_between(self, low: float, high: float, now: float) -> list[int]:
         """Indices with low <= created <= high, in creation order (extras merged in)."""
-        result: list[int] = []
-        n = self.history_count
-        if n:
-            start = bisect_left(range(n), low, key=self.history_created)
-            stop = bisect_right(range(n), high, key=self.history_created)
-            result.extend(range(start, stop))
-        arrived = self.arrived_count(now)
-        if arrived:
-            start = bisect_left(range(arrived), low, key=self.arrival_created)
-            stop = bisect_right(range(arrived), high, key=self.arrival_created)
-            result.extend(range(n + start, n + stop))
-        extras = [i for i, e in self.extras.items() if low <= e["created"] <= high and e["created"] <= now]
-        if extras:
-            result.extend(extras)
-            result.sort(key=lambda i: (self.created_of(i), i))
-        return result
+        return [index for _, index in self.iter_created(low, high, now)]
 
     # ----- identifiers -----
 
@@ -232,39 +251,42 @@ class Market:
         return cached
 
     def _build_skeleton(self, index: int) -> Skeleton:
-        rng = random.Random((self.seed << 48) | (index << 1))
+        # Cheap independent uniforms instead of a seeded random.Random: a 100,000-order
+        # window builds its skeletons in a fraction of a second.
+        base = (self.seed * 0x9E3779B1 << 24) ^ (index << 4)
+        u = [_mix(base + k) for k in range(12)]
         opts = self.extras[index]["opts"] if index >= EXTRA_BASE else {}
         created = self.created_of(index)
-        country = rng.choices(SIMULATED_COUNTRIES, COUNTRY_WEIGHTS)[0]
+        country = SIMULATED_COUNTRIES[bisect_right(_COUNTRY_CUMULATIVE, u[0] * _COUNTRY_CUMULATIVE[-1])]
         if opts.get("marketplace_id"):
             country = COUNTRY_OF_MARKETPLACE[opts["marketplace_id"]]
-        afn = rng.random() < 0.30
+        afn = u[1] < 0.30
         if opts.get("fulfilled_by"):
             afn = opts["fulfilled_by"] == "AMAZON"
-        order_id = self.order_id_for(index, country, rng.random())
-        preorder = rng.random() < 0.02
-        cancel_draw = rng.random()
-        events: list[tuple[int, str]] = []
+        order_id = self.order_id_for(index, country, u[2])
         if opts.get("status"):
             return Skeleton(index, order_id, created, country, afn, opts["status"], (), opts)
-        if preorder:
+        events: list[tuple[int, str]] = []
+        if u[3] < 0.02:  # a pre-order, released days later
             initial = "PENDING_AVAILABILITY"
-            release = created + int(rng.uniform(1, 5) * DAY)
+            release = created + int((1 + 4 * u[5]) * DAY)
         else:
             initial = "PENDING"
-            release = created + int(rng.uniform(5, 45) * MINUTE)
+            release = created + int((5 + 40 * u[5]) * MINUTE)
         events.append((release, "release"))
         ship_at: int | None = None
         if afn:
-            ship_at = release + int(rng.uniform(2, 8) * HOUR)
-        elif index < self.history_count and created < self.epoch - MFN_HISTORY_SHIPPED_AGE and rng.random() < 0.92:
-            ship_at = release + int(rng.uniform(4, 48) * HOUR)
-        if cancel_draw < 0.03:
-            request_at = release + int(rng.uniform(5 * MINUTE, (ship_at - release) * 0.8 if ship_at else 20 * HOUR))
+            ship_at = release + int((2 + 6 * u[6]) * HOUR)
+        elif index < self.history_count and created < self.epoch - MFN_HISTORY_SHIPPED_AGE and u[7] < 0.92:
+            ship_at = release + int((4 + 44 * u[6]) * HOUR)
+        if u[4] < 0.03:  # the buyer asks to cancel; half of those end cancelled
+            window = (ship_at - release) * 0.8 if ship_at else 20 * HOUR
+            request_at = release + int(5 * MINUTE + (window - 5 * MINUTE) * u[8])
             events.append((request_at, "cancel_request"))
-            if rng.random() < 0.5:
-                events.append((request_at + int(rng.uniform(10 * MINUTE, 6 * HOUR)), "cancel"))
-                ship_at = None if not afn or rng.random() < 0.8 else ship_at
+            if u[9] < 0.5:
+                events.append((request_at + int((10 * MINUTE) + 6 * HOUR * u[10]), "cancel"))
+                if not afn or u[11] < 0.8:
+                    ship_at = None
         if ship_at is not None:
             events.append((ship_at, "ship"))
         events.sort()

@@ -10,9 +10,10 @@ from amzorders.store.documents import AmazonOrderFacts, DocumentsRepository
 from amzorders.store.limits import LimitsRepository
 from amzorders.store.orders import OrdersRepository, StoredOrderState
 from amzorders.store.outbox import OutboxRepository
+from amzorders.store.retention import RetentionRepository
 
 
-class Store(OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository):
+class Store(OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -23,6 +23,7 @@ from amzorders.domain.views import (
     ShipmentRecord,
 )
 from amzorders.store.base import ConcurrentChangeError, StoreBase, dec, dec_or_none, money_text
+from amzorders.store.retention import scrub_raw_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +112,22 @@ class OrdersRepository(StoreBase):
     def write_amazon_order(self, account: str, order: AmazonOrder, now: datetime) -> int:
         """Insert or replace the stored copy of an Amazon order (items and search text too).
 
-        Keyed by Amazon order id: writing the same order twice stores it once.
+        Keyed by Amazon order id: writing the same order twice stores it once. An order
+        whose buyer data was purged stays purged: Amazon's copy is stored scrubbed
+        (store/retention.py), without buyer data in columns, items or search text.
         """
+        purged = self.conn.execute(
+            "SELECT 1 FROM amazon_orders WHERE amazon_order_id = ? AND pii_purged_at IS NOT NULL", (order.order_id,)
+        ).fetchone()
+        if purged is not None:
+            order = replace(
+                order,
+                buyer_name=None,
+                buyer_email=None,
+                shipping_address=None,
+                items=tuple(replace(i, gift_message=None) for i in order.items),
+                raw=scrub_raw_order(order.raw),
+            )
         address = order.shipping_address
         address_json = (
             json.dumps({k: getattr(address, k) for k in address.__slots__}, ensure_ascii=False)
@@ -168,7 +183,7 @@ class OrdersRepository(StoreBase):
                    buyer_cancel_requested = excluded.buyer_cancel_requested,
                    buyer_name = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_name END,
                    buyer_email = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_email END,
-                   buyer_company = excluded.buyer_company,
+                   buyer_company = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_company END,
                    buyer_po_number = excluded.buyer_po_number,
                    seller_order_id = excluded.seller_order_id,
                    shipping_address_json = CASE WHEN pii_purged_at IS NULL

@@ -1,0 +1,306 @@
+"""Order processing commands: invoice, ship, refund, cancel, comment.
+
+Thin: parse the options, call ``services.processing``, print one or two lines. Exit codes:
+0 done (also when the action is only queued for Amazon, or the buyer e-mail failed: both
+are reported); 1 unknown order/SKU or the order's state forbids it; 2 bad input (nothing
+written); 3 --notify without [email] configured; 4 Amazon rejected the action.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from amzorders.cli.common import get_app, notice, warn
+
+PANEL = "Processing"
+ORDER_HELP = "Commerce order number (e.g. 000000012) or Amazon order number."
+ITEM_HELP = "SKU=QTY: only this quantity of this item (repeatable). Default: everything left."
+NOTIFY_HELP = "E-mail the buyer (Amazon-relayed address) through the [email] SMTP server."
+NO_PUSH_HELP = "Only queue the action for Amazon; 'amzorders sync' sends it."
+JSON_HELP = "Print the result as JSON."
+
+
+def register(app: typer.Typer) -> None:
+    app.command("invoice", rich_help_panel=PANEL)(invoice_command)
+    app.command("ship", rich_help_panel=PANEL)(ship_command)
+    app.command("refund", rich_help_panel=PANEL)(refund_command)
+    app.command("cancel", rich_help_panel=PANEL)(cancel_command)
+    app.command("comment", rich_help_panel=PANEL)(comment_command)
+
+
+def _context(ctx: typer.Context, push: bool = True):
+    from amzorders.services.processing import ProcessingContext
+
+    app = get_app(ctx)
+    return ProcessingContext(
+        store=app.store(),
+        account=app.account,
+        number_prefix=app.settings.orders.order_number_prefix,
+        email=app.settings.email,
+        client_factory=app.amazon,
+        push=push,
+    )
+
+
+def _report(result, as_json: bool) -> None:
+    """Print what was done and what became of the Amazon side; exit 4 if Amazon rejected it."""
+    from amzorders import render
+
+    if as_json:
+        print(render.dumps(result))
+    else:
+        print(result.summary)
+    rejected = False
+    for delivery in result.deliveries:
+        if delivery.state == "done":
+            line = "Sent to Amazon."
+        elif delivery.state == "submitted":
+            line = "Sent to Amazon (feed submitted; 'amzorders sync' follows it to Amazon's result)."
+        elif delivery.state == "failed":
+            rejected = True
+            warn(
+                f"Amazon rejected it: {delivery.error or 'no reason given'}. The local change is kept; "
+                f"see 'amzorders outbox show {delivery.outbox_id}'."
+            )
+            continue
+        elif delivery.attempted:
+            line = (
+                f"Queued for Amazon: it was unreachable ({delivery.error or 'no answer'}); "
+                "'amzorders sync' will deliver it."
+            )
+        else:
+            reason = f" ({delivery.error})" if delivery.error else " (--no-push)"
+            line = f"Queued for Amazon{reason}; 'amzorders sync' will deliver it."
+        if as_json:
+            notice(line)
+        else:
+            print(line)
+    if result.notification is not None:
+        if result.notification.sent:
+            notice(f"E-mailed the buyer ({result.notification.to}).")
+        else:
+            warn(
+                f"The e-mail to the buyer could not be sent: {result.notification.error} "
+                "The change is saved; the order history records that the buyer was not notified."
+            )
+    if rejected:
+        raise typer.Exit(4)
+
+
+def _print_dry_run(result, merchant_id: str | None, as_json: bool) -> None:
+    from amzorders import render
+
+    notice(result.summary + " Dry run: nothing was written or sent.")
+    if as_json:
+        print(render.dumps(result))
+        return
+    if result.outbox_kind == "confirm_shipment":
+        print(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
+        print(json.dumps(result.payload, indent=2, ensure_ascii=False))
+        return
+    from decimal import Decimal
+
+    from amzorders.amazon import feeds_xml
+
+    if not merchant_id:
+        warn("No merchant_id is configured for this account; the feed shows MERCHANT_ID in its place.")
+        merchant_id = "MERCHANT_ID"
+    payload = result.payload
+    if result.outbox_kind == "cancel":
+        document = feeds_xml.build_order_acknowledgement(
+            merchant_id,
+            [
+                feeds_xml.CancelMessage(
+                    message_id=1,
+                    amazon_order_id=payload["amazon_order_id"],
+                    merchant_order_id=payload["merchant_order_id"],
+                    items=[(i["order_item_id"], i["reason"]) for i in payload["items"]],
+                )
+            ],
+        )
+        print("Feed POST_ORDER_ACKNOWLEDGEMENT_DATA:")
+    else:
+        document = feeds_xml.build_payment_adjustment(
+            merchant_id,
+            [
+                feeds_xml.AdjustmentMessage(
+                    message_id=1,
+                    amazon_order_id=payload["amazon_order_id"],
+                    merchant_adjustment_id=payload["merchant_adjustment_id"],
+                    items=[
+                        feeds_xml.AdjustedItem(
+                            order_item_id=i["order_item_id"],
+                            reason=i["reason"],
+                            components=[
+                                feeds_xml.PriceComponent(c["type"], Decimal(c["amount"]), payload["currency"])
+                                for c in i["components"]
+                            ],
+                        )
+                        for i in payload["items"]
+                    ],
+                )
+            ],
+        )
+        print("Feed POST_PAYMENT_ADJUSTMENT_DATA:")
+    print(document.decode("utf-8"), end="")
+
+
+def invoice_command(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
+    item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP)] = None,
+    comment: Annotated[Optional[str], typer.Option("--comment", help="A comment for the invoice and the order history.")] = None,
+    notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Invoice an order (captured offline: Amazon collected the payment).
+
+    Example: amzorders invoice 000000012 --item SKU-A=1
+    """
+    from amzorders.services import processing
+
+    result = processing.invoice(_context(ctx), order, items=item, comment=comment, notify=notify)
+    _report(result, json_output)
+
+
+def ship_command(
+    ctx: typer.Context,
+    order: Annotated[Optional[str], typer.Argument(help=ORDER_HELP + " Not with --from-csv.", show_default=False)] = None,
+    carrier: Annotated[Optional[str], typer.Option("--carrier", metavar="CODE", help="Amazon carrier code, e.g. UPS, USPS, FedEx, DHL, Other.")] = None,
+    tracking: Annotated[Optional[str], typer.Option("--tracking", metavar="NUMBER", help="Tracking number.")] = None,
+    carrier_name: Annotated[Optional[str], typer.Option("--carrier-name", metavar="NAME", help="Carrier name (required with --carrier Other).")] = None,
+    method: Annotated[Optional[str], typer.Option("--method", metavar="TEXT", help="Shipping method, e.g. Ground.")] = None,
+    ship_date: Annotated[Optional[str], typer.Option("--ship-date", metavar="WHEN", help="When it shipped (ISO date/time or 2h, 1d ago). Default: now.")] = None,
+    item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP)] = None,
+    force: Annotated[bool, typer.Option("--force", help="Accept a tracking number that does not look like the carrier's.")] = False,
+    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV (order, carrier, tracking, sku, qty, ship_date, method, carrier_name).")] = None,
+    notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the request for Amazon; write nothing.")] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Ship an order (one package: carrier + tracking), confirmed to Amazon; or many from a CSV.
+
+    Example: amzorders ship 000000012 --carrier UPS --tracking 1Z999AA10123456784
+    """
+    from amzorders.errors import UsageError
+    from amzorders.services import processing
+
+    if from_csv is not None:
+        if order or carrier or tracking or carrier_name or method or ship_date or item:
+            raise UsageError("--from-csv takes everything from the file; do not give ORDER, --carrier, --tracking, --item or other shipment options with it.")
+        context = _context(ctx, push=not no_push)
+        bulk = processing.ship_from_csv(context, from_csv, force=force, notify=notify, dry_run=dry_run)
+        if dry_run:
+            if json_output:
+                from amzorders import render
+
+                print(render.dumps(bulk))
+            else:
+                for result in bulk.shipments:
+                    print(result.summary)
+                    print(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
+                    print(json.dumps(result.payload, indent=2, ensure_ascii=False))
+            notice(f"{bulk.rows} row(s) checked, {len(bulk.shipments)} shipment(s). Dry run: nothing was written or sent.")
+            return
+        failed = 0
+        for result in bulk.shipments:
+            try:
+                _report(result, json_output)
+            except typer.Exit:
+                failed += 1
+        notice(f"{bulk.rows} row(s), {len(bulk.shipments)} shipment(s) created.")
+        if failed:
+            raise typer.Exit(4)
+        return
+    missing = [name for name, value in (("ORDER", order), ("--carrier", carrier), ("--tracking", tracking)) if not value]
+    if missing:
+        raise UsageError(f"ship needs {', '.join(missing)} (or --from-csv FILE). Example: amzorders ship 000000012 --carrier UPS --tracking 1Z999AA10123456784")
+    context = _context(ctx, push=not no_push)
+    result = processing.ship(
+        context, order, carrier=carrier, tracking=tracking, carrier_name=carrier_name, method=method,
+        ship_date=ship_date, items=item, force=force, notify=notify, dry_run=dry_run,
+    )
+    if dry_run:
+        _print_dry_run(result, context.account.merchant_id, json_output)
+        return
+    _report(result, json_output)
+
+
+def refund_command(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
+    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Amazon adjustment reason, e.g. CustomerReturn, NoInventory, GeneralAdjustment.")],
+    item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help="Refund this quantity of this item (repeatable). Default: every invoiced unit not yet refunded.")] = None,
+    shipping: Annotated[Optional[str], typer.Option("--shipping", metavar="AMOUNT", help="Shipping to refund. Default: all of it on a full refund, else 0.")] = None,
+    adjustment_refund: Annotated[Optional[str], typer.Option("--adjustment-refund", metavar="AMOUNT", help="An extra amount refunded (goodwill).")] = None,
+    adjustment_fee: Annotated[Optional[str], typer.Option("--adjustment-fee", metavar="AMOUNT", help="A fee kept back (restocking fee).")] = None,
+    comment: Annotated[Optional[str], typer.Option("--comment", help="A comment for the credit memo and the order history.")] = None,
+    notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the feed for Amazon; write nothing.")] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Refund (credit memo), sent to Amazon as a payment adjustment; a full refund closes the order.
+
+    Example: amzorders refund 000000012 --reason CustomerReturn --item SKU-A=1 --shipping 1.50
+    """
+    from amzorders.domain.rules import parse_amount
+    from amzorders.services import processing
+
+    context = _context(ctx, push=not no_push)
+    result = processing.refund(
+        context, order, reason=reason, items=item,
+        shipping=parse_amount(shipping, "--shipping"),
+        adjustment_refund=parse_amount(adjustment_refund, "--adjustment-refund"),
+        adjustment_fee=parse_amount(adjustment_fee, "--adjustment-fee"),
+        comment=comment, notify=notify, dry_run=dry_run,
+    )
+    if dry_run:
+        _print_dry_run(result, context.account.merchant_id, json_output)
+        return
+    _report(result, json_output)
+
+
+def cancel_command(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
+    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Amazon cancel reason, e.g. NoInventory, BuyerCanceled, ShippingAddressUndeliverable.")],
+    comment: Annotated[Optional[str], typer.Option("--comment", help="A comment for the order history.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the feed for Amazon; write nothing.")] = False,
+    no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Cancel an order Amazon still shows as UNSHIPPED (shipped orders are refunded instead).
+
+    Example: amzorders cancel 000000012 --reason NoInventory
+    """
+    from amzorders.services import processing
+
+    context = _context(ctx, push=not no_push)
+    result = processing.cancel(context, order, reason=reason, comment=comment, dry_run=dry_run)
+    if dry_run:
+        _print_dry_run(result, context.account.merchant_id, json_output)
+        return
+    _report(result, json_output)
+
+
+def comment_command(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
+    text: Annotated[str, typer.Argument(help="The comment.")],
+    notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Add a comment to the order history; --notify e-mails it to the buyer.
+
+    Example: amzorders comment 000000012 "Back in stock, ships Monday." --notify
+    """
+    from amzorders.services import processing
+
+    result = processing.comment(_context(ctx), order, text, notify=notify)
+    _report(result, json_output)

@@ -1,0 +1,865 @@
+"""Order processing use cases: invoice, ship (one package or a CSV of them), refund,
+cancel, comment.
+
+Each use case loads the order, asks ``domain.rules`` for a plan (which refuses with a
+clear error before anything is written), then writes in ONE store transaction the
+order's new quantities/totals (``save_commerce_order``: optimistic version check, so two
+operators acting at once cannot double anything), the document, a status history entry
+and, for Amazon-bound actions, an outbox row. After the commit: the buyer e-mail (a
+failure is recorded on the history entry, never undoing the change) and the push of the
+outbox rows to Amazon (best effort; what fails stays queued for ``sync``).
+
+Outbox payloads (the delivery code sends exactly these):
+
+- ``confirm_shipment``: the v0 confirmShipment request body; key ``ship:<order>:<package ref>``.
+- ``cancel``: {amazon_order_id, marketplace_id, merchant_order_id, items[{order_item_id,
+  reason}]}; key ``cancel:<order>``.
+- ``refund``: {amazon_order_id, marketplace_id, merchant_adjustment_id, currency,
+  items[{order_item_id, reason, components[{type, amount}]}]}; key
+  ``refund:<order>:<credit memo number>``. Amounts are positive decimal strings; the
+  adjustment refund is a ``Goodwill`` component and the adjustment fee a ``RestockingFee``
+  component (positive: Amazon deducts it), both on the first refunded item.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from amzorders.config import AccountConfig, EmailSettings
+from amzorders.domain import rules
+from amzorders.domain.commerce import CommerceOrder
+from amzorders.domain.models import quantize_money, utcnow
+from amzorders.domain.timefmt import to_iso
+from amzorders.errors import AmzOrdersError, NotAllowedError, UsageError
+from amzorders.services.orders import find_amazon_order_id
+from amzorders.store import AmazonOrderFacts, Store
+
+MAX_CSV_BYTES = 20 * 1024 * 1024
+
+
+@dataclass
+class ProcessingContext:
+    """What the use cases need from the outside world (built by the CLI from the App)."""
+
+    store: Store
+    account: AccountConfig
+    number_prefix: str = ""  # orders.order_number_prefix: documents are numbered like orders
+    email: EmailSettings | None = None
+    client_factory: Callable[[], Any] | None = None  # the SP-API client, built only to push
+    push: bool = True
+    now: Callable[[], datetime] = utcnow
+    shop_name: str | None = None
+
+
+@dataclass
+class Delivery:
+    """What became of one outbox row right after the command."""
+
+    outbox_id: int
+    kind: str
+    state: str  # pending (queued) / submitted / done / failed
+    attempted: bool  # False: not pushed (--no-push, or delivery not available)
+    error: str | None = None
+
+
+@dataclass
+class Notification:
+    to: str
+    sent: bool
+    error: str | None = None
+
+
+@dataclass
+class ActionResult:
+    action: str  # invoice / shipment / credit_memo / cancel / comment
+    order_number: str  # commerce number (Amazon number when there is none)
+    amazon_order_id: str
+    document_number: str | None = None
+    dry_run: bool = False
+    outbox_ids: list[int] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    notification: Notification | None = None
+    history_id: int | None = None
+    outbox_kind: str | None = None
+    payload: dict | None = None  # what goes (or would go) to Amazon
+    amount: Decimal | None = None
+    currency: str | None = None
+    order_state: str | None = None
+    summary: str = ""  # one line: what was done
+
+
+@dataclass
+class BulkShipResult:
+    shipments: list[ActionResult]
+    rows: int
+    dry_run: bool = False
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _number(ctx: ProcessingContext, value: int) -> str:
+    return f"{ctx.number_prefix}{value:09d}"
+
+
+def _money_text(amount: Decimal, currency: str) -> str:
+    return f"{quantize_money(amount, currency):f}"
+
+
+@dataclass
+class _Loaded:
+    amazon_order_id: str
+    facts: AmazonOrderFacts
+    order: CommerceOrder | None
+
+
+def _load(ctx: ProcessingContext, key: str) -> _Loaded:
+    if not key or not key.strip():
+        raise UsageError("Give the order: its commerce number (e.g. 000000012) or Amazon order number.")
+    amazon_order_id = find_amazon_order_id(ctx.store, key)
+    facts = ctx.store.amazon_order_facts(amazon_order_id)
+    assert facts is not None
+    order = ctx.store.load_commerce_order(amazon_order_id=amazon_order_id)
+    return _Loaded(amazon_order_id, facts, order)
+
+
+def _require_commerce(loaded: _Loaded, action: str) -> CommerceOrder:
+    if loaded.order is not None:
+        return loaded.order
+    status = loaded.facts.status
+    if status in rules.PENDING_STATUSES:
+        raise NotAllowedError(
+            f"Amazon order {loaded.amazon_order_id} is still {status}: Amazon has not released it, so it "
+            f"has no commerce order to {action} yet. Wait for a later 'amzorders sync'."
+        )
+    raise NotAllowedError(
+        f"Amazon order {loaded.amazon_order_id} ({status}) has no commerce order, so it cannot be "
+        f"{action}d here (commerce orders are created for UNSHIPPED, PARTIALLY_SHIPPED and SHIPPED "
+        "orders while 'Import Amazon Orders' is on)."
+    )
+
+
+def _check_notify(ctx: ProcessingContext, notify: bool, facts: AmazonOrderFacts | None = None) -> None:
+    if not notify:
+        return
+    from amzorders.mail import require_mail
+
+    require_mail(ctx.email)
+    if facts is not None and not facts.buyer_email:
+        raise NotAllowedError(
+            f"Order {facts.increment_id or facts.amazon_order_id} has no buyer e-mail address (Amazon did "
+            "not share one, or it was purged), so the buyer cannot be notified; leave out --notify."
+        )
+
+
+def _notify(ctx: ProcessingContext, result: ActionResult, mail) -> None:
+    """Send after the commit; record the outcome on the history entry."""
+    from amzorders.mail import Mailer, MailError
+
+    error: str | None = None
+    try:
+        Mailer(ctx.email).send(mail)  # type: ignore[arg-type]
+    except MailError as exc:
+        error = exc.message
+    except AmzOrdersError as exc:  # e.g. configuration
+        error = exc.message
+    result.notification = Notification(to=mail.to, sent=error is None, error=error)
+    if result.history_id is not None:
+        with ctx.store.transaction():
+            ctx.store.set_history_notification(result.history_id, error is None, error)
+
+
+def _push(ctx: ProcessingContext, results: list[ActionResult]) -> None:
+    rows = [(r, oid) for r in results for oid in r.outbox_ids]
+    if not rows:
+        return
+
+    def queued(error: str | None, attempted: bool) -> None:
+        for r, oid in rows:
+            r.deliveries.append(Delivery(oid, r.outbox_kind or "", "pending", attempted, error))
+
+    if not ctx.push or ctx.client_factory is None:
+        queued(None, False)
+        return
+    try:
+        from amzorders.services.outbox import push_rows
+    except ModuleNotFoundError as exc:
+        if exc.name != "amzorders.services.outbox":
+            raise
+        queued("sending to Amazon is not available in this version", False)
+        return
+    try:
+        client = ctx.client_factory()
+        records = push_rows(ctx.store, client, ctx.account, [oid for _, oid in rows], now=ctx.now())
+    except AmzOrdersError as exc:
+        queued(exc.message, True)
+        return
+    by_id = {rec.id: rec for rec in records}
+    for r, oid in rows:
+        rec = by_id.get(oid) or ctx.store.outbox_row(oid)
+        state = rec.state if rec else "pending"
+        r.deliveries.append(Delivery(oid, r.outbox_kind or "", state, True, rec.last_error if rec else None))
+
+
+def _finish(ctx: ProcessingContext, results: list[ActionResult], mails: list[tuple[ActionResult, Any]]) -> None:
+    for result, mail in mails:
+        _notify(ctx, result, mail)
+    _push(ctx, results)
+
+
+def _item_names(order: CommerceOrder, lines: Iterable[tuple[str, int]]) -> list[tuple[str, str, int]]:
+    out = []
+    for order_item_id, qty in lines:
+        item = order.item(order_item_id)
+        out.append((item.sku if item else order_item_id, item.name if item else order_item_id, qty))
+    return out
+
+
+def _items_option(order: CommerceOrder, specs: list[str] | None) -> dict[str, int] | None:
+    if not specs:
+        return None
+    return rules.resolve_items(order, rules.parse_item_specs(specs))
+
+
+# ------------------------------------------------------------------ invoice
+
+
+def invoice(
+    ctx: ProcessingContext,
+    order_key: str,
+    *,
+    items: list[str] | None = None,
+    comment: str | None = None,
+    notify: bool = False,
+) -> ActionResult:
+    """Invoice the order (all that is left, or ``items`` 'SKU=QTY'), captured offline."""
+    _check_notify(ctx, notify)
+    loaded = _load(ctx, order_key)
+    order = _require_commerce(loaded, "invoice")
+    _check_notify(ctx, notify, loaded.facts)
+    comment = rules.check_text(comment, "--comment", max_length=2000)
+    now = ctx.now()
+    plan = rules.plan_invoice(order, _items_option(order, items), now)
+    currency = order.currency
+    total = _money_text(plan.grand_total, currency)
+    result = ActionResult("invoice", order.increment_id, loaded.amazon_order_id, currency=currency, amount=plan.grand_total)
+    with ctx.store.transaction():
+        number = _number(ctx, ctx.store.next_sequence_value("invoice"))
+        ctx.store.insert_invoice(
+            order_id=order.id,
+            increment_id=number,
+            items=[(l.order_item_id, l.qty, l.row_total, l.tax) for l in plan.lines],
+            subtotal=plan.subtotal,
+            shipping_amount=plan.shipping,
+            tax_amount=plan.tax,
+            discount_amount=plan.discount,
+            grand_total=plan.grand_total,
+            source="operator",
+            comment=comment,
+            now=now,
+        )
+        ctx.store.save_commerce_order(plan.order)
+        text = f"Invoice {number} created: {currency} {total} captured offline (Amazon collected the payment)."
+        if comment:
+            text += f"\n{comment}"
+        result.history_id = ctx.store.add_history(
+            loaded.amazon_order_id, text, source="operator", status=plan.order.status,
+            entity_type="invoice", is_customer_notified=False, now=now,
+        )
+    result.document_number = number
+    result.order_state = plan.order.state
+    result.summary = f"Invoice {number} created for order {order.increment_id} ({currency} {total}, captured offline)."
+    mails = []
+    if notify:
+        from amzorders.mail import invoice_mail
+
+        mails.append((result, invoice_mail(
+            to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name, amazon_order_id=loaded.amazon_order_id,
+            invoice_number=number, currency=currency, grand_total=total,
+            items=_item_names(order, [(l.order_item_id, l.qty) for l in plan.lines]), comment=comment,
+            shop_name=ctx.shop_name,
+        )))
+    _finish(ctx, [result], mails)
+    return result
+
+
+# ------------------------------------------------------------------ ship
+
+
+def confirm_shipment_body(marketplace_id: str | None, package_reference_id: str, plan: rules.ShipPlan) -> dict:
+    detail: dict[str, Any] = {
+        "packageReferenceId": package_reference_id,
+        "carrierCode": plan.carrier_code,
+    }
+    if plan.carrier_name:
+        detail["carrierName"] = plan.carrier_name
+    if plan.shipping_method:
+        detail["shippingMethod"] = plan.shipping_method
+    detail["trackingNumber"] = plan.tracking_number
+    detail["shipDate"] = to_iso(plan.ship_date)
+    detail["orderItems"] = [{"orderItemId": oid, "quantity": qty} for oid, _, qty in plan.lines]
+    return {"marketplaceId": marketplace_id, "packageDetail": detail}
+
+
+def _plan_ship(ctx: ProcessingContext, loaded: _Loaded, order: CommerceOrder, request: rules.ShipmentRequest) -> rules.ShipPlan:
+    return rules.plan_shipment(
+        order,
+        amazon_status=loaded.facts.status,
+        channel=loaded.facts.channel,
+        request=request,
+        now=ctx.now(),
+        purchase_date=loaded.facts.purchase_date,
+    )
+
+
+def ship(
+    ctx: ProcessingContext,
+    order_key: str,
+    *,
+    carrier: str,
+    tracking: str,
+    carrier_name: str | None = None,
+    method: str | None = None,
+    ship_date: str | None = None,
+    items: list[str] | None = None,
+    force: bool = False,
+    notify: bool = False,
+    dry_run: bool = False,
+) -> ActionResult:
+    """One package: a shipment with carrier and tracking, confirmed to Amazon."""
+    _check_notify(ctx, notify)
+    loaded = _load(ctx, order_key)
+    if loaded.facts.channel == "AFN":
+        number = loaded.facts.increment_id or loaded.amazon_order_id
+        raise NotAllowedError(
+            f"Order {number} is fulfilled by Amazon (AFN): Amazon ships it, so it cannot be shipped from "
+            "here. Its shipments come in with 'amzorders sync'."
+        )
+    order = _require_commerce(loaded, "ship")
+    _check_notify(ctx, notify, loaded.facts)
+    request = rules.ShipmentRequest(
+        carrier=carrier, tracking=tracking, carrier_name=carrier_name, method=method,
+        ship_date=ship_date, items=_items_option(order, items), force=force,
+    )
+    plan = _plan_ship(ctx, loaded, order, request)
+    if dry_run:
+        ref = _number(ctx, ctx.store.peek_sequence_value("shipment"))
+        return ActionResult(
+            "shipment", order.increment_id, loaded.amazon_order_id, document_number=ref, dry_run=True,
+            outbox_kind="confirm_shipment", payload=confirm_shipment_body(loaded.facts.marketplace_id, ref, plan),
+            summary=_ship_summary(ref, order.increment_id, plan, dry_run=True),
+        )
+    results, mails = _write_shipments(ctx, [(loaded, plan)], notify)
+    _finish(ctx, results, mails)
+    return results[0]
+
+
+def _ship_summary(number: str, order_number: str, plan: rules.ShipPlan, dry_run: bool = False) -> str:
+    carrier = plan.carrier_name if plan.carrier_code == "Other" and plan.carrier_name else plan.carrier_code
+    units = sum(q for _, _, q in plan.lines)
+    verb = "would be created" if dry_run else "created"
+    return f"Shipment {number} {verb} for order {order_number} ({carrier} {plan.tracking_number}, {units} unit(s))."
+
+
+def _write_shipments(
+    ctx: ProcessingContext, plans: list[tuple[_Loaded, rules.ShipPlan]], notify: bool
+) -> tuple[list[ActionResult], list[tuple[ActionResult, Any]]]:
+    now = ctx.now()
+    results: list[ActionResult] = []
+    saved: dict[str, CommerceOrder] = {}
+    with ctx.store.transaction():
+        for loaded, plan in plans:
+            order = plan.order
+            previous = saved.get(loaded.amazon_order_id)
+            if previous is not None:
+                # Plans of one order are chained from the same load: carry the version on.
+                order.version = previous.version
+            number = _number(ctx, ctx.store.next_sequence_value("shipment"))
+            ref = number
+            body = confirm_shipment_body(loaded.facts.marketplace_id, ref, plan)
+            outbox_id = ctx.store.add_outbox_row(
+                account=order.account or ctx.account.name,
+                amazon_order_id=loaded.amazon_order_id,
+                kind="confirm_shipment",
+                idempotency_key=f"ship:{loaded.amazon_order_id}:{ref}",
+                payload=body,
+                now=now,
+            )
+            ctx.store.insert_shipment(
+                order_id=order.id, increment_id=number, package_reference_id=ref,
+                items=[(oid, qty) for oid, _, qty in plan.lines], carrier_code=plan.carrier_code,
+                carrier_name=plan.carrier_name, shipping_method=plan.shipping_method,
+                tracking_number=plan.tracking_number, ship_date=plan.ship_date, source="operator",
+                outbox_id=outbox_id, now=now,
+            )
+            ctx.store.save_commerce_order(order)
+            saved[loaded.amazon_order_id] = order
+            carrier = plan.carrier_name or plan.carrier_code
+            units = sum(q for _, _, q in plan.lines)
+            history_id = ctx.store.add_history(
+                loaded.amazon_order_id,
+                f"Shipment {number} created: {units} unit(s) by {carrier}, tracking {plan.tracking_number}. "
+                "Shipment confirmation queued for Amazon.",
+                source="operator", status=order.status, entity_type="shipment",
+                is_customer_notified=False, now=now,
+            )
+            results.append(ActionResult(
+                "shipment", order.increment_id, loaded.amazon_order_id, document_number=number,
+                outbox_ids=[outbox_id], history_id=history_id, outbox_kind="confirm_shipment", payload=body,
+                order_state=order.state, summary=_ship_summary(number, order.increment_id, plan),
+            ))
+    mails = []
+    if notify:
+        from amzorders.mail import shipment_mail
+
+        for result, (loaded, plan) in zip(results, plans):
+            mails.append((result, shipment_mail(
+                to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name,
+                amazon_order_id=loaded.amazon_order_id, shipment_number=result.document_number,
+                carrier=plan.carrier_name or plan.carrier_code, tracking_number=plan.tracking_number,
+                method=plan.shipping_method, ship_date=plan.ship_date.strftime("%Y-%m-%d"),
+                items=_item_names(plan.order, [(oid, q) for oid, _, q in plan.lines]), comment=None,
+                shop_name=ctx.shop_name,
+            )))
+    return results, mails
+
+
+# ------------------------------------------------------------------ bulk shipping from CSV
+
+_CSV_COLUMNS = {
+    "order": "order", "order_id": "order", "order_number": "order", "amazon_order_id": "order",
+    "carrier": "carrier", "carrier_code": "carrier",
+    "tracking": "tracking", "tracking_number": "tracking",
+    "sku": "sku",
+    "qty": "qty", "quantity": "qty",
+    "ship_date": "ship_date", "shipdate": "ship_date",
+    "method": "method", "shipping_method": "method",
+    "carrier_name": "carrier_name",
+}
+_REQUIRED_CSV_COLUMNS = ("order", "carrier", "tracking")
+
+
+@dataclass
+class _CsvRow:
+    line: int
+    values: dict[str, str]
+
+
+def _read_csv(path: Path) -> list[_CsvRow]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"--from-csv: no file {path}.") from None
+    except OSError as exc:
+        raise UsageError(f"--from-csv: cannot read {path}: {exc.strerror}.") from None
+    if len(data) > MAX_CSV_BYTES:
+        raise UsageError(f"--from-csv: {path} is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"--from-csv: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV.") from None
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise UsageError(f"--from-csv: {path} is empty; it needs a header row (order,carrier,tracking,...).") from None
+    except csv.Error as exc:
+        raise UsageError(f"--from-csv: {path} line 1: {exc}.") from None
+    columns: list[str | None] = []
+    for name in header:
+        key = name.strip().casefold().replace(" ", "_").replace("-", "_")
+        column = _CSV_COLUMNS.get(key)
+        if column is not None and column in columns:
+            raise UsageError(f"--from-csv: {path} has the column '{column}' twice in its header.")
+        columns.append(column)
+    missing = [c for c in _REQUIRED_CSV_COLUMNS if c not in columns]
+    if missing:
+        raise UsageError(
+            f"--from-csv: {path} header lacks {', '.join(missing)}. The first row must name the columns: "
+            "order, carrier, tracking, and optionally sku, qty, ship_date, method, carrier_name."
+        )
+    rows = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            values = {}
+            for column, cell in zip(columns, cells):
+                if column is not None and cell.strip():
+                    values[column] = cell.strip()
+            if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
+                values["__extra__"] = "yes"
+            rows.append(_CsvRow(reader.line_num, values))
+    except csv.Error as exc:
+        raise UsageError(f"--from-csv: {path} line {reader.line_num}: {exc}; nothing was shipped.") from None
+    if not rows:
+        raise UsageError(f"--from-csv: {path} has a header but no rows; nothing to ship.")
+    return rows
+
+
+@dataclass
+class _Group:
+    lines: list[int]
+    loaded: _Loaded
+    first: _CsvRow
+    items: dict[str, int] | None
+
+
+def ship_from_csv(
+    ctx: ProcessingContext,
+    path: Path,
+    *,
+    force: bool = False,
+    notify: bool = False,
+    dry_run: bool = False,
+) -> BulkShipResult:
+    """Ship from a carrier export. All rows are checked first; one bad row: nothing written.
+
+    Rows of one order with one tracking number form one shipment (one package).
+    """
+    _check_notify(ctx, notify)
+    rows = _read_csv(path)
+    now = ctx.now()
+    problems: list[tuple[int, str]] = []
+    groups: dict[tuple[str, str], _Group] = {}
+    loaded_by_key: dict[str, _Loaded] = {}
+    for row in rows:
+        v = row.values
+        try:
+            if v.get("__extra__"):
+                raise UsageError("more cells than the header has columns")
+            for column in _REQUIRED_CSV_COLUMNS:
+                if not v.get(column):
+                    raise UsageError(f"the {column} cell is empty")
+            key = v["order"]
+            loaded = loaded_by_key.get(key)
+            if loaded is None:
+                loaded = _load(ctx, key)
+                loaded_by_key[key] = loaded
+            if loaded.facts.channel == "AFN":
+                raise NotAllowedError(f"order {key} is fulfilled by Amazon (AFN); Amazon ships it")
+            order = _require_commerce(loaded, "ship")
+            _check_notify(ctx, notify, loaded.facts)
+            code, _ = rules.check_carrier(v["carrier"], v.get("carrier_name"))
+            tracking = rules.check_text(v["tracking"], "tracking", required=True, max_length=rules.MAX_TRACKING_LENGTH)
+            problem = rules.tracking_problem(code, tracking or "")
+            if problem and not force:
+                raise UsageError(f"{problem} (add --force if it is right)")
+            rules.check_text(v.get("method"), "method", max_length=100)
+            rules.check_ship_date(v.get("ship_date"), now, loaded.facts.purchase_date)
+            item_id: str | None = None
+            qty: int | None = None
+            if v.get("sku"):
+                item_id = rules.find_item(order, v["sku"]).order_item_id
+            if v.get("qty"):
+                if item_id is None:
+                    raise UsageError("a qty needs a sku in the same row")
+                qty = rules.parse_quantity(v["qty"], "qty")
+            if item_id is not None and qty is None:
+                qty = order.item(item_id).qty_to_ship  # all that is left of the item
+                if qty == 0:
+                    raise NotAllowedError(f"SKU {v['sku']} of order {key} has nothing left to ship")
+            group_key = (loaded.amazon_order_id, (tracking or "").replace(" ", "").upper())
+            group = groups.get(group_key)
+            if group is None:
+                group = groups[group_key] = _Group([], loaded, row, {} if item_id else None)
+            else:
+                first = group.first.values
+                for column in ("carrier", "ship_date", "method", "carrier_name"):
+                    if (v.get(column) or "").casefold() != (first.get(column) or "").casefold():
+                        raise UsageError(
+                            f"same order and tracking number as line {group.first.line}, but a different {column}"
+                        )
+                if (group.items is None) != (item_id is None):
+                    raise UsageError(
+                        f"same order and tracking number as line {group.first.line}; either every row of a "
+                        "package names a sku or none does"
+                    )
+                if group.items is None:
+                    raise UsageError(f"repeats line {group.first.line} (the whole order in the same package)")
+            if item_id is not None:
+                assert group.items is not None and qty is not None
+                group.items[item_id] = group.items.get(item_id, 0) + qty
+            group.lines.append(row.line)
+        except AmzOrdersError as exc:
+            problems.append((row.line, exc.message))
+    plans: list[tuple[_Loaded, rules.ShipPlan]] = []
+    if not problems:
+        current: dict[str, CommerceOrder] = {}
+        for group in groups.values():
+            loaded = group.loaded
+            order = current.get(loaded.amazon_order_id) or loaded.order
+            assert order is not None
+            first = group.first.values
+            try:
+                plan = _plan_ship(ctx, loaded, order, rules.ShipmentRequest(
+                    carrier=first["carrier"], tracking=first["tracking"], carrier_name=first.get("carrier_name"),
+                    method=first.get("method"), ship_date=first.get("ship_date"), items=group.items, force=force,
+                ))
+            except AmzOrdersError as exc:
+                where = ", ".join(str(n) for n in group.lines)
+                problems.append((group.lines[0], f"{exc.message}" + (f" (lines {where})" if len(group.lines) > 1 else "")))
+                continue
+            current[loaded.amazon_order_id] = plan.order
+            plans.append((loaded, plan))
+    if problems:
+        listing = "\n".join(f"  line {line}: {message}" for line, message in sorted(problems))
+        raise UsageError(
+            f"{path} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}"
+        )
+    if dry_run:
+        results = []
+        next_number = ctx.store.peek_sequence_value("shipment")
+        for offset, (loaded, plan) in enumerate(plans):
+            ref = _number(ctx, next_number + offset)
+            results.append(ActionResult(
+                "shipment", plan.order.increment_id, loaded.amazon_order_id, document_number=ref, dry_run=True,
+                outbox_kind="confirm_shipment", payload=confirm_shipment_body(loaded.facts.marketplace_id, ref, plan),
+                summary=_ship_summary(ref, plan.order.increment_id, plan, dry_run=True),
+            ))
+        return BulkShipResult(results, len(rows), dry_run=True)
+    results, mails = _write_shipments(ctx, plans, notify)
+    _finish(ctx, results, mails)
+    return BulkShipResult(results, len(rows))
+
+
+# ------------------------------------------------------------------ refund
+
+
+def refund_payload(facts: AmazonOrderFacts, memo_number: str, currency: str, plan: rules.RefundPlan) -> dict:
+    return {
+        "amazon_order_id": facts.amazon_order_id,
+        "marketplace_id": facts.marketplace_id,
+        "merchant_adjustment_id": memo_number,
+        "currency": currency,
+        "items": [
+            {
+                "order_item_id": order_item_id,
+                "reason": plan.reason,
+                "components": [{"type": c.type, "amount": _money_text(c.amount, currency)} for c in components],
+            }
+            for order_item_id, components in plan.components
+        ],
+    }
+
+
+def refund(
+    ctx: ProcessingContext,
+    order_key: str,
+    *,
+    reason: str,
+    items: list[str] | None = None,
+    shipping: Decimal | None = None,
+    adjustment_refund: Decimal | None = None,
+    adjustment_fee: Decimal | None = None,
+    comment: str | None = None,
+    notify: bool = False,
+    dry_run: bool = False,
+) -> ActionResult:
+    """A credit memo, sent to Amazon as a payment adjustment."""
+    _check_notify(ctx, notify)
+    reason_checked = rules.canonical_choice(reason or "", _adjustment_reasons(), "--reason")
+    loaded = _load(ctx, order_key)
+    order = _require_commerce(loaded, "refund")
+    _check_notify(ctx, notify, loaded.facts)
+    comment = rules.check_text(comment, "--comment", max_length=2000)
+    now = ctx.now()
+    plan = rules.plan_refund(
+        order,
+        rules.RefundRequest(
+            reason=reason_checked, items=_items_option(order, items), shipping=shipping,
+            adjustment_refund=adjustment_refund or Decimal(0), adjustment_fee=adjustment_fee or Decimal(0),
+        ),
+        shipping_refunded=ctx.store.shipping_refunded(order.id),
+        prior_components=ctx.store.refunded_components(loaded.amazon_order_id),
+        now=now,
+    )
+    currency = order.currency
+    total = _money_text(plan.grand_total, currency)
+    if dry_run:
+        number = _number(ctx, ctx.store.peek_sequence_value("creditmemo"))
+        return ActionResult(
+            "credit_memo", order.increment_id, loaded.amazon_order_id, document_number=number, dry_run=True,
+            outbox_kind="refund", payload=refund_payload(loaded.facts, number, currency, plan),
+            amount=plan.grand_total, currency=currency, order_state=plan.order.state,
+            summary=f"Credit memo {number} would refund {currency} {total} on order {order.increment_id}.",
+        )
+    result = ActionResult("credit_memo", order.increment_id, loaded.amazon_order_id, outbox_kind="refund",
+                          amount=plan.grand_total, currency=currency)
+    with ctx.store.transaction():
+        number = _number(ctx, ctx.store.next_sequence_value("creditmemo"))
+        payload = refund_payload(loaded.facts, number, currency, plan)
+        outbox_id = ctx.store.add_outbox_row(
+            account=order.account or ctx.account.name, amazon_order_id=loaded.amazon_order_id, kind="refund",
+            idempotency_key=f"refund:{loaded.amazon_order_id}:{number}", payload=payload, now=now,
+        )
+        ctx.store.insert_credit_memo(
+            order_id=order.id, increment_id=number, reason=plan.reason,
+            items=[(l.order_item_id, l.qty, l.principal, l.tax) for l in plan.lines],
+            subtotal=plan.subtotal, shipping_refund=plan.shipping_refund, tax_refund=plan.tax_refund,
+            adjustment_refund=plan.adjustment_refund, adjustment_fee=plan.adjustment_fee,
+            grand_total=plan.grand_total, comment=comment, outbox_id=outbox_id, now=now,
+        )
+        ctx.store.save_commerce_order(plan.order)
+        text = f"Credit memo {number} created: {currency} {total} refunded ({plan.reason}). Refund queued for Amazon."
+        if plan.order.state == "closed":
+            text += " The order is closed."
+        if comment:
+            text += f"\n{comment}"
+        result.history_id = ctx.store.add_history(
+            loaded.amazon_order_id, text, source="operator", status=plan.order.status,
+            entity_type="creditmemo", is_customer_notified=False, now=now,
+        )
+    result.document_number = number
+    result.outbox_ids = [outbox_id]
+    result.payload = payload
+    result.order_state = plan.order.state
+    result.summary = f"Credit memo {number} created for order {order.increment_id} ({currency} {total} refunded)."
+    if plan.order.state == "closed":
+        result.summary += " The order is closed."
+    mails = []
+    if notify:
+        from amzorders.mail import credit_memo_mail
+
+        mails.append((result, credit_memo_mail(
+            to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name, amazon_order_id=loaded.amazon_order_id,
+            credit_memo_number=number, currency=currency, grand_total=total,
+            items=_item_names(order, [(l.order_item_id, l.qty) for l in plan.lines]),
+            shipping_refund=_money_text(plan.shipping_refund, currency) if plan.shipping_refund else None,
+            comment=comment, shop_name=ctx.shop_name,
+        )))
+    _finish(ctx, [result], mails)
+    return result
+
+
+def _adjustment_reasons() -> tuple[str, ...]:
+    from amzorders.domain.codes import ADJUSTMENT_REASONS
+
+    return ADJUSTMENT_REASONS
+
+
+# ------------------------------------------------------------------ cancel
+
+
+def cancel_payload(facts: AmazonOrderFacts, order: CommerceOrder, plan: rules.CancelPlan) -> dict:
+    return {
+        "amazon_order_id": facts.amazon_order_id,
+        "marketplace_id": facts.marketplace_id,
+        "merchant_order_id": order.increment_id,
+        "items": [{"order_item_id": oid, "reason": plan.reason} for oid in plan.amazon_item_ids],
+    }
+
+
+def cancel(
+    ctx: ProcessingContext,
+    order_key: str,
+    *,
+    reason: str,
+    comment: str | None = None,
+    dry_run: bool = False,
+) -> ActionResult:
+    """Cancel an unshipped order here and at Amazon (order acknowledgement feed)."""
+    from amzorders.domain.codes import CANCEL_REASONS
+
+    reason_checked = rules.canonical_choice(reason or "", CANCEL_REASONS, "--reason")
+    loaded = _load(ctx, order_key)
+    if loaded.order is None and loaded.facts.status in rules.PENDING_STATUSES:
+        raise rules.pending_cancel_refusal(loaded.amazon_order_id, loaded.facts.status)
+    order = _require_commerce(loaded, "cancel")
+    comment = rules.check_text(comment, "--comment", max_length=2000)
+    now = ctx.now()
+    plan = rules.plan_cancel(order, amazon_status=loaded.facts.status, reason=reason_checked, now=now)
+    payload = cancel_payload(loaded.facts, order, plan)
+    if dry_run:
+        return ActionResult(
+            "cancel", order.increment_id, loaded.amazon_order_id, dry_run=True, outbox_kind="cancel",
+            payload=payload, order_state=plan.order.state,
+            summary=f"Order {order.increment_id} would be canceled ({plan.reason}).",
+        )
+    result = ActionResult("cancel", order.increment_id, loaded.amazon_order_id, outbox_kind="cancel",
+                          payload=payload, amount=plan.canceled_amount, currency=order.currency)
+    with ctx.store.transaction():
+        outbox_id = ctx.store.add_outbox_row(
+            account=order.account or ctx.account.name, amazon_order_id=loaded.amazon_order_id, kind="cancel",
+            idempotency_key=f"cancel:{loaded.amazon_order_id}", payload=payload, now=now,
+        )
+        ctx.store.save_commerce_order(plan.order)
+        text = f"Order canceled ({plan.reason}). Cancellation queued for Amazon."
+        if comment:
+            text += f"\n{comment}"
+        result.history_id = ctx.store.add_history(
+            loaded.amazon_order_id, text, source="operator", status=plan.order.status,
+            entity_type="order", is_customer_notified=False, now=now,
+        )
+    result.outbox_ids = [outbox_id]
+    result.order_state = plan.order.state
+    result.summary = f"Order {order.increment_id} canceled ({plan.reason})."
+    _finish(ctx, [result], [])
+    return result
+
+
+# ------------------------------------------------------------------ comment
+
+
+def comment(ctx: ProcessingContext, order_key: str, text: str, *, notify: bool = False) -> ActionResult:
+    """A status history comment; with ``notify`` also e-mailed to the buyer."""
+    _check_notify(ctx, notify)
+    body = rules.check_text(text, "The comment", required=True, max_length=5000) if "\n" not in (text or "") else _multiline(text)
+    loaded = _load(ctx, order_key)
+    _check_notify(ctx, notify, loaded.facts)
+    number = loaded.order.increment_id if loaded.order else loaded.amazon_order_id
+    now = ctx.now()
+    result = ActionResult("comment", number, loaded.amazon_order_id)
+    with ctx.store.transaction():
+        result.history_id = ctx.store.add_history(
+            loaded.amazon_order_id, body, source="operator",
+            status=loaded.order.status if loaded.order else None, entity_type="order",
+            is_customer_notified=False, now=now,
+        )
+    result.summary = f"Comment added to order {number}."
+    mails = []
+    if notify:
+        from amzorders.mail import comment_mail
+
+        mails.append((result, comment_mail(
+            to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name,
+            amazon_order_id=loaded.amazon_order_id, comment=body, shop_name=ctx.shop_name,
+        )))
+    _finish(ctx, [result], mails)
+    return result
+
+
+def _multiline(text: str) -> str:
+    lines = [rules.check_text(line, "The comment", max_length=5000) or "" for line in text.splitlines()]
+    body = "\n".join(lines).strip()
+    if not body:
+        raise UsageError("The comment is empty; give the text to add.")
+    if len(body) > 5000:
+        raise UsageError(f"The comment is too long ({len(body)} characters, at most 5000).")
+    return body
+
+
+__all__ = [
+    "ActionResult",
+    "BulkShipResult",
+    "Delivery",
+    "Notification",
+    "ProcessingContext",
+    "cancel",
+    "comment",
+    "invoice",
+    "refund",
+    "ship",
+    "ship_from_csv",
+]

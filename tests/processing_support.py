@@ -1,0 +1,108 @@
+"""Helpers for the order processing tests: order payloads, a seeded store, table dumps."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+
+from amzorders.config import AccountConfig
+from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter
+from amzorders.services.processing import ProcessingContext
+from amzorders.store import Store
+
+NOW = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
+ACCOUNT = AccountConfig(name="main", region="na", marketplace_ids=("ATVPDKIKX0DER",), merchant_id="A1MERCHANT")
+DOCUMENT_TABLES = (
+    "commerce_orders",
+    "commerce_order_items",
+    "invoices",
+    "invoice_items",
+    "shipments",
+    "shipment_items",
+    "credit_memos",
+    "credit_memo_items",
+    "status_history",
+    "outbox",
+    "sequences",
+)
+
+UNSHIPPED = "111-0000001-0000001"
+AFN = "111-0000002-0000002"
+PENDING = "111-0000003-0000003"
+SECOND = "111-0000004-0000004"
+
+
+def make_order(order_id=UNSHIPPED, status="UNSHIPPED", updated="2026-11-20T10:00:00Z", fulfilled_by="MERCHANT",
+               shipped=0, items=None, tax="0.00", email="jane@marketplace.amazon.com"):
+    """A v2026-01-01 order: SKU-A 2 x 19.99 and SKU-B 1 x 5.00 by default, 1.50 shipping per item."""
+    items = items or [("10000000000001", "SKU-A", 2, "19.99"), ("10000000000002", "SKU-B", 1, "5.00")]
+    order_items = []
+    for item_id, sku, qty, price in items:
+        line = Decimal(price) * qty
+        breakdowns = [
+            {"type": "ITEM", "subtotal": {"amount": str(line), "currencyCode": "USD"}},
+            {"type": "SHIPPING", "subtotal": {"amount": "1.50", "currencyCode": "USD"}},
+        ]
+        if Decimal(tax):
+            breakdowns.append({"type": "TAX", "subtotal": {"amount": tax, "currencyCode": "USD"}})
+        order_items.append({
+            "orderItemId": item_id,
+            "quantityOrdered": qty,
+            "product": {"asin": "B0TEST" + sku[-1] * 4, "title": f"Widget {sku}", "sellerSku": sku,
+                        "price": {"unitPrice": {"amount": price, "currencyCode": "USD"}}},
+            "proceeds": {
+                "proceedsTotal": {"amount": str(line + Decimal("1.50") + Decimal(tax)), "currencyCode": "USD"},
+                "breakdowns": breakdowns,
+            },
+            "fulfillment": {"quantityFulfilled": min(shipped, qty), "quantityUnfulfilled": qty - min(shipped, qty)},
+        })
+    total = sum(Decimal(p) * q + Decimal("1.50") + Decimal(tax) for _, _, q, p in items)
+    buyer = {"buyerName": "Jane Buyer"}
+    if email:
+        buyer["buyerEmail"] = email
+    return {
+        "orderId": order_id,
+        "createdTime": "2026-11-20T09:00:00Z",
+        "lastUpdatedTime": updated,
+        "salesChannel": {"channelName": "AMAZON", "marketplaceId": "ATVPDKIKX0DER", "marketplaceName": "Amazon.com"},
+        "buyer": buyer,
+        "recipient": {"deliveryAddress": {"name": "Jane Buyer", "addressLine1": "1 Main St", "city": "Seattle",
+                                          "stateOrRegion": "WA", "postalCode": "98101", "countryCode": "US"}},
+        "proceeds": {"grandTotal": {"amount": str(total), "currencyCode": "USD"}},
+        "fulfillment": {"fulfillmentStatus": status, "fulfilledBy": fulfilled_by,
+                        "shipByWindow": {"latestDateTime": "2026-11-22T23:59:59Z"}},
+        "orderItems": order_items,
+    }
+
+
+def default_orders() -> list[dict]:
+    return [
+        make_order(UNSHIPPED),  # commerce 000000001
+        make_order(AFN, status="SHIPPED", fulfilled_by="AMAZON", shipped=2),  # 000000002, complete
+        make_order(PENDING, status="PENDING"),  # no commerce order
+        make_order(SECOND),  # 000000003
+    ]
+
+
+def seed(store: Store, orders: list[dict] | None = None) -> None:
+    importer = OrderImporter(store, ImportSettings(account="main"), now=lambda: NOW)
+    importer.store_page(orders if orders is not None else default_orders(), ImportResult())
+
+
+def context(store: Store, **kwargs) -> ProcessingContext:
+    kwargs.setdefault("push", False)
+    kwargs.setdefault("now", lambda: NOW)
+    return ProcessingContext(store=store, account=ACCOUNT, **kwargs)
+
+
+def dump(store: Store) -> dict[str, list[tuple]]:
+    return {t: [tuple(r) for r in store.conn.execute(f"SELECT * FROM {t} ORDER BY 1")] for t in DOCUMENT_TABLES}
+
+
+def dump_file(path: Path) -> dict[str, list[tuple]]:
+    store = Store.open(path)
+    try:
+        return dump(store)
+    finally:
+        store.close()
