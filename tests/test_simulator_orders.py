@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,7 +12,6 @@ from amzorders.domain.codes import MARKETPLACES
 from amzorders.simulator import Simulator
 from test_simulator_support import (  # noqa: F401 - fixtures
     ALL_INCLUDED,
-    EPOCH,
     Api,
     api,
     assert_amazon_error,
@@ -243,6 +242,7 @@ def test_same_seed_same_marketplace_other_seed_other() -> None:
 
 def test_epoch_defaults_to_now() -> None:
     with Simulator(orders=10, rate_limits=False) as sim:
-        assert abs((sim.now() - sim.now().__class__.now(EPOCH.tzinfo)).total_seconds()) < 5
-        newest = max(sim.order(i)["createdTime"] for i in sim.order_ids())
-        assert parse(newest) <= sim.now()
+        assert abs((sim.now() - datetime.now(UTC)).total_seconds()) < 5
+        created = sorted(parse(sim.order(i)["createdTime"]) for i in sim.order_ids())
+        assert len(created) == 10
+        assert sim.now() - timedelta(days=31) < created[0] <= created[-1] <= sim.now()

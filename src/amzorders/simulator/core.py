@@ -589,7 +589,7 @@ class Simulator:
                         afn_filter: set[bool] | None, status_filter: set[str] | None) -> list[tuple[int, int]]:
         """Every order whose lastUpdatedTime is in the window, as sorted (time, index) pairs."""
         market = self.market
-        candidates = [i for _, i in market.iter_created(lower - MAX_NATURAL_LAG, upper, now)]
+        candidates = market.indices_created_between(lower - MAX_NATURAL_LAG, upper, now)
         seen = set(candidates)
         candidates.extend(i for i in self._mutated if i not in seen and market.created_of(i) <= upper)
         entries = []
@@ -599,11 +599,15 @@ class Simulator:
                 continue
             if afn_filter is not None and skel.afn not in afn_filter:
                 continue
-            state = self._state(index, now, full=False)
-            if status_filter is not None and state.status not in status_filter:
+            if index in self._mutated:
+                state = self._state(index, now, full=False)
+                status, updated = state.status, state.last_updated
+            else:
+                status, updated = market.quick_state(index, now)
+            if status_filter is not None and status not in status_filter:
                 continue
-            if lower <= state.last_updated <= upper:
-                entries.append((state.last_updated, index))
+            if lower <= updated <= upper:
+                entries.append((updated, index))
         entries.sort()
         return entries
 
@@ -634,6 +638,7 @@ class Simulator:
     # ----- confirmShipment (Orders API v0) -----
 
     def api_confirm_shipment(self, order_id: str, raw_body: bytes) -> None:
+        """Apply a shipment confirmation (204) or raise the 400/404; every call is recorded."""
         with self._lock:
             now = self._sync()
             payload: Any
@@ -641,15 +646,25 @@ class Simulator:
                 payload = json.loads(raw_body or b"null")
             except ValueError:
                 payload = raw_body.decode("utf-8", "replace")
-            duplicate = False
+            action = {"kind": "confirmShipment", "order_id": order_id, "received_at": iso(now), "accepted": True,
+                      "error": None, "payload": payload, "feed_id": None, "duplicate": False}
             try:
-                duplicate = self._confirm_shipment(order_id, payload, now)
+                change = self._check_shipment(order_id, payload, now)
             except ApiError as error:
-                self._record_action("confirmShipment", order_id, now, False, error.message, payload)
+                with self._store.write() as data:
+                    data["actions"].append(dict(action, accepted=False, error=error.message))
                 raise
-            self._record_action("confirmShipment", order_id, now, True, None, payload, duplicate=duplicate)
+            with self._store.write() as data:
+                if change is None:
+                    action["duplicate"] = True  # the same package again: already applied
+                else:
+                    index, mutation, reference, digest = change
+                    self._add_mutation(data, index, mutation)
+                    data["package_refs"].setdefault(order_id, {})[reference] = digest
+                data["actions"].append(action)
 
-    def _confirm_shipment(self, order_id: str, payload: Any, now: float) -> bool:
+    def _check_shipment(self, order_id: str, payload: Any, now: float) -> tuple[int, dict[str, Any], str, str] | None:
+        """Validate a ConfirmShipmentRequest: the mutation to apply, or None for a repeat."""
         if not isinstance(payload, dict):
             raise invalid("The request body must be a JSON object (ConfirmShipmentRequest).")
         index = self.market.index_of(order_id, now)
@@ -695,7 +710,7 @@ class Simulator:
         known = self._store.data["package_refs"].get(order_id, {})
         if reference in known:
             if known[reference] == digest:
-                return True  # the same package again: already applied, answer as Amazon does
+                return None  # the same package again: already applied, answer as Amazon does
             raise invalid(f"packageReferenceId {reference} was already used for a different package of order {order_id}.")
         if skel.afn:
             raise invalid(f"Order {order_id} is fulfilled by Amazon; shipments cannot be confirmed for it.")
@@ -709,27 +724,15 @@ class Simulator:
                 raise invalid(f"Order item {item_id} does not belong to order {order_id}.")
             if quantity > remaining.get(item_id, 0):
                 raise invalid(f"Quantity {quantity} of order item {item_id} exceeds the {remaining.get(item_id, 0)} still to ship.")
-        with self._store.write() as data:
-            when = int(now)
-            self._add_mutation(data, index, {
-                "kind": "ship", "t": when, "items": wanted,
-                "package": {"packageReferenceId": reference, "createdTime": when,
-                            "carrier": carrier_name if carrier_code == "Other" else carrier_code,
-                            "trackingNumber": detail["trackingNumber"], "shipTime": int(ship_time),
-                            "shippingService": detail.get("shippingMethod") or ""},
-            })
-            data["package_refs"].setdefault(order_id, {})[reference] = digest
-        return False
-
-    def _record_action(self, kind: str, order_id: str, now: float, accepted: bool, error: str | None,
-                       payload: Any, *, feed_id: str | None = None, duplicate: bool = False,
-                       processed_at: float | None = None) -> None:
-        action = {"kind": kind, "order_id": order_id, "received_at": iso(now), "accepted": accepted,
-                  "error": error, "payload": payload, "feed_id": feed_id, "duplicate": duplicate}
-        if processed_at is not None:
-            action["processed_at"] = iso(processed_at)
-        with self._store.write() as data:
-            data["actions"].append(action)
+        when = int(now)
+        mutation = {
+            "kind": "ship", "t": when, "items": wanted,
+            "package": {"packageReferenceId": reference, "createdTime": when,
+                        "carrier": carrier_name if carrier_code == "Other" else carrier_code,
+                        "trackingNumber": detail["trackingNumber"], "shipTime": int(ship_time),
+                        "shippingService": detail.get("shippingMethod") or ""},
+        }
+        return index, mutation, reference, digest
 
     # ----- Feeds API -----
 
@@ -973,8 +976,7 @@ class Simulator:
     def order_ids(self) -> list[str]:
         with self._lock:
             now = self._sync()
-            indices = self.market.indices_created_between(-math.inf, now, now)
-            return [self.market.skeleton(i).order_id for i in indices]
+            return [self.market.skeleton(i).order_id for _, i in self.market.iter_created(-math.inf, now, now)]
 
     def refunds(self, order_id: str) -> list[dict[str, Any]]:
         with self._lock:

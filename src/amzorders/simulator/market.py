@@ -11,13 +11,13 @@ natural lifecycle events) and *details* (items, buyer, address) are pure functio
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import random
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
-from functools import lru_cache
 from collections.abc import Iterator
 from typing import Any
 
@@ -71,7 +71,7 @@ def _mix(value: int) -> float:
     return (value >> 11) / float(1 << 53)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Skeleton:
     """What a search needs to know about an order, cheaply."""
 
@@ -84,6 +84,11 @@ class Skeleton:
     # (time, kind) sorted; kinds: release, ship, cancel_request, cancel
     events: tuple[tuple[int, str], ...]
     opts: dict[str, Any] | None = None
+    # Once every natural event has passed, an untouched order's status and
+    # lastUpdatedTime no longer change: computed once, so big windows stay cheap.
+    settled_at: int = 0
+    settled_status: str = ""
+    settled_updated: int = 0
 
     @property
     def marketplace_id(self) -> str:
@@ -152,6 +157,7 @@ class Market:
         self.arrivals_per_hour = arrivals_per_hour
         self.epoch = epoch  # marketplace creation time, epoch seconds
         self.id_offset = int(_mix(seed * 7919) * ID_SPACE)
+        self._hash_key = seed.to_bytes(8, "little", signed=True)
         self._skeletons: dict[int, Skeleton] = {}
         self._details: dict[int, Details] = {}
         self.extras: dict[int, dict[str, Any]] = {}  # index -> {"created", "opts"}
@@ -214,8 +220,20 @@ class Market:
             yield created, k + offset
 
     def indices_created_between(self, low: float, high: float, now: float) -> list[int]:
-        """Indices with low <= created <= high, in creation order (extras merged in)."""
-        return [index for _, index in self.iter_created(low, high, now)]
+        """Indices with low <= created <= high (and <= now), history and arrivals in
+        creation order, then extras."""
+        high = min(high, now)
+        indices: list[int] = []
+        for offset, count, created_of in (
+            (0, self.history_count, self.history_created),
+            (self.history_count, self.arrived_count(now), self.arrival_created),
+        ):
+            if count:
+                start = bisect_left(range(count), low, key=created_of)
+                stop = bisect_right(range(count), high, key=created_of)
+                indices.extend(range(offset + start, offset + stop))
+        indices.extend(sorted(i for i, e in self.extras.items() if low <= e["created"] <= high))
+        return indices
 
     # ----- identifiers -----
 
@@ -253,8 +271,9 @@ class Market:
     def _build_skeleton(self, index: int) -> Skeleton:
         # Cheap independent uniforms instead of a seeded random.Random: a 100,000-order
         # window builds its skeletons in a fraction of a second.
-        base = (self.seed * 0x9E3779B1 << 24) ^ (index << 4)
-        u = [_mix(base + k) for k in range(12)]
+        bits = int.from_bytes(hashlib.blake2b(index.to_bytes(8, "little"), digest_size=16,
+                                              key=self._hash_key).digest(), "little")
+        u = [((bits >> (10 * k)) & 1023) / 1024 for k in range(12)]
         opts = self.extras[index]["opts"] if index >= EXTRA_BASE else {}
         created = self.created_of(index)
         country = SIMULATED_COUNTRIES[bisect_right(_COUNTRY_CUMULATIVE, u[0] * _COUNTRY_CUMULATIVE[-1])]
@@ -265,7 +284,7 @@ class Market:
             afn = opts["fulfilled_by"] == "AMAZON"
         order_id = self.order_id_for(index, country, u[2])
         if opts.get("status"):
-            return Skeleton(index, order_id, created, country, afn, opts["status"], (), opts)
+            return self._settle(Skeleton(index, order_id, created, country, afn, opts["status"], (), opts))
         events: list[tuple[int, str]] = []
         if u[3] < 0.02:  # a pre-order, released days later
             initial = "PENDING_AVAILABILITY"
@@ -290,7 +309,16 @@ class Market:
         if ship_at is not None:
             events.append((ship_at, "ship"))
         events.sort()
-        return Skeleton(index, order_id, created, country, afn, initial, tuple(events), opts or None)
+        return self._settle(Skeleton(index, order_id, created, country, afn, initial, tuple(events), opts or None))
+
+    def _settle(self, skel: Skeleton) -> Skeleton:
+        state = OrderState(status=skel.initial_status, last_updated=skel.created)
+        for when, kind in skel.events:
+            self._apply_natural(skel, state, when, kind, full=False)
+        skel.settled_at = skel.events[-1][0] if skel.events else skel.created
+        skel.settled_status = state.status
+        skel.settled_updated = state.last_updated
+        return skel
 
     # ----- details -----
 
@@ -395,6 +423,14 @@ class Market:
 
     # ----- lifecycle -----
 
+    def quick_state(self, index: int, now: float) -> tuple[str, int]:
+        """(status, lastUpdated) of an order without mutations, at ``now``."""
+        skel = self.skeleton(index)
+        if now >= skel.settled_at:
+            return skel.settled_status, skel.settled_updated
+        state = self.state_of(index, now, None, full=False)
+        return state.status, state.last_updated
+
     def state_of(self, index: int, now: float, mutations: list[dict[str, Any]] | None,
                  *, full: bool = True) -> OrderState:
         """Fold the natural events and the mutations up to ``now`` into a state.
@@ -402,6 +438,8 @@ class Market:
         ``full=False`` (for listing windows) computes only status and lastUpdated of
         untouched orders, without item quantities and packages."""
         skel = self.skeleton(index)
+        if not mutations and not full and now >= skel.settled_at:
+            return OrderState(status=skel.settled_status, last_updated=skel.settled_updated)
         state = OrderState(status=skel.initial_status, last_updated=skel.created)
         if not mutations and not full:
             for when, kind in skel.events:
@@ -612,10 +650,3 @@ class Market:
             rendered["shippingService"] = package["shippingService"]
         rendered["packageItems"] = [{"orderItemId": item_id, "quantity": qty} for item_id, qty in package["items"].items()]
         return rendered
-
-
-@lru_cache(maxsize=1)
-def all_included_data() -> frozenset[str]:
-    from amzorders.domain.codes import INCLUDED_DATA
-
-    return frozenset(INCLUDED_DATA)

@@ -79,6 +79,12 @@ class StoreBase:
     def close(self) -> None:
         self.conn.close()
 
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- transactions -------------------------------------------------------------
 
     @contextmanager
