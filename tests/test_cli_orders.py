@@ -51,7 +51,12 @@ def test_sync_imports_everything_once_and_a_second_sync_nothing_new(cli, simulat
 def test_sync_brings_amazon_changes_and_released_orders(cli, simulated_account):
     sim = simulated_account.sim
     assert cli("sync").exit_code == 0
-    unshipped = [o for o in sim.order_ids() if sim.order(o)["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"]
+    unshipped = [
+        o
+        for o in sim.order_ids()
+        if sim.order(o)["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"
+        and sim.order(o)["salesChannel"]["marketplaceId"] == "ATVPDKIKX0DER"
+    ]
     target = unshipped[0]
     sim.buyer_cancel(target)
     sim.advance(minutes=5)
