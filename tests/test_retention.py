@@ -123,7 +123,9 @@ def test_no_trace_of_a_purged_buyer_remains_in_the_database_file(world: World):
     checked = 0
     for order_id in report.order_ids:
         # Names and streets repeat between buyers; only strings of no kept order prove anything.
-        for text in personal_strings(raws[order_id]) - kept_strings:
+        for text in personal_strings(raws[order_id]):
+            if any(text in other for other in kept_strings):  # e.g. '81 Elm St' inside '181 Elm St'
+                continue
             assert text.encode() not in after, f"{text!r} of purged order {order_id} is still in the file"
             checked += 1
         assert raws[order_id]["buyer"]["buyerEmail"] not in kept_strings  # e-mails are unique: always checked

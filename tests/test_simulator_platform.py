@@ -298,3 +298,29 @@ def test_serve_command_registers_and_prints_how_to_connect(tmp_path: Path) -> No
         process.wait(timeout=10)
     assert process.returncode == 0
     assert (tmp_path / "s.json").exists()
+
+
+@pytest.mark.slow
+def test_a_100000_order_marketplace_starts_and_pages_fast() -> None:
+    started = time.perf_counter()
+    with make_sim(orders=100_000) as sim:
+        startup = time.perf_counter() - started
+        api = Api(sim)
+        api.login()
+        first = api.search(createdAfter=OLD, includedData="BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES")
+        token = first.json()["pagination"]["nextToken"]
+        timings = []
+        for _ in range(5):
+            began = time.perf_counter()
+            page = api.search(createdAfter=OLD, includedData="BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES",
+                              paginationToken=token)
+            timings.append(time.perf_counter() - began)
+            assert len(page.json()["orders"]) == 100
+            token = page.json()["pagination"]["nextToken"]
+        began = time.perf_counter()
+        updated = api.search(lastUpdatedAfter=OLD, maxResultsPerPage=100)
+        first_updated_page = time.perf_counter() - began
+        assert len(updated.json()["orders"]) == 100
+    assert startup < 3.0
+    assert sorted(timings)[2] < 0.5
+    assert first_updated_page < 15.0

@@ -36,11 +36,20 @@ class _Abort(Exception):
     """Close the connection without answering (the 'reset' fault)."""
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Clients that hang up (timeouts, the reset fault) are normal here, not worth a traceback.
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
     handler = type("BoundHandler", (SimulatorHandler,), {"sim": sim})
-    server = ThreadingHTTPServer((host, port), handler)
-    server.daemon_threads = True
-    return server
+    return _Server((host, port), handler)
 
 
 class SimulatorHandler(BaseHTTPRequestHandler):
@@ -132,6 +141,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self.close_connection = True
         except ApiError as error:
             self._error(error)
+        except ConnectionError:
+            raise
         except Exception as exc:  # a bug in the simulator must still answer like a server
             self._json(500, {"errors": [{"code": "InternalFailure", "message": f"Simulator error: {exc!r}"}]})
 
