@@ -185,3 +185,30 @@ def test_amazon_failing_is_exit_5_and_store_unchanged(cli, simulated_account):
     assert result.exit_code == ExitCode.AMAZON_UNAVAILABLE, result.output
     assert "request id" in result.stderr
     assert dump_store(simulated_account.db_path) == before
+
+
+def test_second_sync_while_one_runs_exits_6_and_changes_nothing(cli, simulated_account):
+    from amzorders.services.locking import sync_lock
+
+    assert cli("sync").exit_code == 0
+    before = dump_store(simulated_account.db_path)
+    with sync_lock(simulated_account.db_path):
+        result = cli("sync")
+    assert result.exit_code == ExitCode.LOCKED, result.output
+    assert "Another sync is running" in result.stderr and "--wait" in result.stderr
+    assert dump_store(simulated_account.db_path) == before
+    assert cli("sync").exit_code == 0  # released with the with-block
+
+
+def test_sync_purges_buyer_data_when_retention_is_configured(cli, simulated_account, amzorders_home):
+    from conftest import write_account_config
+
+    write_account_config(amzorders_home, simulated_account.sim, extra="\n[sync]\npii_retention_days = 1\n")
+    result = cli("sync", "--json")
+    assert result.exit_code == 0, result.output
+    purged = json.loads(result.stdout)["purged_orders"]
+    assert purged > 0
+    conn = sqlite3.connect(simulated_account.db_path)
+    rows = conn.execute("SELECT buyer_name, buyer_email, shipping_address_json FROM amazon_orders WHERE pii_purged_at IS NOT NULL").fetchall()
+    assert len(rows) == purged
+    assert all(r == (None, None, None) for r in rows)

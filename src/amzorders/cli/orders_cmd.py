@@ -140,6 +140,9 @@ def sync_command(
     initial_days: Annotated[
         Optional[int], typer.Option(help="How far back the first sync reads (default from config: 30).", min=1, max=730)
     ] = None,
+    wait: Annotated[
+        float, typer.Option("--wait", help="Wait up to this many seconds for a running sync to finish.", min=0)
+    ] = 0.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a person.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the summary even when not on a terminal.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -147,44 +150,40 @@ def sync_command(
     """Bring new and changed Amazon orders in, then deliver the outbox (run it from cron).
 
     Pulls orders first, then sends the queued shipments, cancels and refunds and follows
-    submitted feeds. Quiet on success when not on a terminal; exit 4 while an action
-    Amazon rejected is neither retried nor dismissed ('amzorders outbox'); when the pull
-    fails (exit 5, or 3 for credentials), delivery is still attempted before the error.
+    submitted feeds, then purges buyer data past sync.pii_retention_days when set. One
+    sync per store at a time (exit 6, or --wait). Quiet on success when not on a terminal;
+    exit 4 while an action Amazon rejected is neither retried nor dismissed ('amzorders
+    outbox'); when the pull fails (exit 5, or 3 for credentials), delivery is still
+    attempted before the error.
     """
     from amzorders import render
     from amzorders.domain.models import utcnow
-    from amzorders.errors import AmazonError, AmazonRejectedError
-    from amzorders.services.importer import sync_orders
     from amzorders.services.orders import parse_time_option
-    from amzorders.services.outbox import deliver_outbox, follow_feeds, rejected_rows_message
+    from amzorders.services.sync import run_sync
 
     since_dt = parse_time_option("since", since, utcnow())
     app = get_app(ctx)
     store = app.store()
     client = app.amazon()
     show_summary = not quiet and (verbose or sys.stderr.isatty())
-    result = None
-    pull_error: AmazonError | None = None
-    try:
-        with _progress(not quiet, "Syncing") as progress:
-            result = sync_orders(
-                store,
-                client,
-                _import_settings(app),
-                marketplace_ids=app.account.marketplace_ids,
-                since=since_dt,
-                initial_days=initial_days or app.settings.sync.initial_days,
-                progress=progress,
-            )
-    except AmazonError as error:
-        # Queued actions do not depend on the pull: try them anyway, then report the pull.
-        pull_error = error
-    delivery = deliver_outbox(store, client, app.account)
-    delivery.merge(follow_feeds(store, client, app.account))
-    if result is not None:
-        _report_import(result, not show_summary or json_output, False)
+    with _progress(not quiet, "Syncing") as progress:
+        report = run_sync(
+            store=store,
+            client=client,
+            account=app.account,
+            db_path=app.db_path,
+            import_settings=_import_settings(app),
+            since=since_dt,
+            initial_days=initial_days or app.settings.sync.initial_days,
+            pii_retention_days=app.settings.sync.pii_retention_days,
+            wait_seconds=wait,
+            progress=progress,
+        )
+    delivery = report.delivery
+    if report.pull is not None:
+        _report_import(report.pull, not show_summary or json_output, False)
         if json_output:
-            combined = render.jsonable(result)
+            combined = render.jsonable(report.pull)
             combined["outbox"] = {
                 "sent": delivery.sent,
                 "done": delivery.done,
@@ -194,16 +193,16 @@ def sync_command(
                 "feeds": delivery.feeds,
                 "errors": delivery.errors,
             }
+            combined["purged_orders"] = report.purge.count if report.purge else 0
             print(render.dumps(combined))
     if show_summary and not json_output and (delivery.sent or delivery.done or delivery.failed or delivery.errors):
         notice("Outbox: " + delivery.summary() + ".")
-    if pull_error is not None:
-        raise pull_error
-    if delivery.auth_error is not None:
-        raise delivery.auth_error
-    rejected = store.failed_outbox_rows(app.account.name)
-    if rejected:
-        raise AmazonRejectedError(rejected_rows_message(rejected))
+    if report.purge is not None:
+        if report.purge.count and show_summary and not json_output:
+            notice(report.purge.summary() + ".")
+        if report.purge.warning:
+            warn(report.purge.warning)
+    report.raise_for_problems()
 
 
 def list_command(

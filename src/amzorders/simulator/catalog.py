@@ -314,12 +314,18 @@ GIFT_MESSAGES: tuple[str, ...] = (
 
 def fill_pattern(pattern: str, rng: random.Random) -> str:
     """Replace '#' with digits and '@' with capital letters."""
+    digits = f"{rng.getrandbits(64):020d}"
+    letters = "ABCDEFGHJKLMNPRSTUVWXYZ"
+    pool = rng.getrandbits(64)
     out = []
+    position = 0
     for char in pattern:
         if char == "#":
-            out.append(str(rng.randint(0, 9)))
+            out.append(digits[-1 - position % 19])
+            position += 1
         elif char == "@":
-            out.append(rng.choice("ABCDEFGHJKLMNPRSTUVWXYZ"))
+            out.append(letters[pool % len(letters)])
+            pool //= len(letters)
         else:
             out.append(char)
     return "".join(out)

@@ -565,12 +565,12 @@ class Simulator:
             lookahead: list[tuple[int, int]] = []  # the next matches after the page
             orders = []
             for key, index in candidates:
+                if not matches(index, self._state(index, now, full=False)):
+                    continue
                 if len(served) < page_size:
-                    state = self._state(index, now)
-                    if matches(index, state):
-                        served.append((key, index))
-                        orders.append(self.market.render(index, state, included))
-                elif matches(index, self._state(index, now, full=False)):
+                    served.append((key, index))
+                    orders.append(self.market.render(index, self._state(index, now), included))
+                else:
                     lookahead.append((key, index))
                     if len(lookahead) >= 2:
                         break

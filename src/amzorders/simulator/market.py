@@ -71,6 +71,15 @@ def _mix(value: int) -> float:
     return (value >> 11) / float(1 << 53)
 
 
+def _base36(number: int) -> str:
+    alphabet = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = []
+    while number:
+        number, rest = divmod(number, 36)
+        out.append(alphabet[rest])
+    return "".join(out).ljust(14, "x")
+
+
 @dataclass(slots=True)
 class Skeleton:
     """What a search needs to know about an order, cheaply."""
@@ -374,7 +383,7 @@ class Market:
         first = rng.choice(locale.first_names)
         last = rng.choice(locale.last_names)
         name = f"{last} {first}" if country == "JP" else f"{first} {last}"
-        email_user = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(14))
+        email_user = _base36(rng.getrandbits(72))[:14]
         city, region, postal = rng.choice(locale.cities)
         street = locale.street_format.format(number=rng.randint(1, 240), street=rng.choice(locale.streets))
         company = rng.choice(locale.companies) if business else None
@@ -404,7 +413,7 @@ class Market:
         else:
             service_level = rng.choice(("STANDARD", "STANDARD", "STANDARD", "EXPEDITED"))
         carrier = AMAZON_CARRIER if skel.afn else rng.choice(CARRIERS_BY_COUNTRY[country])
-        tracking = ("TBA" if skel.afn else "") + "".join(str(rng.randint(0, 9)) for _ in range(12 if skel.afn else 18))
+        tracking = f"TBA{rng.getrandbits(48) % 10**12:012d}" if skel.afn else f"1Z{rng.getrandbits(64) % 10**16:016d}"
         return Details(
             currency=currency,
             lines=lines,

@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from amzorders.errors import ConfigError
+
 STATE_FORMAT = 1
 
 
@@ -60,12 +62,18 @@ class StateStore:
 
     def _load(self) -> None:
         assert self.path is not None
-        with open(self.path, encoding="utf-8") as handle:
-            data = json.load(handle)
-        if data.get("format") != STATE_FORMAT:
-            raise ValueError(
+        try:
+            with open(self.path, encoding="utf-8") as handle:
+                data = json.load(handle)
+        except (OSError, ValueError) as exc:
+            raise ConfigError(
+                f"Cannot read the simulator state file {self.path} ({exc}); "
+                "delete it to start a fresh simulated marketplace."
+            ) from None
+        if not isinstance(data, dict) or data.get("format") != STATE_FORMAT:
+            raise ConfigError(
                 f"{self.path} is not a simulator state file of format {STATE_FORMAT}; "
-                "delete it to start a fresh simulated marketplace"
+                "delete it to start a fresh simulated marketplace."
             )
         self.data = data
         self._seen = self._stat()

@@ -1,0 +1,82 @@
+"""The cron job: one sync run = pull orders, deliver the outbox, follow feeds, purge.
+
+Runs under the store's sync lock. The pull and the delivery are independent: when the
+pull fails, queued actions are still delivered before the pull's error is raised, so an
+Amazon read outage never holds back shipments Amazon would accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from amzorders.errors import AmazonError, AmazonRejectedError
+from amzorders.services.importer import ImportResult, ImportSettings, ProgressCallback, sync_orders
+from amzorders.services.locking import sync_lock
+from amzorders.services.outbox import DeliveryReport, deliver_outbox, follow_feeds, rejected_rows_message
+from amzorders.services.retention import PurgeReport, purge_pii
+from amzorders.store import Store
+
+
+@dataclass(slots=True)
+class SyncReport:
+    pull: ImportResult | None
+    delivery: DeliveryReport
+    purge: PurgeReport | None
+    pull_error: AmazonError | None
+    rejected_message: str | None
+
+    def raise_for_problems(self) -> None:
+        """Raise what needs a person, most fundamental first (cron reports non-zero)."""
+        if self.pull_error is not None:
+            raise self.pull_error
+        if self.delivery.auth_error is not None:
+            raise self.delivery.auth_error
+        if self.rejected_message:
+            raise AmazonRejectedError(self.rejected_message)
+
+
+def run_sync(
+    *,
+    store: Store,
+    client,
+    account,
+    db_path: Path,
+    import_settings: ImportSettings,
+    since: datetime | None,
+    initial_days: int,
+    pii_retention_days: int | None,
+    wait_seconds: float = 0.0,
+    progress: ProgressCallback | None = None,
+    before_pull: Callable[[], None] | None = None,
+) -> SyncReport:
+    with sync_lock(db_path, wait_seconds):
+        if before_pull is not None:
+            before_pull()
+        pull: ImportResult | None = None
+        pull_error: AmazonError | None = None
+        try:
+            pull = sync_orders(
+                store,
+                client,
+                import_settings,
+                marketplace_ids=account.marketplace_ids,
+                since=since,
+                initial_days=initial_days,
+                progress=progress,
+            )
+        except AmazonError as error:
+            pull_error = error
+        delivery = deliver_outbox(store, client, account)
+        delivery.merge(follow_feeds(store, client, account))
+        purge = purge_pii(store, older_than_days=pii_retention_days) if pii_retention_days else None
+        rejected = store.failed_outbox_rows(account.name)
+        return SyncReport(
+            pull=pull,
+            delivery=delivery,
+            purge=purge,
+            pull_error=pull_error,
+            rejected_message=rejected_rows_message(rejected) if rejected else None,
+        )
