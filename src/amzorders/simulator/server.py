@@ -54,6 +54,10 @@ def make_server(sim: Simulator, host: str, port: int) -> ThreadingHTTPServer:
 
 class SimulatorHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body in one buffered write, sent at once: with the default unbuffered
+    # writes and Nagle, each reply stalled ~40 ms on delayed ACKs.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     server_version = "amzorders-simulator"
     sim: Simulator
 
