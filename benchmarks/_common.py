@@ -82,3 +82,35 @@ def machine() -> str:
         mem = "MemTotal: ?"
     return (f"{os.cpu_count()} CPUs, {mem.split(':', 1)[1].strip()}, Python {platform.python_version()}, "
             f"{platform.platform()}, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+
+class SimulatorProcess:
+    """benchmarks/_simserver.py in a child process; use as a context manager."""
+
+    def __init__(self, state: Path, orders: int, rate_limits: bool, time_scale: float = 1.0) -> None:
+        self.argv = [PYTHON, str(REPO / "benchmarks" / "_simserver.py"), str(state), str(orders),
+                     "1" if rate_limits else "0", str(time_scale)]
+
+    def __enter__(self) -> "SimulatorProcess":
+        import json
+
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        info = json.loads(self.proc.stdout.readline())
+        self.base_url, self.token_url = info["base_url"], info["token_url"]
+        return self
+
+    def counts(self) -> tuple[dict[str, int], int]:
+        import json
+
+        self.proc.stdin.write("counts\n")
+        self.proc.stdin.flush()
+        data = json.loads(self.proc.stdout.readline())
+        return data["calls"], data["429s"]
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()

@@ -24,32 +24,34 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT_DIR, PYTHON, machine, table  # noqa: E402
+from _common import OUT_DIR, PYTHON, SimulatorProcess, machine, table  # noqa: E402
 
 BASE_ORDERS = 10_000
-PAGES_CACHE = OUT_DIR / f"pages-{BASE_ORDERS}.json"
+PAGES_CACHE = OUT_DIR / f"pages-{BASE_ORDERS}.jsonl"  # one page per line
 
 
 def _simulator(workdir: Path, orders: int):
     from amzorders.simulator import Simulator
 
-    return Simulator(workdir / "market.json", seed=9, orders=orders, history_days=30,
+    return Simulator(workdir / "market.json", seed=9, orders=orders, history_days=30,  # as _simserver.py
                      arrivals_per_hour=0, rate_limits=False)
 
 
 def _client(sim):
     from amzorders.amazon.client import LwaCredentials, SpApiClient
+    from amzorders.amazon.ratelimit import RateLimiter
     from amzorders.simulator import SIMULATOR_CREDENTIALS
 
     creds = SIMULATOR_CREDENTIALS
+    # Rate limits off on both sides: no usage plans in the client either.
     return SpApiClient(sim.base_url, LwaCredentials(creds["client_id"], creds["client_secret"], creds["refresh_token"]),
-                       sim.token_url)
+                       sim.token_url, rate_limiter=RateLimiter(plans={}))
 
 
-def base_pages() -> list[list[dict]]:
-    """10,000 orders from the simulator as raw pages (cached on disk)."""
+def fetch_base_pages() -> None:
+    """Fetch 10,000 orders from the simulator into the page cache (once)."""
     if PAGES_CACHE.exists():
-        return json.loads(PAGES_CACHE.read_text())
+        return
     with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp:
         sim = _simulator(Path(tmp), BASE_ORDERS)
         sim.start()
@@ -60,24 +62,29 @@ def base_pages() -> list[list[dict]]:
         finally:
             sim.stop()
     OUT_DIR.mkdir(parents=True, exist_ok=True)
-    PAGES_CACHE.write_text(json.dumps(pages))
-    return pages
+    partial = PAGES_CACHE.with_suffix(".partial")
+    partial.write_text("".join(json.dumps(page) + "\n" for page in pages))
+    partial.replace(PAGES_CACHE)
+
+
+def base_pages():
+    """The cached pages, read one at a time (memory stays flat)."""
+    with PAGES_CACHE.open() as lines:
+        for line in lines:
+            yield json.loads(line)
 
 
 def cloned_pages(n: int):
     """Pages totalling ``n`` orders: the base set, then copies with fresh order ids."""
-    base = base_pages()
     produced = 0
     copy = 0
     while produced < n:
-        for page in base:
+        for page in base_pages():
             if produced >= n:
                 return
             page = page[: n - produced]
             if copy:
-                text = json.dumps(page)
                 # Order ids look like 113-7463255-6283687: vary the first group per copy.
-                page = json.loads(text)
                 for order in page:
                     head, mid, tail = order["orderId"].split("-")
                     order["orderId"] = f"{(int(head) + 100 * copy) % 1000:03d}-{mid}-{tail}"
@@ -104,16 +111,13 @@ def child(mode: str, n: int) -> None:
                 importer.store_page(page, result)
                 elapsed += time.perf_counter() - started
         else:
-            sim = _simulator(workdir, n)
-            sim.start()
-            try:
+            # The simulator runs in its own process, so this RSS is amzorders' alone.
+            with SimulatorProcess(workdir / "market.json", n, rate_limits=False) as sim:
                 client = _client(sim)
                 started = time.perf_counter()
                 result = sync_orders(store, client, settings, since=datetime.now(UTC) - timedelta(days=31))
                 elapsed = time.perf_counter() - started
                 client.close()
-            finally:
-                sim.stop()
         stored = store.count_orders()
         store.close()
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -134,9 +138,14 @@ def main() -> None:
     parser.add_argument("--child", nargs=2, metavar=("MODE", "N"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], int(args.child[1]))
+        if args.child[0] == "prefetch":
+            fetch_base_pages()
+        else:
+            child(args.child[0], int(args.child[1]))
         return
-    base_pages()  # fetch (and cache) outside the timed children
+    # Fetch in a child too: Linux keeps the peak RSS across fork+exec, so the parent
+    # must stay small for the children's numbers to be their own.
+    subprocess.run([PYTHON, __file__, "--child", "prefetch", "0"], check=True)
     sizes = [2_000, 10_000] if args.quick else [10_000, 100_000]
     rows = []
     rss: dict[tuple[str, int], float] = {}

@@ -158,7 +158,7 @@ def check_transport(url: str, what: str, account_name: str) -> None:
 
     config.py validates the URLs a config file names; this guards every URL the client
     is actually built with. TLS verification itself is never turned off: nothing in
-    amzorders passes ``verify=False`` (tests/test_security_transport.py checks).
+    amzorders disables certificate checks (tests/test_security_files.py scans for it).
     """
     parts = urlsplit(url)
     host = parts.hostname or ""

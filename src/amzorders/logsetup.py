@@ -21,6 +21,7 @@ import logging.handlers
 import os
 import re
 import stat
+import sys
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,6 +96,16 @@ class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
         if stat.S_IMODE(os.fstat(fd).st_mode) & 0o077:
             os.fchmod(fd, 0o600)  # a file left by an older version or another umask
         return os.fdopen(fd, self.mode, encoding=self.encoding, errors=self.errors)
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        # A log that cannot be written must not stop or clutter the command: one line on
+        # stderr (cron mails it), then the handler goes quiet.
+        if not getattr(self, "_reported", False):
+            self._reported = True
+            error = sys.exc_info()[1]
+            reason = getattr(error, "strerror", None) or str(error)
+            sys.stderr.write(f"Warning: cannot write the log file {self.baseFilename}: {reason}.\n")
+        self.setLevel(logging.CRITICAL + 1)
 
 
 _redaction = RedactionFilter()

@@ -30,6 +30,7 @@ class CliOptions:
     app: App | None = None
     settings: Settings | None = None
     shown_warnings: set[str] = field(default_factory=set)
+    argv: list[str] = field(default_factory=list)  # the arguments main() was given
     command: str = "amzorders"  # the command path being run, for the log ("config show")
     log_path: Path | None = None  # the log file, once the root callback configured it
     started_at: float | None = None  # time.monotonic() at the command's start

@@ -129,7 +129,7 @@ def _start_log(ctx: typer.Context, options: CliOptions) -> None:
 
     if options.log_path is not None:  # the callback ran already for this main()
         return
-    options.command = _command_name(ctx)
+    options.command = _command_name(ctx, options.argv)
     try:
         options.log_path = logsetup.configure_logging(data_dir(os.environ), debug=options.debug)
     except OSError as err:  # a log that cannot be written must not stop the command
@@ -139,19 +139,29 @@ def _start_log(ctx: typer.Context, options: CliOptions) -> None:
     _log.info("command start: %s (amzorders %s, pid %d)", options.command, __version__, os.getpid())
 
 
-def _command_name(ctx: typer.Context) -> str:
-    """'sync', 'config show'...: the command path, from the names Click resolved."""
-    name = ctx.invoked_subcommand
-    if not name:
-        return "amzorders"
-    parts = [name]
-    command = ctx.command.get_command(ctx, name) if hasattr(ctx.command, "get_command") else None
-    if command is not None and hasattr(command, "get_command"):
-        for word in ctx.args if hasattr(ctx, "args") else ():
-            if command.get_command(ctx, word) is not None:
-                parts.append(word)
-                break
-    return " ".join(parts)
+def _command_name(ctx: typer.Context, argv: list[str]) -> str:
+    """'sync', 'config show'...: the command words of ``argv``, found by walking the
+    command tree (options and their values skipped, arguments never included)."""
+    words: list[str] = []
+    command = ctx.command
+    tokens = iter(argv)
+    for token in tokens:
+        subcommands = getattr(command, "commands", None)
+        if not subcommands:
+            break
+        if token.startswith("-"):
+            takes_value = any(
+                token in getattr(param, "opts", ()) and not getattr(param, "is_flag", False)
+                for param in command.params
+            )
+            if takes_value:
+                next(tokens, None)
+            continue
+        if token not in subcommands:
+            break
+        words.append(token)
+        command = subcommands[token]
+    return " ".join(words) or (ctx.invoked_subcommand or "amzorders")
 
 
 def _from_command_line(ctx: typer.Context, name: str) -> bool:
@@ -199,7 +209,9 @@ def _print_traceback(err: BaseException) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
-    options = CliOptions(debug=_env_flag("AMZORDERS_DEBUG"))
+    options = CliOptions(
+        debug=_env_flag("AMZORDERS_DEBUG"), argv=list(sys.argv[1:] if argv is None else argv)
+    )
     code: int | None = None
     try:
         code = _run(argv, options)

