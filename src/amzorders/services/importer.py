@@ -120,7 +120,14 @@ class OrderImporter:
             ):
                 result.unchanged += 1
                 return
-        self.store.write_amazon_order(self.settings.account, order, now)
+        # A new order that gets a commerce order: take its number first, so the search
+        # row is written once with it (instead of written, read back and rewritten).
+        increment_id = None
+        if stored is None and self.settings.import_orders and should_create_commerce_order(order):
+            increment_id = self._next_increment_id(order)
+        self.store.write_amazon_order(
+            self.settings.account, order, now, new=stored is None, increment_id=increment_id
+        )
         if stored is None:
             result.new += 1
             self.store.add_history(
@@ -154,7 +161,7 @@ class OrderImporter:
         commerce_id = stored.commerce_id if stored else None
         if commerce_id is None:
             if self.settings.import_orders and should_create_commerce_order(order):
-                self._create_commerce_order(order, now)
+                self._create_commerce_order(order, now, increment_id)
                 result.commerce_created += 1
             return
         commerce = self.store.load_commerce_order(commerce_id=commerce_id)
@@ -170,15 +177,16 @@ class OrderImporter:
             if not self.store.increment_id_exists(candidate):
                 return candidate
 
-    def _create_commerce_order(self, order: AmazonOrder, now: datetime) -> None:
+    def _create_commerce_order(self, order: AmazonOrder, now: datetime, increment_id: str | None = None) -> None:
+        """``increment_id``: taken (and put in the search row) before the Amazon order was written."""
         commerce = build_commerce_order(
             order,
-            increment_id=self._next_increment_id(order),
+            increment_id=increment_id or self._next_increment_id(order),
             account=self.settings.account,
             initial_status=self.settings.initial_status,
             now=now,
         )
-        self.store.insert_commerce_order(commerce)
+        self.store.insert_commerce_order(commerce, search_indexed=increment_id is not None)
         self.store.add_history(
             order.order_id,
             f"Commerce order {commerce.increment_id} created from Amazon order {order.order_id}.",
