@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from amzorders.amazon.client import LwaCredentials, SpApiClient
+from amzorders.amazon.ratelimit import RateLimiter
 from amzorders.config import AccountConfig
 from amzorders.domain.codes import ADJUSTMENT_REASONS
 from amzorders.errors import AmazonError, NotAllowedError, NotFoundError
@@ -58,6 +59,9 @@ def make_client(sim: Simulator) -> SpApiClient:
     return SpApiClient(
         sim.base_url, LwaCredentials(**SIMULATOR_CREDENTIALS), sim.token_url,
         timeout=(2.0, 0.25), max_retries=8, backoff_base=0.001, backoff_cap=0.01,
+        rate_limiter=RateLimiter(plans={}),  # the simulator runs without rate limits
+        # Time compressed: after a 429 the client waits 1/rate (a minute for searchOrders).
+        sleep=lambda seconds: time.sleep(min(seconds, 0.01)),
     )
 
 
@@ -228,7 +232,8 @@ def check_actions_exactly_once(store: Store, sim: Simulator) -> Counter[str]:
             if not last_error:
                 problems.append(f"row {row_id} failed without a reason")
             if seen != 0:
-                problems.append(f"row {row_id} {kind} {key} failed but applied {seen} times")
+                problems.append(f"row {row_id} {kind} {key} failed ({last_error}) but applied {seen} times: "
+                                f"{[a for a in sim.received_actions() if a['order_id'] == order_id]}")
         else:
             problems.append(f"row {row_id} {kind} left {state}: {last_error}")
     orphans = (set(ships) - expected_ships) | (set(cancels) - expected_cancels) | (set(refunds) - expected_refunds)

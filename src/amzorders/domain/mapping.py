@@ -16,6 +16,9 @@ from amzorders.domain.models import Address, AmazonOrder, AmazonOrderItem, Amazo
 from amzorders.domain.timefmt import parse_iso_or_none
 
 MAX_TEXT = 2000  # longer strings are cut: titles and names are never this long in earnest
+# No real order line holds more; beyond it a quantity is garbage, and past 2**63 it would
+# not even fit an SQLite integer. Such an order is refused, not half-stored.
+MAX_QUANTITY = 1_000_000
 
 
 class OrderPayloadError(ValueError):
@@ -114,6 +117,8 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
         warnings.append(f"{where}: no orderItemId, item skipped")
         return None
     quantity = _int(data.get("quantityOrdered"), -1)
+    if quantity > MAX_QUANTITY:
+        raise OrderPayloadError(f"{where}: quantityOrdered {quantity} is beyond any real order (max {MAX_QUANTITY})")
     if quantity < 0:
         warnings.append(f"{where}: quantityOrdered {data.get('quantityOrdered')!r} is not a count; taken as 0")
         quantity = 0

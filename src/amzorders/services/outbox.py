@@ -242,10 +242,17 @@ def _send_shipment(store, client: OutboxClient, account, row_id: int, now: datet
         _release_for_person(store, record, claim, now, error, report)
     except AmazonRejectedError as error:
         report.sent.append(record.id)
-        if (record.result or {}).get("maybe_sent") and _package_already_there(client, record):
-            _mark_done(store, record, now, report, claim=claim, request_id=error.request_id,
-                       meta={"report": {"note": "Amazon already had this package from an earlier attempt."}})
-            return
+        if (record.result or {}).get("maybe_sent"):
+            there = _package_already_there(client, record)
+            if there:
+                _mark_done(store, record, now, report, claim=claim, request_id=error.request_id,
+                           meta={"report": {"note": "Amazon already had this package from an earlier attempt."}})
+                return
+            if there is None:
+                # An earlier attempt may have worked and Amazon cannot be asked now: never
+                # fail on a guess; try again later.
+                _back_off(store, record, claim, now, error, report, maybe_sent=True)
+                return
         why = _rejection_text(error)
         if store.finish_outbox_row(
             record.id, now=now, state="failed", claim=claim, attempts_increment=1, last_error=why,
@@ -400,7 +407,13 @@ def _apply_feed_outcome(
                        meta={"report": outcome}, last_error=note)
             continue
         first = errors[0]
-        if _already_applied(client, record, first):
+        applied = _already_applied(client, record, first)
+        if applied is None:
+            # Amazon could not be asked whether it already applied this: decide on the
+            # next run (the row stays submitted and its report is read again).
+            report.errors.append(f"feed {feed_id}: could not check order {record.amazon_order_id} with Amazon; will check again")
+            continue
+        if applied:
             outcome["note"] = "Amazon reports it as already applied by an earlier feed."
             _mark_done(store, record, now, report, expect_state="submitted", feed_id=feed_id, meta={"report": outcome})
             continue
@@ -416,26 +429,34 @@ def _fatal_description(parsed) -> str | None:
     return "; ".join(s for s in said if s) or None
 
 
-def _already_applied(client: OutboxClient, record: OutboxRecord, error) -> bool:
-    """Whether a reported error only says an earlier (lost-answer) send already worked."""
+def _already_applied(client: OutboxClient, record: OutboxRecord, error) -> bool | None:
+    """Whether a reported error only says the action already took effect (an earlier send
+    whose answer was lost, or an earlier feed). None: Amazon could not be asked right now,
+    so the row must neither be failed nor marked done yet."""
     if record.kind == "refund" and error.message_code in DUPLICATE_ADJUSTMENT_CODES:
         return True
-    if record.kind == "cancel" and (record.result or {}).get("maybe_sent"):
-        try:
-            order = client.get_order(record.amazon_order_id)
-        except AmzOrdersError:
-            return False
+    if record.kind == "cancel":
+        # The cancel's purpose is an order Amazon shows as CANCELLED, whichever feed did it.
+        order = _fetch_order(client, record)
+        if order is None:
+            return None
         return ((order.get("fulfillment") or {}).get("fulfillmentStatus")) == "CANCELLED"
     return False
 
 
-def _package_already_there(client: OutboxClient, record: OutboxRecord) -> bool:
+def _package_already_there(client: OutboxClient, record: OutboxRecord) -> bool | None:
     reference = (record.payload.get("packageDetail") or {}).get("packageReferenceId")
-    try:
-        order = client.get_order(record.amazon_order_id)
-    except AmzOrdersError:
-        return False
+    order = _fetch_order(client, record)
+    if order is None:
+        return None
     return any(str(p.get("packageReferenceId")) == str(reference) for p in order.get("packages") or [])
+
+
+def _fetch_order(client: OutboxClient, record: OutboxRecord) -> dict | None:
+    try:
+        return client.get_order(record.amazon_order_id)
+    except AmzOrdersError:
+        return None
 
 
 # --- building feed documents -----------------------------------------------------------
