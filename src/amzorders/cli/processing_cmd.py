@@ -91,7 +91,7 @@ def _report(result, as_json: bool) -> None:
         raise typer.Exit(4)
 
 
-def _print_dry_run(result, merchant_id: str | None, as_json: bool) -> None:
+def _print_dry_run(result, account, as_json: bool) -> None:
     from amzorders import render
 
     notice(result.summary + " Dry run: nothing was written or sent.")
@@ -102,50 +102,12 @@ def _print_dry_run(result, merchant_id: str | None, as_json: bool) -> None:
         print(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
         print(json.dumps(result.payload, indent=2, ensure_ascii=False))
         return
-    from decimal import Decimal
+    from amzorders.services.outbox import preview_feed_document
 
-    from amzorders.amazon import feeds_xml
-
-    if not merchant_id:
+    if not account.merchant_id and not account.is_simulator:
         warn("No merchant_id is configured for this account; the feed shows MERCHANT_ID in its place.")
-        merchant_id = "MERCHANT_ID"
-    payload = result.payload
-    if result.outbox_kind == "cancel":
-        document = feeds_xml.build_order_acknowledgement(
-            merchant_id,
-            [
-                feeds_xml.CancelMessage(
-                    message_id=1,
-                    amazon_order_id=payload["amazon_order_id"],
-                    merchant_order_id=payload["merchant_order_id"],
-                    items=[(i["order_item_id"], i["reason"]) for i in payload["items"]],
-                )
-            ],
-        )
-        print("Feed POST_ORDER_ACKNOWLEDGEMENT_DATA:")
-    else:
-        document = feeds_xml.build_payment_adjustment(
-            merchant_id,
-            [
-                feeds_xml.AdjustmentMessage(
-                    message_id=1,
-                    amazon_order_id=payload["amazon_order_id"],
-                    merchant_adjustment_id=payload["merchant_adjustment_id"],
-                    items=[
-                        feeds_xml.AdjustedItem(
-                            order_item_id=i["order_item_id"],
-                            reason=i["reason"],
-                            components=[
-                                feeds_xml.PriceComponent(c["type"], Decimal(c["amount"]), payload["currency"])
-                                for c in i["components"]
-                            ],
-                        )
-                        for i in payload["items"]
-                    ],
-                )
-            ],
-        )
-        print("Feed POST_PAYMENT_ADJUSTMENT_DATA:")
+    feed_type, document = preview_feed_document(result.outbox_kind, result.payload, result.amazon_order_id, account)
+    print(f"Feed {feed_type}:")
     print(document.decode("utf-8"), end="")
 
 
@@ -226,7 +188,7 @@ def ship_command(
         ship_date=ship_date, items=item, force=force, notify=notify, dry_run=dry_run,
     )
     if dry_run:
-        _print_dry_run(result, context.account.merchant_id, json_output)
+        _print_dry_run(result, context.account, json_output)
         return
     _report(result, json_output)
 
@@ -261,7 +223,7 @@ def refund_command(
         comment=comment, notify=notify, dry_run=dry_run,
     )
     if dry_run:
-        _print_dry_run(result, context.account.merchant_id, json_output)
+        _print_dry_run(result, context.account, json_output)
         return
     _report(result, json_output)
 
@@ -284,7 +246,7 @@ def cancel_command(
     context = _context(ctx, push=not no_push)
     result = processing.cancel(context, order, reason=reason, comment=comment, dry_run=dry_run)
     if dry_run:
-        _print_dry_run(result, context.account.merchant_id, json_output)
+        _print_dry_run(result, context.account, json_output)
         return
     _report(result, json_output)
 

@@ -476,43 +476,11 @@ def _merchant_id(account) -> str:
 
 def _feed_messages(kind: str, records: list[OutboxRecord]) -> tuple[list[tuple[OutboxRecord, Any]], list[tuple[OutboxRecord, str]]]:
     """Feed messages (MessageID = position among the usable rows), and rows that cannot be sent."""
-    from amzorders.amazon.feeds_xml import AdjustedItem, AdjustmentMessage, CancelMessage, PriceComponent
-
     usable: list[tuple[OutboxRecord, Any]] = []
     unusable: list[tuple[OutboxRecord, str]] = []
     for record in records:
-        payload = record.payload
-        message_id = len(usable) + 1
         try:
-            if kind == "cancel":
-                message: Any = CancelMessage(
-                    message_id=message_id,
-                    amazon_order_id=str(payload.get("amazon_order_id") or record.amazon_order_id),
-                    merchant_order_id=payload.get("merchant_order_id") or None,
-                    items=[(str(i["order_item_id"]), str(i["reason"])) for i in payload["items"]],
-                )
-                if not message.items:
-                    raise ValueError("it lists no items")
-            else:
-                currency = str(payload["currency"])
-                message = AdjustmentMessage(
-                    message_id=message_id,
-                    amazon_order_id=str(payload.get("amazon_order_id") or record.amazon_order_id),
-                    merchant_adjustment_id=str(payload["merchant_adjustment_id"]),
-                    items=[
-                        AdjustedItem(
-                            order_item_id=str(item["order_item_id"]),
-                            reason=str(item["reason"]),
-                            components=[
-                                PriceComponent(type=str(c["type"]), amount=Decimal(str(c["amount"])), currency=currency)
-                                for c in item["components"]
-                            ],
-                        )
-                        for item in payload["items"]
-                    ],
-                )
-                if not message.items or any(not item.components for item in message.items):
-                    raise ValueError("it lists no items or an item without amounts")
+            message = feed_message(kind, len(usable) + 1, record.payload, record.amazon_order_id)
             # Validate now so that one bad row cannot make the whole document unbuildable.
             _build_document(kind, "check", [message])
         except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
@@ -520,6 +488,53 @@ def _feed_messages(kind: str, records: list[OutboxRecord]) -> tuple[list[tuple[O
             continue
         usable.append((record, message))
     return usable, unusable
+
+
+def feed_message(kind: str, message_id: int, payload: dict, amazon_order_id: str) -> Any:
+    """One outbox payload (cancel or refund) as a feed message; raises on a malformed payload."""
+    from amzorders.amazon.feeds_xml import AdjustedItem, AdjustmentMessage, CancelMessage, PriceComponent
+
+    if kind == "cancel":
+        message: Any = CancelMessage(
+            message_id=message_id,
+            amazon_order_id=str(payload.get("amazon_order_id") or amazon_order_id),
+            merchant_order_id=payload.get("merchant_order_id") or None,
+            items=[(str(i["order_item_id"]), str(i["reason"])) for i in payload["items"]],
+        )
+        if not message.items:
+            raise ValueError("it lists no items")
+        return message
+    currency = str(payload["currency"])
+    message = AdjustmentMessage(
+        message_id=message_id,
+        amazon_order_id=str(payload.get("amazon_order_id") or amazon_order_id),
+        merchant_adjustment_id=str(payload["merchant_adjustment_id"]),
+        items=[
+            AdjustedItem(
+                order_item_id=str(item["order_item_id"]),
+                reason=str(item["reason"]),
+                components=[
+                    PriceComponent(type=str(c["type"]), amount=Decimal(str(c["amount"])), currency=currency)
+                    for c in item["components"]
+                ],
+            )
+            for item in payload["items"]
+        ],
+    )
+    if not message.items or any(not item.components for item in message.items):
+        raise ValueError("it lists no items or an item without amounts")
+    return message
+
+
+def preview_feed_document(kind: str, payload: dict, amazon_order_id: str, account) -> tuple[str, bytes]:
+    """The feed type and the exact document one queued action would be sent in (--dry-run).
+
+    Without a configured merchant_id the document shows MERCHANT_ID in its place."""
+    try:
+        merchant_id = _merchant_id(account)
+    except ConfigError:
+        merchant_id = "MERCHANT_ID"
+    return FEED_TYPES[kind], _build_document(kind, merchant_id, [feed_message(kind, 1, payload, amazon_order_id)])
 
 
 def _build_document(kind: str, merchant_id: str, messages: list[Any]) -> bytes:

@@ -544,6 +544,15 @@ class OrdersRepository(StoreBase):
         ).fetchone()
         return int(row[0])
 
+    def add_history_rows(self, rows: list[tuple[str, str, str | None, str, str | None, str]]) -> None:
+        """Many automatic history entries in one statement, in list order (the importer's
+        ~5 per new order): (amazon_order_id, comment, status, source, entity_type, created_at ISO)."""
+        self.conn.executemany(
+            """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type, created_at)
+               VALUES (?,?,?,?,?,?)""",
+            rows,
+        )
+
     def set_history_notification(self, history_id: int, notified: bool, error: str | None) -> None:
         self.conn.execute(
             "UPDATE status_history SET is_customer_notified = ?, notify_error = ? WHERE id = ?",
