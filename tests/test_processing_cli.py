@@ -7,7 +7,7 @@ import json
 import pytest
 
 from amzorders.store import Store
-from processing_support import AFN, PENDING, UNSHIPPED, dump_file, seed
+from processing_support import PENDING, UNSHIPPED, dump_file, seed
 
 UPS = "1Z999AA10123456784"
 

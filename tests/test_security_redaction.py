@@ -8,7 +8,6 @@ import re
 import stat
 from pathlib import Path
 
-import pytest
 import typer
 
 from amzorders.cli.main import app as root_app

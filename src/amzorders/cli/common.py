@@ -42,6 +42,17 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def stdout_console(markup: bool = True) -> Console:
+    """The console for data on stdout. Piped into a file or a cron mail, tables get 180
+    columns instead of rich's fallback 80, which would squeeze them unreadable."""
+    import os
+
+    console = Console(highlight=False, soft_wrap=False, markup=markup)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console = Console(highlight=False, soft_wrap=False, markup=markup, width=180)
+    return console
+
+
 def warn(message: str) -> None:
     """A warning on stderr (plain text: the message is never treated as markup)."""
     stderr_console().print(f"[bold yellow]Warning:[/] {escape(message)}")

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, warn
+from amzorders.cli.common import get_app, notice, stdout_console, warn
 
 if TYPE_CHECKING:
     from amzorders.services.audit import AuditReport
@@ -138,7 +137,6 @@ def audit_command(
 
 
 def _print_audit(report: AuditReport) -> None:
-    from rich.console import Console
     from rich.table import Table
 
     from amzorders import render
@@ -168,7 +166,4 @@ def _print_audit(report: AuditReport) -> None:
     # Markup off: order ids and reasons come from Amazon.
     for column in table.columns:
         column.overflow = "fold"
-    console = Console(highlight=False, markup=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, markup=False, soft_wrap=False, width=180)
-    console.print(table)
+    stdout_console(markup=False).print(table)

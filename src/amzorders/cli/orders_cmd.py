@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, warn
+from amzorders.cli.common import get_app, notice, stdout_console, warn
 
 OUTPUT_HELP = "Output format: table (default), json or csv."
 
@@ -19,18 +19,6 @@ def register(app: typer.Typer) -> None:
     app.command("sync", rich_help_panel="Orders")(sync_command)
     app.command("list", rich_help_panel="Orders")(list_command)
     app.command("show", rich_help_panel="Orders")(show_command)
-
-
-def _stdout():
-    import os
-
-    from rich.console import Console
-
-    console = Console(highlight=False, soft_wrap=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        # Piped into a file or a cron mail: 80 columns would squeeze the table unreadable.
-        console = Console(highlight=False, soft_wrap=False, width=180)
-    return console
 
 
 @contextmanager
@@ -253,7 +241,7 @@ def list_command(
     elif not rows:
         notice("No orders match. Run 'amzorders sync' to bring orders in, or loosen the filters.")
     else:
-        _stdout().print(render.orders_table(rows, now, title=f"{len(rows)} most recent orders" if len(rows) == limit else None))
+        stdout_console().print(render.orders_table(rows, now, title=f"{len(rows)} most recent orders" if len(rows) == limit else None))
 
 
 def show_command(
@@ -279,4 +267,4 @@ def show_command(
 
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return
-    _stdout().print(render.order_view(view, actions, utcnow()))
+    stdout_console().print(render.order_view(view, actions, utcnow()))

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
-from amzorders.cli.common import get_app, notice, warn
+from amzorders.cli.common import get_app, notice, stdout_console, warn
 
 outbox_app = typer.Typer(
     help="Actions waiting to go to Amazon, sent, or rejected (list, show, retry, dismiss).",
@@ -68,7 +68,6 @@ def list_command(
     Example: amzorders outbox list --all
     """
     from rich import box
-    from rich.console import Console
     from rich.table import Table
 
     from amzorders import render
@@ -98,7 +97,7 @@ def list_command(
             str(record.id), render.clean(record.amazon_order_id), kind_label(record.kind),
             f"[{style}]{state}[/]" if style else state, str(record.attempts), next_try, error_text,
         )
-    Console(highlight=False, soft_wrap=False).print(table)
+    stdout_console().print(table)
 
 
 @outbox_app.command("show")
@@ -111,7 +110,7 @@ def show_command(
     import json
 
     from rich import box
-    from rich.console import Console, Group
+    from rich.console import Group
     from rich.panel import Panel
     from rich.table import Table
     from rich.text import Text
@@ -152,7 +151,7 @@ def show_command(
     parts.append(Panel(Text(json.dumps(record.payload, indent=2, ensure_ascii=False)), title="Payload", box=box.ROUNDED))
     if result.get("report"):
         parts.append(Panel(Text(json.dumps(result["report"], indent=2, ensure_ascii=False)), title="Amazon's answer", box=box.ROUNDED))
-    Console(highlight=False, soft_wrap=False).print(Group(*parts))
+    stdout_console().print(Group(*parts))
 
 
 @outbox_app.command("retry")
