@@ -3,6 +3,7 @@ work, then the store is checked against the simulator's truth (nothing lost or d
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections import Counter
@@ -31,7 +32,7 @@ NA_MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8")
 ACCOUNT = AccountConfig(name="main", region="na", marketplace_ids=NA_MARKETPLACES, merchant_id="A1SIMULATEDSELLER")
 SETTINGS = ImportSettings(account="main")
 TRANSIENT_KINDS = ["429", "500", "503", "reset", "slow", "bad_json", "expire_token"]
-SEED = 20261120
+SEED = int(os.environ.get("AMZORDERS_SOAK_SEED", "20261120"))  # other seeds: explore
 FAULTY_CYCLES = 30
 CLEAN_CYCLES = 4
 ORDERS = 2000
@@ -65,9 +66,14 @@ def make_client(sim: Simulator) -> SpApiClient:
     )
 
 
-def run_sync(store: Store, client: SpApiClient, sim: Simulator, errors: Counter[str]) -> None:
-    """One cron-style sync: import, deliver the outbox, follow feeds; errors are logged, not fatal."""
+def run_sync(store: Store, client: SpApiClient, sim: Simulator, errors: Counter[str], *, rewind_days: float = 0) -> None:
+    """One cron-style sync: import, deliver the outbox, follow feeds; errors are logged, not fatal.
+
+    ``rewind_days`` re-reads that far back (an operator's 'sync --since'): a many-page read,
+    where the paging faults can strike."""
     since = None if store.get_watermark("main") else sim.now() - timedelta(days=40)
+    if rewind_days:
+        since = sim.now() - timedelta(days=rewind_days)
     try:
         sync_orders(store, client, SETTINGS, marketplace_ids=NA_MARKETPLACES, since=since)
     except AmazonError as error:
@@ -117,7 +123,8 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
     errors: Counter[str] = Counter()
     operator: Counter[str] = Counter()
     with Simulator(tmp_path / "market.json", seed=SEED, orders=ORDERS, rate_limits=False,
-                   feed_processing_seconds=60) as sim, make_client(sim) as client:
+                   feed_processing_seconds=60) as sim:
+        client = make_client(sim)
         sim.slow_seconds = 0.5  # beyond the client's 0.25 s read timeout
         faults = FaultTally(sim)
         store = Store.open(tmp_path / "store.db")
@@ -129,7 +136,14 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
                 for kind in ("update_during_paging", "duplicate_across_pages", "feed_fatal", "feed_message_error"):
                     if rng.random() < 0.3:
                         sim.inject(kind)
-                run_sync(store, client, sim, errors)
+                if cycle % 7 == 6:
+                    # A new cron process: a new client, so a new token call, which LWA
+                    # refuses once for sure (credentials revoked for a moment).
+                    client.close()
+                    client = make_client(sim)
+                    if cycle == 6:
+                        sim.inject("lwa_refuse", operation="token")
+                run_sync(store, client, sim, errors, rewind_days=10 if cycle % 5 == 4 else 0)
                 operator_actions(store, sim, rng, operator, count=12)
                 run_sync(store, client, sim, errors)
                 sim.advance(minutes=rng.choice((5, 20, 45)))
@@ -146,6 +160,7 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
             totals_checked = check_commerce_totals(store)
         finally:
             store.close()
+            client.close()
     elapsed = time.monotonic() - started
     print(
         f"\nsoak: {FAULTY_CYCLES} faulty + {CLEAN_CYCLES} clean cycles in {elapsed:.1f} s; "
@@ -155,6 +170,8 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
         f"actions checked: {actions_checked}; commerce orders balanced: {totals_checked}"
     )
     assert sum(faults.counts.values()) > 50, "the soak must actually run under faults"
+    for kind in ("update_during_paging", "duplicate_across_pages", "lwa_refuse", "feed_fatal", "expire_token"):
+        assert faults.counts[kind] > 0, f"fault {kind} never struck: the soak does not exercise it"
     assert orders_checked > 1000
     assert sum(actions_checked.values()) > 20
 

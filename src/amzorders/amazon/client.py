@@ -478,16 +478,24 @@ class SpApiClient:
             body, json_ok = _parse_json(response)
             error_code, error_message, error_details = _first_error(body)
             unusable = 200 <= status < 300 and expect_json and not json_ok
-            if unusable:
-                record_code: str | None = "InvalidJSON"
+            # An operation answered "204 No Content" by Amazon that comes back as another
+            # 2xx (a proxy's page, a garbled reply) has not been confirmed: treat it as a
+            # failed attempt, never as success, or an action could be marked done unapplied.
+            unconfirmed = 200 <= status < 300 and not expect_json and status != 204
+            if unusable or unconfirmed:
+                record_code: str | None = "InvalidJSON" if unusable else f"Unexpected{status}"
             else:
                 record_code = error_code or (f"HTTP{status}" if status >= 400 else None)
             self._record(operation, method, path, status, request_id, started, attempt, record_code)
 
             if 200 <= status < 300:
-                if unusable:
+                if unusable or unconfirmed:
                     failures += 1
-                    last = f"HTTP {status} with a body that is not valid JSON, request id {request_id}"
+                    last = (
+                        f"HTTP {status} with a body that is not valid JSON, request id {request_id}"
+                        if unusable
+                        else f"HTTP {status} instead of 204 No Content, request id {request_id}"
+                    )
                     self._wait_or_give_up(operation, method, failures, last, request_id, True)
                     continue
                 return _Outcome(response, body, request_id)

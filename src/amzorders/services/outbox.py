@@ -372,7 +372,11 @@ def _apply_feed_outcome(
         for record in records:
             fatal_count = int((record.result or {}).get("fatal_count") or 0) + 1
             meta = {"fatal_count": fatal_count, "report": {"feed_id": feed_id, "processing_status": status, "description": said}}
-            if fatal_count >= MAX_FATAL_FEEDS:
+            # A row whose earlier submission lost its answer may already be applied by that
+            # feed: failing it would be a false "nothing was applied". Resending is harmless
+            # (Amazon dedups MerchantAdjustmentID; a canceled order is checked), so it keeps
+            # being retried with backoff until a report settles it.
+            if fatal_count >= MAX_FATAL_FEEDS and not (record.result or {}).get("maybe_sent"):
                 why = (
                     f"Amazon could not process feed {feed_id} (FATAL, {fatal_count} feeds in a row): {said}. "
                     "Nothing was applied."

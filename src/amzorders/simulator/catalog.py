@@ -83,11 +83,6 @@ def quantize(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
-def money(amount: Decimal, currency: str) -> dict[str, str]:
-    """Amazon's Money object: the amount as a decimal string with the currency's digits."""
-    return {"amount": str(quantize(amount, currency)), "currencyCode": currency}
-
-
 @dataclass(frozen=True)
 class Product:
     asin: str

@@ -35,7 +35,6 @@ from .catalog import (
     SIMULATED_COUNTRIES,
     TAX_RATE,
     fill_pattern,
-    money,
     price_in,
     quantize,
     shipping_in,
@@ -120,6 +119,8 @@ class Line:
     tax: Decimal
     promotion_id: str | None
     gift_message: str | None
+    # The amounts as Amazon's decimal strings, formatted once (rendering is the hot path).
+    text: dict[str, str] = field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:
@@ -140,6 +141,7 @@ class Details:
     ship_by_days: int
     deliver_days: int
     natural_package: dict[str, str]  # carrier, trackingNumber, shippingService
+    totals_text: dict[str, str] = field(default_factory=dict)  # order breakdowns + GRAND
 
 
 @dataclass(slots=True)
@@ -192,7 +194,8 @@ class Market:
         """How many post-creation orders exist at ``now``."""
         if self.arrivals_per_hour <= 0 or now < self.epoch:
             return 0
-        k = int((now - self.epoch) * self.arrivals_per_hour / HOUR) + 1
+        # Start one past the estimate (creation times are floored to whole seconds) and walk back.
+        k = int((now - self.epoch) * self.arrivals_per_hour / HOUR) + 2
         while k > 0 and self.arrival_created(k - 1) > now:
             k -= 1
         return k
@@ -380,6 +383,17 @@ class Market:
                 Line(item_id, product_index, quantity, unit, item_total, shipping, discount, tax,
                      promotion_id, rng.choice(GIFT_MESSAGES) if gift else None)
             )
+        sums = {"ITEM": Decimal(0), "SHIPPING": Decimal(0), "TAX": Decimal(0), "DISCOUNT": Decimal(0)}
+        for line in lines:
+            line.text = {name: str(quantize(value, currency)) for name, value in (
+                ("unit", line.unit_price), ("ITEM", line.item), ("SHIPPING", line.shipping),
+                ("TAX", line.tax), ("DISCOUNT", line.discount), ("total", line.total))}
+            sums["ITEM"] += line.item
+            sums["SHIPPING"] += line.shipping
+            sums["TAX"] += line.tax
+            sums["DISCOUNT"] += line.discount
+        totals_text = {name: str(quantize(value, currency)) for name, value in sums.items() if name != "DISCOUNT" or value}
+        totals_text["GRAND"] = str(quantize(sum(sums.values(), Decimal(0)), currency))
         first = rng.choice(locale.first_names)
         last = rng.choice(locale.last_names)
         name = f"{last} {first}" if country == "JP" else f"{first} {last}"
@@ -428,6 +442,7 @@ class Market:
             deliver_days=2 if prime else rng.randint(3, 7),
             natural_package={"carrier": carrier, "trackingNumber": tracking,
                              "shippingService": f"{carrier} {service_level.replace('_', ' ').title()}"},
+            totals_text=totals_text,
         )
 
     # ----- lifecycle -----
@@ -567,16 +582,11 @@ class Market:
         if "RECIPIENT" in included:
             order["recipient"] = {"deliveryAddress": dict(details.address)}
         if "PROCEEDS" in included:
-            sums = {"ITEM": Decimal(0), "SHIPPING": Decimal(0), "TAX": Decimal(0), "DISCOUNT": Decimal(0)}
-            for line in details.lines:
-                sums["ITEM"] += line.item
-                sums["SHIPPING"] += line.shipping
-                sums["TAX"] += line.tax
-                sums["DISCOUNT"] += line.discount
+            totals = details.totals_text
             order["proceeds"] = {
-                "grandTotal": money(sum(sums.values(), Decimal(0)), currency),
-                "breakdowns": [{"type": kind, "subtotal": money(amount, currency)}
-                               for kind, amount in sums.items() if kind != "DISCOUNT" or amount],
+                "grandTotal": {"amount": totals["GRAND"], "currencyCode": currency},
+                "breakdowns": [{"type": kind, "subtotal": {"amount": amount, "currencyCode": currency}}
+                               for kind, amount in totals.items() if kind != "GRAND"],
             }
         if "FULFILLMENT" in included:
             ship_by_end = (skel.created // DAY + details.ship_by_days) * DAY + DAY - 1
@@ -593,7 +603,8 @@ class Market:
         items = []
         for line in details.lines:
             product = CATALOG[line.product_index]
-            price: dict[str, Any] = {"unitPrice": money(line.unit_price, currency)}
+            text = line.text
+            price: dict[str, Any] = {"unitPrice": {"amount": text["unit"], "currencyCode": currency}}
             if details.company:
                 price["priceDesignation"] = "BUSINESS_PRICE"
             item: dict[str, Any] = {
@@ -609,14 +620,12 @@ class Market:
                 },
             }
             if "PROCEEDS" in included:
-                breakdowns = [
-                    {"type": "ITEM", "subtotal": money(line.item, currency)},
-                    {"type": "SHIPPING", "subtotal": money(line.shipping, currency)},
-                    {"type": "TAX", "subtotal": money(line.tax, currency)},
-                ]
-                if line.discount:
-                    breakdowns.append({"type": "DISCOUNT", "subtotal": money(line.discount, currency)})
-                item["proceeds"] = {"proceedsTotal": money(line.total, currency), "breakdowns": breakdowns}
+                kinds = ("ITEM", "SHIPPING", "TAX", "DISCOUNT") if line.discount else ("ITEM", "SHIPPING", "TAX")
+                item["proceeds"] = {
+                    "proceedsTotal": {"amount": text["total"], "currencyCode": currency},
+                    "breakdowns": [{"type": kind, "subtotal": {"amount": text[kind], "currencyCode": currency}}
+                                   for kind in kinds],
+                }
             if "PROMOTION" in included and line.promotion_id:
                 item["promotion"] = {"breakdowns": [{"promotionId": line.promotion_id}]}
             if "CANCELLATION" in included:
