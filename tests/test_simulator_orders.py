@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from amzorders.domain.codes import MARKETPLACES
 from amzorders.simulator import Simulator
+from amzorders.simulator.market import Market
 from test_simulator_support import (  # noqa: F401 - fixtures
     ALL_INCLUDED,
     Api,
@@ -246,3 +249,14 @@ def test_epoch_defaults_to_now() -> None:
         created = sorted(parse(sim.order(i)["createdTime"]) for i in sim.order_ids())
         assert len(created) == 10
         assert sim.now() - timedelta(days=31) < created[0] <= created[-1] <= sim.now()
+
+
+@given(rate=st.floats(0.5, 5000), offset=st.floats(0, 7 * 86400), seed=st.integers(0, 1000))
+@settings(max_examples=200, deadline=None)
+def test_arrivals_counted_exactly(rate: float, offset: float, seed: int) -> None:
+    """Exactly the arrivals created at or before now exist (creation times are whole seconds)."""
+    market = Market(seed=seed, orders=5, history_days=1, arrivals_per_hour=rate, epoch=1_700_000_000)
+    now = 1_700_000_000 + offset
+    count = market.arrived_count(now)
+    assert count == 0 or market.arrival_created(count - 1) <= now
+    assert market.arrival_created(count) > now

@@ -297,7 +297,9 @@ class SpApiClient:
         }
         if feed_options:
             specification["feedOptions"] = feed_options
-        outcome = self._call("createFeed", "POST", f"{FEEDS_PATH}/feeds", json_body=specification)
+        outcome = self._call(
+            "createFeed", "POST", f"{FEEDS_PATH}/feeds", json_body=specification, resend_if_maybe_delivered=False
+        )
         feed_id = _json_object(outcome, "createFeed").get("feedId")
         if not isinstance(feed_id, str):
             raise _shape_error("createFeed", outcome, "it has no feedId")
@@ -431,8 +433,14 @@ class SpApiClient:
         params: dict[str, str] | None = None,
         json_body: Any = None,
         expect_json: bool = True,
+        resend_if_maybe_delivered: bool = True,
     ) -> _Outcome:
-        """One SP-API operation: token bucket, access token, retries, error mapping."""
+        """One SP-API operation: token bucket, access token, retries, error mapping.
+
+        ``resend_if_maybe_delivered=False`` is for writes that are not idempotent at Amazon
+        (createFeed: a second call makes a second feed). Once an attempt may have reached
+        Amazon, such a call is not retried here; it fails with ``maybe_delivered`` set so
+        the caller can settle the doubt. A 429 is still retried: Amazon processed nothing."""
         url = self.base_url + path
         attempt = 0
         failures = 0
@@ -466,6 +474,8 @@ class SpApiClient:
                 self._record(operation, method, path, None, None, started, attempt, type(exc).__name__)
                 failures += 1
                 last = _describe_exception(exc, self.timeout)
+                if maybe_delivered and not resend_if_maybe_delivered:
+                    raise self._unavailable(operation, method, failures, last, None, True)
                 self._wait_or_give_up(operation, method, failures, last, None, maybe_delivered)
                 continue
 
@@ -496,6 +506,8 @@ class SpApiClient:
                         if unusable
                         else f"HTTP {status} instead of 204 No Content, request id {request_id}"
                     )
+                    if not resend_if_maybe_delivered:
+                        raise self._unavailable(operation, method, failures, last, request_id, True)
                     self._wait_or_give_up(operation, method, failures, last, request_id, True)
                     continue
                 return _Outcome(response, body, request_id)
@@ -512,6 +524,8 @@ class SpApiClient:
                 last += f", request id {request_id}"
                 # After a 429, no token comes back sooner than Amazon's reported rate allows.
                 at_least = 1.0 / rate if status == 429 and rate is not None else 0.0
+                if status != 429 and not resend_if_maybe_delivered:
+                    raise self._unavailable(operation, method, failures, last, request_id, True)
                 self._wait_or_give_up(operation, method, failures, last, request_id, True, at_least)
                 continue
 

@@ -64,6 +64,12 @@ BACKOFF_BASE_SECONDS = 60.0
 BACKOFF_CAP_SECONDS = 3600.0
 MAX_MESSAGES_PER_FEED = 500
 MAX_FATAL_FEEDS = 3
+# Said on a rejected row whose earlier submission lost its answer: that feed may have
+# applied it, and the rejection may only be Amazon refusing it a second time.
+MAYBE_APPLIED_NOTE = (
+    "An earlier submission of this action got no answer and may have been applied: check the "
+    "order in Seller Central before 'amzorders outbox retry'."
+)
 # Processing-report codes that mean "this MerchantAdjustmentID was already applied".
 DUPLICATE_ADJUSTMENT_CODES = frozenset({"18031"})
 FINISHED_FEED_STATUSES = ("DONE", "FATAL", "CANCELLED")
@@ -423,6 +429,8 @@ def _apply_feed_outcome(
             continue
         why = "; ".join(f"{e.message_code or 'Error'}: {e.description or 'no description'}" for e in errors)
         why = f"Amazon rejected it in feed {feed_id}: {why}"
+        if (record.result or {}).get("maybe_sent"):
+            why += f" {MAYBE_APPLIED_NOTE}"
         _fail_submitted(store, record, now, why, report, feed_id=feed_id, meta={"report": outcome})
 
 

@@ -84,7 +84,8 @@ class StateStore:
         fd, tmp = tempfile.mkstemp(prefix=self.path.name + ".", suffix=".tmp", dir=self.path.parent)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                json.dump(self.data, handle, separators=(",", ":"))
+                # dumps (one shot) uses the C encoder; dump() streams through the slow Python one.
+                handle.write(json.dumps(self.data, separators=(",", ":")))
             os.replace(tmp, self.path)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
