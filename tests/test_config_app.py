@@ -72,3 +72,27 @@ def test_amazon_client_for_the_simulator_talks_to_a_running_simulator(amzorders_
         assert (amzorders_home / "simulator").is_dir()
     finally:
         app.close()
+
+
+def test_a_new_process_starts_from_the_rate_amazon_last_reported(tmp_path):
+    """Rates learned from x-amzn-RateLimit-Limit are kept in the store's buckets, so the
+    next process paces with them from its first call instead of the default plan."""
+    import time
+
+    from amzorders.app import StoreBucketBackend
+    from amzorders.domain.codes import USAGE_PLANS
+    from amzorders.store import Store
+
+    store = Store.open(tmp_path / "s.db")
+    try:
+        backend = StoreBucketBackend(store, "main")
+        assert backend.known_plans()["searchOrders"] == USAGE_PLANS["searchOrders"]
+        backend.reserve("searchOrders", 0.5, 20, time.time())  # a process that learned 0.5/s
+        backend.reserve("getOrder", 2.0, 30, time.time())
+        StoreBucketBackend(store, "other").reserve("searchOrders", 9.0, 20, time.time())
+        plans = StoreBucketBackend(store, "main").known_plans()
+        assert plans["searchOrders"] == (0.5, 20)
+        assert plans["getOrder"] == (2.0, 30)
+        assert plans["confirmShipment"] == USAGE_PLANS["confirmShipment"]
+    finally:
+        store.close()

@@ -119,7 +119,8 @@ class App:
                 # this store draws from the same buckets, and reuses a live token.
                 from amzorders.amazon.ratelimit import RateLimiter
 
-                rate_limiter = RateLimiter(StoreBucketBackend(self.store(), self.account.name))
+                backend = StoreBucketBackend(self.store(), self.account.name)
+                rate_limiter = RateLimiter(backend, plans=backend.known_plans())
                 shared_tokens = StoreTokenCache(self.store())
             self._client = SpApiClient(
                 base_url,
@@ -210,6 +211,19 @@ class StoreBucketBackend:
 
     def reserve(self, operation: str, rate: float, burst: int, now: float) -> float:
         return self.store.reserve_rate_token(f"{self.account_name}:{operation}", rate, burst, now)
+
+    def known_plans(self) -> dict[str, tuple[float, int]]:
+        """The usage plans, with the rates Amazon last reported to any process on this
+        store (x-amzn-RateLimit-Limit): a new process paces right from its first call."""
+        from amzorders.domain.codes import USAGE_PLANS
+
+        plans = dict(USAGE_PLANS)
+        prefix = f"{self.account_name}:"
+        for bucket, (_tokens, _updated, rate, burst) in self.store.rate_bucket_states().items():
+            operation = bucket[len(prefix):] if bucket.startswith(prefix) else None
+            if operation in plans and rate > 0:
+                plans[operation] = (rate, burst)
+        return plans
 
 
 class StoreTokenCache:
