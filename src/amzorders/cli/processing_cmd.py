@@ -19,7 +19,7 @@ from amzorders.cli.common import get_app, notice, warn
 PANEL = "Processing"
 ORDER_HELP = "Commerce order number (e.g. 000000012) or Amazon order number."
 ITEM_HELP = "SKU=QTY: only this quantity of this item (repeatable). Default: everything left."
-NOTIFY_HELP = "E-mail the buyer (Amazon-relayed address) through the [email] SMTP server."
+NOTIFY_HELP = "E-mail the buyer (Amazon-relayed address) through the SMTP server of the config's \\[email] section."
 NO_PUSH_HELP = "Only queue the action for Amazon; 'amzorders sync' sends it."
 JSON_HELP = "Print the result as JSON."
 
