@@ -24,6 +24,7 @@ def register(app: typer.Typer) -> None:
         no_rate_limits: Annotated[bool, typer.Option("--no-rate-limits", help="Never answer 429 QuotaExceeded.")] = False,
     ) -> None:
         """Serve the simulated marketplace until Ctrl-C."""
+        import signal
         import threading
 
         from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator
@@ -48,9 +49,18 @@ def register(app: typer.Typer) -> None:
             "Press Ctrl-C to stop.",
         ]
         typer.echo("\n".join(lines), err=True)
+        stop = threading.Event()
+
+        def request_stop(signum: int, frame: object) -> None:
+            stop.set()
+
+        # Ctrl-C and a service manager's SIGTERM both end it cleanly; the short waits let
+        # the signal handler run promptly however busy the server threads are.
+        signal.signal(signal.SIGINT, request_stop)
+        signal.signal(signal.SIGTERM, request_stop)
         try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
+            while not stop.wait(0.5):
+                pass
             typer.echo("Simulator stopped.", err=True)
         finally:
             sim.stop()
