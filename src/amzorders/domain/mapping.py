@@ -74,20 +74,23 @@ def parse_money(value: Any, warnings: list[str] | None = None, where: str = "") 
     return Money(parsed, currency.upper()[:3])
 
 
-def _breakdown(proceeds: dict, kind: str, warnings: list[str], where: str) -> Money | None:
-    total: Money | None = None
+def _breakdowns(proceeds: dict, warnings: list[str], where: str) -> dict[str, Money]:
+    """Proceeds breakdown subtotals by type (ITEM, SHIPPING, TAX...), summed per type."""
+    totals: dict[str, Money] = {}
     for entry in _list(proceeds.get("breakdowns")):
         entry = _dict(entry)
-        if entry.get("type") != kind:
+        kind = entry.get("type")
+        if not isinstance(kind, str):
             continue
         money = parse_money(entry.get("subtotal"), warnings, f"{where} {kind}")
         if money is None:
             continue
-        if total is None:
-            total = money
-        elif total.currency == money.currency:
-            total = total + money
-    return total
+        seen = totals.get(kind)
+        if seen is None:
+            totals[kind] = money
+        elif seen.currency == money.currency:
+            totals[kind] = seen + money
+    return totals
 
 
 def _address(value: Any) -> Address | None:
@@ -131,7 +134,8 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
     cancellation = _dict(data.get("cancellation"))
     request = _dict(cancellation.get("cancellationRequest"))
     execution = _dict(cancellation.get("cancellationExecution"))
-    discount = _breakdown(proceeds, "DISCOUNT", warnings, where)
+    breakdowns = _breakdowns(proceeds, warnings, where)
+    discount = breakdowns.get("DISCOUNT")
     if discount is not None and discount.amount < 0:
         discount = Money(-discount.amount, discount.currency)
     shipped = _int(fulfillment.get("quantityFulfilled"), 0)
@@ -143,11 +147,11 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
         title=_text(product.get("title")),
         quantity_shipped=max(0, min(shipped, quantity)),
         unit_price=parse_money(price.get("unitPrice"), warnings, f"{where} unitPrice"),
-        item_price=_breakdown(proceeds, "ITEM", warnings, where),
-        shipping_price=_breakdown(proceeds, "SHIPPING", warnings, where),
-        tax=_breakdown(proceeds, "TAX", warnings, where),
+        item_price=breakdowns.get("ITEM"),
+        shipping_price=breakdowns.get("SHIPPING"),
+        tax=breakdowns.get("TAX"),
         discount=discount,
-        gift_wrap=_breakdown(proceeds, "GIFT_WRAP", warnings, where),
+        gift_wrap=breakdowns.get("GIFT_WRAP"),
         total=parse_money(proceeds.get("proceedsTotal"), warnings, f"{where} proceedsTotal"),
         condition=_text(_dict(product.get("condition")).get("conditionType")),
         is_gift=bool(gift),

@@ -36,7 +36,8 @@ def to_iso(moment: datetime) -> str:
     """UTC, second precision, 'Z' suffix: sortable as text, which the store relies on."""
     if moment.tzinfo is None:
         raise ValueError("naive datetime: amzorders only handles timezone-aware times")
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat is several times faster than strftime, and the importer calls this a lot.
+    return moment.astimezone(timezone.utc).replace(tzinfo=None, microsecond=0).isoformat() + "Z"
 
 
 def to_iso_or_none(moment: datetime | None) -> str | None:
