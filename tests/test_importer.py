@@ -180,3 +180,13 @@ def test_search_finds_by_sku_buyer_email_and_commerce_number(store):
     assert len(store.list_orders(OrderQuery(search="jane@marketplace"))) == 2
     assert [r.amazon_order_id for r in store.list_orders(OrderQuery(search="000000002"))] == ["222-0000001-0000002"]
     assert store.list_orders(OrderQuery(search="100%_x")) == []
+
+
+def test_rereading_an_unchanged_pending_order_counts_as_unchanged(store):
+    run(store, [[make_order(status="PENDING")]])
+    result = run(store, [[make_order(status="PENDING")]])
+    assert (result.updated, result.unchanged) == (0, 1)
+    result = run(store, [[make_order(status="UNSHIPPED")]], import_orders=False)
+    assert result.updated == 1
+    result = run(store, [[make_order(status="UNSHIPPED")]], import_orders=False)
+    assert (result.updated, result.unchanged) == (0, 1)

@@ -134,14 +134,14 @@ class OrderImporter:
                 order.last_updated_time == stored.last_updated
                 and order.status == stored.status
                 and order.buyer_cancel_requested == stored.buyer_cancel_requested
-                and stored.commerce_id is not None
+                and (stored.commerce_id is not None or not self._wants_commerce_order(order))
             ):
                 result.unchanged += 1
                 return
         # A new order that gets a commerce order: take its number first, so the search
         # row is written once with it (instead of written, read back and rewritten).
         increment_id = None
-        if stored is None and self.settings.import_orders and should_create_commerce_order(order):
+        if stored is None and self._wants_commerce_order(order):
             increment_id = self._next_increment_id(order)
         self.store.write_amazon_order(
             self.settings.account, order, now, new=stored is None, increment_id=increment_id
@@ -178,13 +178,16 @@ class OrderImporter:
 
         commerce_id = stored.commerce_id if stored else None
         if commerce_id is None:
-            if self.settings.import_orders and should_create_commerce_order(order):
+            if self._wants_commerce_order(order):
                 self._create_commerce_order(order, now, increment_id)
                 result.commerce_created += 1
             return
         commerce = self.store.load_commerce_order(commerce_id=commerce_id)
         if commerce is not None:
             self._follow_amazon(commerce, order, now)
+
+    def _wants_commerce_order(self, order: AmazonOrder) -> bool:
+        return self.settings.import_orders and should_create_commerce_order(order)
 
     def _next_increment_id(self, order: AmazonOrder) -> str:
         if self.settings.order_number_source == "amazon" and not self.store.increment_id_exists(order.order_id):
