@@ -212,3 +212,11 @@ def test_sync_purges_buyer_data_when_retention_is_configured(cli, simulated_acco
     rows = conn.execute("SELECT buyer_name, buyer_email, shipping_address_json FROM amazon_orders WHERE pii_purged_at IS NOT NULL").fetchall()
     assert len(rows) == purged
     assert all(r == (None, None, None) for r in rows)
+
+
+def test_list_account_filter_after_the_command(cli, simulated_account):
+    assert cli("sync").exit_code == 0
+    mine = json.loads(cli("list", "--account", "main", "--json", "--limit", "5").stdout)
+    assert len(mine) == 5 and {r["account"] for r in mine} == {"main"}
+    others = cli("list", "--account", "someone-else", "--json")
+    assert others.exit_code == 0 and json.loads(others.stdout) == []

@@ -201,7 +201,7 @@ def list_command(
     until: Annotated[Optional[str], typer.Option(help="Purchased before (ISO date/time, or 7d, 12h...).")] = None,
     marketplace: Annotated[Optional[list[str]], typer.Option(help="Marketplace id or country code, e.g. DE (repeatable).")] = None,
     channel: Annotated[Optional[str], typer.Option(help="MFN (you ship) or AFN (Amazon ships).")] = None,
-    account: Annotated[Optional[str], typer.Option("--account-filter", help="Only orders of this seller account.")] = None,
+    account: Annotated[Optional[str], typer.Option("--account", help="Only orders of this seller account (after the command; before it, --account picks the account to use).")] = None,
     late: Annotated[bool, typer.Option("--late", help="Only unshipped orders past their ship-by date.")] = False,
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="Text in order numbers, buyer name or e-mail, SKU, ASIN or title.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many orders to show.")] = 20,
