@@ -119,7 +119,7 @@ def test_done_actions_amazon_does_not_reflect_are_reported(synced):
                                       idempotency_key="audit-test-cancel", now=now,
                                       payload={"items": [{"order_item_id": item_id, "reason": "NoInventory"}]})
         for row_id in (ship, cancel):
-            store.update_outbox_row(row_id, now=now, state="done", completed=True)
+            assert store.finish_outbox_row(row_id, now=now, state="done", completed=True)
     report = audit(store, client, ACCOUNT, since)
     by_kind = {a.kind: a for a in report.unapplied_actions}
     assert set(by_kind) == {"confirm_shipment", "cancel"}

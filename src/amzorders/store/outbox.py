@@ -92,16 +92,6 @@ class OutboxRepository(StoreBase):
             )
         ]
 
-    def list_outbox(self, states: tuple[str, ...] = (), limit: int = 100) -> list[OutboxRecord]:
-        sql = "SELECT * FROM outbox"
-        params: list[object] = []
-        if states:
-            sql += f" WHERE state IN ({','.join('?' * len(states))})"
-            params.extend(states)
-        sql += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [_record(r) for r in self.conn.execute(sql, params)]
-
     def due_outbox_rows(self, account: str, now: datetime, kinds: tuple[str, ...] = OUTBOX_KINDS) -> list[OutboxRecord]:
         """Pending rows whose next attempt is due, oldest first."""
         marks = ",".join("?" * len(kinds))
@@ -121,53 +111,6 @@ class OutboxRepository(StoreBase):
                 "SELECT * FROM outbox WHERE account = ? AND state = 'submitted' ORDER BY id", (account,)
             )
         ]
-
-    def update_outbox_row(
-        self,
-        row_id: int,
-        *,
-        now: datetime,
-        state: str | None = None,
-        attempts_increment: int = 0,
-        next_attempt_at: datetime | None = None,
-        last_error: str | None | type(...) = ...,
-        request_id: str | None = None,
-        feed_id: str | None = None,
-        feed_document_id: str | None = None,
-        result: dict | None = None,
-        sent: bool = False,
-        completed: bool = False,
-    ) -> None:
-        sets = ["updated_at = ?", "attempts = attempts + ?"]
-        params: list[object] = [to_iso(now), attempts_increment]
-        if state is not None:
-            if state not in OUTBOX_STATES:
-                raise ValueError(f"unknown outbox state {state!r}")
-            sets.append("state = ?")
-            params.append(state)
-        if next_attempt_at is not None:
-            sets.append("next_attempt_at = ?")
-            params.append(to_iso(next_attempt_at))
-        if last_error is not ...:
-            sets.append("last_error = ?")
-            params.append(last_error)
-        for column, value in (("request_id", request_id), ("feed_id", feed_id), ("feed_document_id", feed_document_id)):
-            if value is not None:
-                sets.append(f"{column} = ?")
-                params.append(value)
-        if result is not None:
-            sets.append("result_json = ?")
-            params.append(json.dumps(result, ensure_ascii=False, sort_keys=True))
-        if sent:
-            sets.append("sent_at = ?")
-            params.append(to_iso(now))
-        if completed:
-            sets.append("completed_at = ?")
-            params.append(to_iso(now))
-        params.append(row_id)
-        self.conn.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE id = ?", params)
-
-    # -- claims: exactly-once sending between concurrent pushers --------------------------
 
     def claim_outbox_rows(
         self,
@@ -333,6 +276,3 @@ class OutboxRepository(StoreBase):
         sql += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
         return [_record(r) for r in self.conn.execute(sql, params)]
-
-    def outbox_counts(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self.conn.execute("SELECT state, count(*) FROM outbox GROUP BY state")}
