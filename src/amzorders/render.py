@@ -124,30 +124,32 @@ def _looks_numeric(value: str) -> bool:
 
 
 def orders_table(rows: list[OrderSummary], now: datetime, title: str | None = None) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAVY, header_style="bold", pad_edge=False)
-    table.add_column("Amazon order", no_wrap=True)
-    table.add_column("Order #", no_wrap=True)
-    table.add_column("Purchased (UTC)", no_wrap=True)
-    table.add_column("Amazon status", no_wrap=True)
-    table.add_column("Status", no_wrap=True)
-    table.add_column("Ch")
-    table.add_column("Mkt")
-    table.add_column("Buyer", overflow="ellipsis", max_width=24)
-    table.add_column("Items", justify="right")
-    table.add_column("Total", justify="right")
-    table.add_column("Ship by", no_wrap=True)
+    # Every column but Buyer keeps its width; the buyer's name gives way on a narrow
+    # terminal (it is the one column an operator can read cut short).
+    table = Table(title=title, box=box.SIMPLE_HEAVY, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("Amazon order", no_wrap=True, min_width=19)
+    table.add_column("Order #", no_wrap=True, min_width=9)
+    table.add_column("Purchased", no_wrap=True, min_width=10)
+    table.add_column("Amazon status", no_wrap=True, min_width=13)
+    table.add_column("Status", no_wrap=True, min_width=9)
+    table.add_column("Ch", no_wrap=True, min_width=3)
+    table.add_column("Mkt", no_wrap=True, min_width=3)
+    table.add_column("Buyer", no_wrap=True, overflow="ellipsis", min_width=6, max_width=22, ratio=1)
+    table.add_column("Qty", justify="right", no_wrap=True, min_width=3)
+    table.add_column("Total", justify="right", no_wrap=True, min_width=12)
+    table.add_column("Ship by", no_wrap=True, min_width=10)
     for row in rows:
         late = row.is_late(now)
         ship_by = Text(when(row.ship_by, date_only=True), style="bold red" if late else "")
         if late:
             ship_by.append(" late", style="bold red")
-        status = Text(row.amazon_status, style=_status_style(row.amazon_status))
+        status = Text(_SHORT_STATUS.get(row.amazon_status, row.amazon_status), style=_status_style(row.amazon_status))
         if row.buyer_cancel_requested:
             status.append(" cancel req.", style="yellow")
         table.add_row(
             clean(row.amazon_order_id),
             clean(row.increment_id) or Text("-", style="dim"),
-            row.purchase_date.strftime("%Y-%m-%d %H:%M"),
+            row.purchase_date.strftime("%Y-%m-%d"),
             status,
             clean(row.commerce_status) or Text("-", style="dim"),
             row.channel,
@@ -158,6 +160,10 @@ def orders_table(rows: list[OrderSummary], now: datetime, title: str | None = No
             ship_by,
         )
     return table
+
+
+# The table's only over-long status; JSON, CSV and `show` keep Amazon's full word.
+_SHORT_STATUS = {"PENDING_AVAILABILITY": "PENDING_AVAIL."}
 
 
 def _status_style(status: str) -> str:
