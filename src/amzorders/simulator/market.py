@@ -198,6 +198,9 @@ class Market:
         k = int((now - self.epoch) * self.arrivals_per_hour / HOUR) + 2
         while k > 0 and self.arrival_created(k - 1) > now:
             k -= 1
+        # At high rates several arrivals share a floored second: walk forward too.
+        while self.arrival_created(k) <= now:
+            k += 1
         return k
 
     def iter_created(self, low: float, high: float, now: float,
