@@ -190,3 +190,34 @@ def test_rereading_an_unchanged_pending_order_counts_as_unchanged(store):
     assert result.updated == 1
     result = run(store, [[make_order(status="UNSHIPPED")]], import_orders=False)
     assert (result.updated, result.unchanged) == (0, 1)
+
+
+class _Page:
+    def __init__(self, orders, next_token=None, last_updated_before=None):
+        self.orders = orders
+        self.next_token = next_token
+        self.last_updated_before = last_updated_before
+
+
+class _RecordedAmazon:
+    """Replays pages as Amazon's client would yield them (a response missing its bound)."""
+
+    def __init__(self, pages):
+        self.pages = pages
+        self.call_count = 0
+
+    def search_orders(self, **kwargs):
+        for page in self.pages:
+            self.call_count += 1
+            yield page
+
+
+def test_watermark_falls_back_to_the_request_time_when_amazon_names_no_bound(store):
+    from datetime import timedelta
+
+    from amzorders.services.importer import sync_orders
+
+    amazon = _RecordedAmazon([_Page([make_order()], last_updated_before=None)])
+    result = sync_orders(store, amazon, ImportSettings(account="main"), now=lambda: NOW)
+    assert result.watermark == NOW - timedelta(minutes=2)
+    assert store.get_watermark("main") == NOW - timedelta(minutes=2)

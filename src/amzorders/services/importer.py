@@ -25,6 +25,8 @@ from amzorders.domain.timefmt import to_iso
 from amzorders.store import Store, StoredOrderState
 
 ProgressCallback = Callable[[int], None]  # called with the number of orders read so far
+# searchOrders only serves orders last updated at least this long ago.
+AMAZON_SETTLE_TIME = timedelta(minutes=2)
 
 
 class OrdersSource(Protocol):
@@ -367,10 +369,15 @@ def sync_orders(
     importer = OrderImporter(store, settings, now)
     result = ImportResult()
     calls_before = client.call_count
+    # Without lastUpdatedBefore Amazon reads up to 2 minutes before the request; should a
+    # response not name its bound, that is the bound this run covered.
+    fallback_watermark = now() - AMAZON_SETTLE_TIME
     pages = client.search_orders(last_updated_after=start, marketplace_ids=list(marketplace_ids) or None)
     for page in pages:
         last_page = page.next_token is None
-        watermark = page.last_updated_before if last_page else None
+        watermark = (page.last_updated_before or fallback_watermark) if last_page else None
+        if watermark is not None and watermark < start:
+            watermark = None  # never move the watermark backwards
         importer.store_page(page.orders, result, watermark=watermark)
         if last_page:
             result.watermark = watermark
