@@ -19,7 +19,7 @@ from amzorders.simulator import Simulator
 pytestmark = pytest.mark.slow
 
 NA_MARKETPLACES = ("ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8")
-KILLS = 10
+KILLS = 25
 SEED = 4242
 
 DRIVER = """
