@@ -137,7 +137,7 @@ def test_expired_token_answer_refreshes_once_and_retries(fake: FakeAmazon) -> No
 def test_invalid_token_twice_is_rejected_after_one_refresh(fake: FakeAmazon) -> None:
     fake.route("GET", ORDER_PATH, amazon_error(401, "InvalidToken", "The access token is invalid", "req-401"))
     client = make_client(fake)
-    with pytest.raises(AmazonRejectedError) as caught:
+    with pytest.raises(AuthError) as caught:
         client.get_order(ORDER_ID)
     assert caught.value.status == 401
     assert caught.value.code == "InvalidToken"
@@ -149,9 +149,11 @@ def test_invalid_token_twice_is_rejected_after_one_refresh(fake: FakeAmazon) -> 
 def test_forbidden_without_token_problem_is_not_refreshed(fake: FakeAmazon) -> None:
     fake.route("GET", ORDER_PATH, amazon_error(403, "AccessDenied", "Role missing", "req-role"))
     client = make_client(fake)
-    with pytest.raises(AmazonRejectedError) as caught:
+    with pytest.raises(AuthError) as caught:
         client.get_order(ORDER_ID)
     assert "authorized this application" in str(caught.value)
+    # A credentials/roles problem for a person (exit 3), not a verdict on the request.
+    assert caught.value.exit_code == 3 and caught.value.status == 403
     assert (len(fake.api_calls()), client.token_call_count) == (1, 1)
 
 

@@ -689,7 +689,7 @@ class SpApiClient:
         details: str | None,
         request_id: str | None,
         response: requests.Response,
-    ) -> AmazonRejectedError:
+    ) -> AmazonRejectedError | AuthError:
         said = ": ".join(part for part in (code, message) if part) or (response.reason or "no explanation")
         if details and details != message:
             said += f" ({details})"
@@ -701,7 +701,10 @@ class SpApiClient:
             )
         elif status == 404:
             hint = "Nothing was changed; check the id (and the account/region it belongs to)."
-        error = AmazonRejectedError(
+        # 401/403 judge the credentials or the app's roles, never the request itself: an
+        # AuthError, so queued actions wait for a person instead of being failed.
+        error_type = AuthError if status in (401, 403) else AmazonRejectedError
+        error = error_type(
             self._scrub(
                 f"Amazon rejected {operation} (HTTP {status} {said}; request id {request_id}). {hint}"
             ),
