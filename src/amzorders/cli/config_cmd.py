@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from amzorders.cli.common import cli_options, get_settings, notice
+from amzorders.cli.common import cli_options, get_settings, notice, stdout_console
 from amzorders.errors import UsageError
 
 config_app = typer.Typer(
@@ -182,7 +182,6 @@ def show_command(
         typer.echo(json.dumps({"config_exists": settings.config_exists, "settings": payload},
                               indent=2))
         return
-    from rich.console import Console
     from rich.table import Table
 
     table = Table(title=None, show_edge=False, header_style="bold")
@@ -191,10 +190,9 @@ def show_command(
     table.add_column("source", style="dim", no_wrap=True)
     for key, value, source in rows:
         table.add_row(key, _text(value), source)
-    console = Console(highlight=False)
     if not settings.config_exists:
         notice(f"No config file at {settings.config_path}: built-in defaults apply.")
-    console.print(table)
+    stdout_console().print(table)
 
 
 @config_app.command("path")
