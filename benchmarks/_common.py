@@ -27,25 +27,11 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
 
 def write_account_config(home: Path, base_url: str, token_url: str, extra: str = "") -> Path:
     """Config with account 'main' pointing at a running simulator (explicit URLs)."""
-    from amzorders.simulator import SIMULATOR_CREDENTIALS
+    from amzorders.simulator import account_config_toml
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = home / "config.toml"
-    config.write_text(
-        f"""default_account = "main"
-
-[accounts.main]
-region = "na"
-marketplace_ids = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
-client_id = "{SIMULATOR_CREDENTIALS['client_id']}"
-client_secret = "{SIMULATOR_CREDENTIALS['client_secret']}"
-refresh_token = "{SIMULATOR_CREDENTIALS['refresh_token']}"
-endpoint = "{base_url}"
-token_url = "{token_url}"
-merchant_id = "A1SIMULATEDSELLER"
-{extra}
-"""
-    )
+    config.write_text(account_config_toml(base_url, token_url) + extra + "\n")
     config.chmod(0o600)
     return config
 

@@ -77,26 +77,11 @@ class SimulatedAccount:
 
 
 def write_account_config(home: Path, sim, *, client_secret: str | None = None, extra: str = "") -> Path:
-    from amzorders.simulator import SIMULATOR_CREDENTIALS
+    from amzorders.simulator import account_config_toml
 
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    secret = client_secret or SIMULATOR_CREDENTIALS["client_secret"]
     config = home / "config.toml"
-    config.write_text(
-        f"""default_account = "main"
-
-[accounts.main]
-region = "na"
-marketplace_ids = ["ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"]
-client_id = "{SIMULATOR_CREDENTIALS['client_id']}"
-client_secret = "{secret}"
-refresh_token = "{SIMULATOR_CREDENTIALS['refresh_token']}"
-endpoint = "{sim.base_url}"
-token_url = "{sim.token_url}"
-merchant_id = "A1SIMULATEDSELLER"
-{extra}
-"""
-    )
+    config.write_text(account_config_toml(sim.base_url, sim.token_url, client_secret=client_secret) + extra + "\n")
     config.chmod(0o600)
     return config
 

@@ -27,7 +27,7 @@ def register(app: typer.Typer) -> None:
         import signal
         import threading
 
-        from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator
+        from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator, account_config_toml
 
         sim = Simulator(state, seed=seed, orders=orders, time_scale=time_scale,
                         rate_limits=not no_rate_limits, host=host, port=port)
@@ -46,6 +46,9 @@ def register(app: typer.Typer) -> None:
             f"  refresh_token:   {SIMULATOR_CREDENTIALS['refresh_token']}",
             f"  state:           {state if state else 'in memory (lost on exit)'}",
             f"  admin:           {base_url}/_sim/health, POST /_sim/advance, POST /_sim/faults, GET /_sim/actions",
+            "To use it from amzorders, put this in a config file (amzorders --config FILE ...):",
+            "",
+            account_config_toml(base_url, sim.token_url),
             "Press Ctrl-C to stop.",
         ]
         typer.echo("\n".join(lines), err=True)
