@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -206,6 +206,25 @@ class InvoicePlan:
     order: CommerceOrder  # the order after the invoice
 
 
+def _wanted_quantities(
+    order: CommerceOrder,
+    requested: Mapping[str, int] | None,
+    available: Callable[[CommerceItem], int],
+    too_many: Callable[[CommerceItem, int], str],
+) -> dict[str, int]:
+    """{order_item_id: qty} to act on: all that is ``available`` when nothing was
+    requested, else the request, each line checked against what is available."""
+    if requested is None:
+        return {i.order_item_id: available(i) for i in order.items if available(i)}
+    wanted = dict(requested)
+    for order_item_id, qty in wanted.items():
+        item = order.item(order_item_id)
+        assert item is not None  # resolve_items only returns the order's own items
+        if qty > available(item):
+            raise NotAllowedError(too_many(item, qty))
+    return wanted
+
+
 def plan_invoice(order: CommerceOrder, items: Mapping[str, int] | None, now: datetime) -> InvoicePlan:
     """A full invoice (``items`` None) or one of the given {order_item_id: qty}.
 
@@ -215,23 +234,20 @@ def plan_invoice(order: CommerceOrder, items: Mapping[str, int] | None, now: dat
     _closed_or_canceled(order, "invoiced")
     if order.state == "closed":
         raise NotAllowedError(f"Order {order.increment_id} is closed (refunded); there is nothing left to invoice.")
-    if items is None:
-        wanted = {i.order_item_id: i.qty_to_invoice for i in order.items if i.qty_to_invoice}
-        if not wanted:
-            raise NotAllowedError(
-                f"Order {order.increment_id} is already fully invoiced; see its invoices with "
-                f"'amzorders show {order.increment_id}'."
-            )
-    else:
-        wanted = dict(items)
-        for order_item_id, qty in wanted.items():
-            item = order.item(order_item_id)
-            assert item is not None
-            if qty > item.qty_to_invoice:
-                raise NotAllowedError(
-                    f"Cannot invoice {qty} x {item.sku} on order {order.increment_id}: only "
-                    f"{item.qty_to_invoice} of {item.qty_ordered} remain to invoice."
-                )
+    wanted = _wanted_quantities(
+        order,
+        items,
+        lambda i: i.qty_to_invoice,
+        lambda i, qty: (
+            f"Cannot invoice {qty} x {i.sku} on order {order.increment_id}: only "
+            f"{i.qty_to_invoice} of {i.qty_ordered} remain to invoice."
+        ),
+    )
+    if items is None and not wanted:
+        raise NotAllowedError(
+            f"Order {order.increment_id} is already fully invoiced; see its invoices with "
+            f"'amzorders show {order.increment_id}'."
+        )
     updated = _copy(order)
     currency = order.currency
     lines = []
@@ -390,21 +406,18 @@ def plan_shipment(
         raise UsageError(f"{problem}. Check the number, or add --force if it is right.")
     method = check_text(request.method, "--method", max_length=100)
     ship_date = check_ship_date(request.ship_date, now, purchase_date)
-    if request.items is None:
-        wanted = {i.order_item_id: i.qty_to_ship for i in order.items if i.qty_to_ship}
-        if not wanted:
-            raise NotAllowedError(f"Order {number} has nothing left to ship.")
-    else:
-        wanted = dict(request.items)
-        for order_item_id, qty in wanted.items():
-            item = order.item(order_item_id)
-            assert item is not None
-            if qty > item.qty_to_ship:
-                raise NotAllowedError(
-                    f"Cannot ship {qty} x {item.sku} on order {number}: {item.qty_ordered} ordered, "
-                    f"{item.qty_shipped} shipped, {item.qty_canceled} canceled, so at most "
-                    f"{item.qty_to_ship} can still be shipped."
-                )
+    wanted = _wanted_quantities(
+        order,
+        request.items,
+        lambda i: i.qty_to_ship,
+        lambda i, qty: (
+            f"Cannot ship {qty} x {i.sku} on order {number}: {i.qty_ordered} ordered, "
+            f"{i.qty_shipped} shipped, {i.qty_canceled} canceled, so at most "
+            f"{i.qty_to_ship} can still be shipped."
+        ),
+    )
+    if request.items is None and not wanted:
+        raise NotAllowedError(f"Order {number} has nothing left to ship.")
     updated = _copy(order)
     lines = []
     for item in updated.items:
@@ -509,18 +522,15 @@ def plan_refund(
                 raise UsageError(f"{option}: the amount cannot be negative (got {amount}).")
             _check_money_digits(amount, currency, option)
 
-    if request.items is None:
-        wanted = {i.order_item_id: i.qty_to_refund for i in order.items if i.qty_to_refund}
-    else:
-        wanted = dict(request.items)
-        for order_item_id, qty in wanted.items():
-            item = order.item(order_item_id)
-            assert item is not None
-            if qty > item.qty_to_refund:
-                raise NotAllowedError(
-                    f"Cannot refund {qty} x {item.sku} on order {number}: {item.qty_invoiced} invoiced, "
-                    f"{item.qty_refunded} refunded already, so at most {item.qty_to_refund} can be refunded."
-                )
+    wanted = _wanted_quantities(
+        order,
+        request.items,
+        lambda i: i.qty_to_refund,
+        lambda i, qty: (
+            f"Cannot refund {qty} x {i.sku} on order {number}: {i.qty_invoiced} invoiced, "
+            f"{i.qty_refunded} refunded already, so at most {i.qty_to_refund} can be refunded."
+        ),
+    )
     refunds_everything = all(wanted.get(i.order_item_id, 0) == i.qty_to_refund for i in order.items)
     shipping_invoiced = sum((invoiced_shipping(i, currency) for i in order.items), Decimal(0))
     shipping_left = max(Decimal(0), shipping_invoiced - shipping_refunded)
