@@ -91,6 +91,14 @@ def _report(result, as_json: bool) -> None:
         raise typer.Exit(4)
 
 
+def _show_outcome(result, context, dry_run: bool, as_json: bool) -> None:
+    """What an Amazon-bound command prints: the would-be request, or what was done."""
+    if dry_run:
+        _print_dry_run(result, context.account, as_json)
+    else:
+        _report(result, as_json)
+
+
 def _print_dry_run(result, account, as_json: bool) -> None:
     from amzorders import render
 
@@ -187,10 +195,7 @@ def ship_command(
         context, order, carrier=carrier, tracking=tracking, carrier_name=carrier_name, method=method,
         ship_date=ship_date, items=item, force=force, notify=notify, dry_run=dry_run,
     )
-    if dry_run:
-        _print_dry_run(result, context.account, json_output)
-        return
-    _report(result, json_output)
+    _show_outcome(result, context, dry_run, json_output)
 
 
 def refund_command(
@@ -222,10 +227,7 @@ def refund_command(
         adjustment_fee=parse_amount(adjustment_fee, "--adjustment-fee"),
         comment=comment, notify=notify, dry_run=dry_run,
     )
-    if dry_run:
-        _print_dry_run(result, context.account, json_output)
-        return
-    _report(result, json_output)
+    _show_outcome(result, context, dry_run, json_output)
 
 
 def cancel_command(
@@ -245,10 +247,7 @@ def cancel_command(
 
     context = _context(ctx, push=not no_push)
     result = processing.cancel(context, order, reason=reason, comment=comment, dry_run=dry_run)
-    if dry_run:
-        _print_dry_run(result, context.account, json_output)
-        return
-    _report(result, json_output)
+    _show_outcome(result, context, dry_run, json_output)
 
 
 def comment_command(
