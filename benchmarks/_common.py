@@ -16,11 +16,17 @@ PYTHON = sys.executable
 OUT_DIR = REPO / "benchmarks" / "out"
 
 
+# The baseline of the start-up goals: a bare Typer hello-world.
+HELLO = "import typer\napp = typer.Typer()\n@app.command()\ndef hello(name: str = 'world'):\n    print(f'hello {name}')\napp()\n"
+
+
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     """The environment for an amzorders subprocess: no AMZORDERS_/XDG_ leaks, own home."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AMZORDERS_", "XDG_"))}
     env["AMZORDERS_HOME"] = str(home)
     env["COLUMNS"] = "200"
+    # Measure as installed: with .pyc files (this VM sets the variable that turns them off).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(extra)
     return env
 

@@ -11,7 +11,6 @@ next to a bare Typer hello-world.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import subprocess
 import sys
@@ -19,16 +18,14 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, clean_env, machine, median_time, table  # noqa: E402
+from _common import HELLO, PYTHON, clean_env, machine, median_time, table  # noqa: E402
 
 FORBIDDEN = ("requests", "urllib3", "amzorders.simulator", "amzorders.amazon.client")
-HELLO = "import typer\napp = typer.Typer()\n@app.command()\ndef hello(name: str = 'world'):\n    print(f'hello {name}')\napp()\n"
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 
 
 def small_store(path: Path) -> str:
     """A store with one page of simulated orders; returns an order id to show."""
-    from datetime import UTC, datetime, timedelta
 
     from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter
     from amzorders.simulator import Simulator
@@ -63,7 +60,6 @@ def main() -> None:
         db = tmp_path / "store.db"
         order_id = small_store(db)
         env = clean_env(tmp_path / "home")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # measure as installed: with .pyc files
         hello = tmp_path / "hello.py"
         hello.write_text(HELLO)
         commands = {

@@ -16,18 +16,15 @@ from __future__ import annotations
 
 import argparse
 import random
-import shutil
 import sqlite3
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT_DIR, PYTHON, clean_env, machine, median_time, run_timed, table  # noqa: E402
+from _common import HELLO, OUT_DIR, PYTHON, clean_env, machine, median_time, run_timed, table  # noqa: E402
 
-HELLO = "import typer\napp = typer.Typer()\n@app.command()\ndef hello(name: str = 'world'):\n    print(f'hello {name}')\napp()\n"
 MARKETPLACES = [  # (id, currency, country, name, weight)
     ("ATVPDKIKX0DER", "USD", "US", "Amazon.com", 50), ("A2EUQ1WTGCTBG2", "CAD", "CA", "Amazon.ca", 8),
     ("A1AM78C64UM0Y8", "MXN", "MX", "Amazon.com.mx", 4), ("A1F83G8C2ARO7P", "GBP", "GB", "Amazon.co.uk", 12),
@@ -216,7 +213,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp:
         tmp_path = Path(tmp)
         env = clean_env(tmp_path / "home")
-        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: with .pyc files
         hello = tmp_path / "hello.py"
         hello.write_text(HELLO)
         base = [PYTHON, "-m", "amzorders", "--db", str(db)]

@@ -17,9 +17,8 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, SimulatorProcess, clean_env, machine, median_time, run_timed, table, write_account_config  # noqa: E402
+from _common import HELLO, PYTHON, SimulatorProcess, clean_env, machine, median_time, run_timed, table, write_account_config  # noqa: E402
 
-HELLO = "import typer\napp = typer.Typer()\n@app.command()\ndef hello(name: str = 'world'):\n    print(f'hello {name}')\napp()\n"
 
 
 def delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
@@ -37,7 +36,6 @@ def main() -> None:
         with SimulatorProcess(tmp_path / "market.json", 300, rate_limits=True, time_scale=1.0) as sim:
             write_account_config(home, sim.base_url, sim.token_url)
             env = clean_env(home)
-            env.pop("PYTHONDONTWRITEBYTECODE", None)
             sync = [PYTHON, "-m", "amzorders", "sync", "--quiet"]
             calls0, _ = sim.counts()
             first_time, _ = run_timed(sync, env)
