@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from rich import box
-from rich.console import Console, Group
+from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -413,7 +413,3 @@ def _outbox_table(view: OrderView) -> Any:
     for o in pending:
         table.add_row(str(o.id), o.kind, _outbox_state_label(o), str(o.attempts), when(o.next_attempt_at), clean(o.last_error))
     return table
-
-
-def print_to(console: Console, renderable: Any) -> None:
-    console.print(renderable)

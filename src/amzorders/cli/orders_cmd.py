@@ -11,8 +11,6 @@ import typer
 
 from amzorders.cli.common import get_app, notice, stdout_console, warn
 
-OUTPUT_HELP = "Output format: table (default), json or csv."
-
 
 def register(app: typer.Typer) -> None:
     app.command("import", rich_help_panel="Orders")(import_command)

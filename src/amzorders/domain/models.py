@@ -28,10 +28,6 @@ class Money:
         if not isinstance(self.amount, Decimal):
             raise TypeError("Money.amount must be a Decimal")
 
-    @classmethod
-    def zero(cls, currency: str) -> Money:
-        return cls(Decimal(0), currency)
-
     def __add__(self, other: Money) -> Money:
         self._same_currency(other)
         return Money(self.amount + other.amount, self.currency)
@@ -43,9 +39,6 @@ class Money:
     def _same_currency(self, other: Money) -> None:
         if other.currency != self.currency:
             raise ValueError(f"cannot combine {self.currency} and {other.currency}")
-
-    def quantized(self) -> Money:
-        return Money(quantize_money(self.amount, self.currency), self.currency)
 
     def to_str(self) -> str:
         """The amount as a plain decimal string with the currency's digits ('12.50')."""

@@ -39,7 +39,6 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 # Amazon statuses.
 PENDING_STATUSES = frozenset({"PENDING", "PENDING_AVAILABILITY"})
-SHIPPABLE_AMAZON_STATUSES = frozenset({"UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED"})
 
 
 # ------------------------------------------------------------------ small helpers
