@@ -19,8 +19,11 @@ class ExitCode(IntEnum):
     CONFIG = 3  # configuration missing/invalid, credentials rejected
     AMAZON_REJECTED = 4  # Amazon answered 4xx / rejected an action (also: sync saw rejected actions)
     AMAZON_UNAVAILABLE = 5  # Amazon unreachable or failing after retries
-    LOCKED = 6  # another sync holds the store's sync lock
-    INTERRUPTED = 130  # Ctrl-C
+    LOCKED = 6  # another sync holds the sync lock, or a writer held the store past the busy timeout
+    STORE_UNUSABLE = 7  # the store file is corrupt, from a newer amzorders, or not an amzorders store
+    CANNOT_WRITE = 8  # the disk is full or the store is read-only: the machine, not the data
+    INTERRUPTED = 130  # Ctrl-C (SIGINT)
+    TERMINATED = 143  # SIGTERM (cron, systemd, container runtimes): 128 + 15, as shells report it
 
 
 class AmzOrdersError(Exception):
@@ -61,6 +64,62 @@ class LockedError(AmzOrdersError):
     """Another sync holds the store's sync lock."""
 
     exit_code = ExitCode.LOCKED
+
+
+class ConcurrentChangeError(AmzOrdersError):
+    """Someone else changed the order (or queued the same action) between our read and
+    our write: the loser of a race. Nothing of this command was saved."""
+
+    exit_code = ExitCode.NOT_FOUND_OR_NOT_ALLOWED
+
+
+# -- the store and the machine under it ---------------------------------------------
+# ``amzorders.store.errors.translate_store_error`` is the one place that turns a database
+# engine's exceptions into these.
+
+
+class StoreError(AmzOrdersError):
+    """The store file cannot be used as it is (base of the kinds below)."""
+
+    exit_code = ExitCode.STORE_UNUSABLE
+
+
+class StoreCorruptError(StoreError):
+    """SQLite reports the file as malformed."""
+
+
+class StoreTooNewError(StoreError):
+    """The schema was written by a newer amzorders."""
+
+
+class NotAStoreError(StoreError):
+    """The file is not an SQLite database, or lacks amzorders' tables (``--db /dev/null``)."""
+
+
+class StoreBusyError(AmzOrdersError):
+    """Another process kept the store's write lock beyond the busy timeout."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class CannotWriteError(AmzOrdersError):
+    """The machine refused a write: base of disk full and read-only."""
+
+    exit_code = ExitCode.CANNOT_WRITE
+
+
+class DiskFullError(CannotWriteError):
+    """No space left (or a file-size/quota limit) where the store or a file is written."""
+
+
+class ReadOnlyError(CannotWriteError):
+    """The store (or its directory) is on a read-only file system or not writable by us."""
+
+
+class Terminated(BaseException):
+    """Raised in the main thread by the SIGTERM handler. A BaseException like
+    KeyboardInterrupt, so that ``except Exception`` blocks do not swallow it while the
+    transaction and claim handlers (``except BaseException``) still clean up."""
 
 
 class AmazonError(AmzOrdersError):

@@ -5,7 +5,12 @@ exceptions become messages and exit codes:
 
 - ``AmzOrdersError`` -> ``Error: <message>`` on stderr, exit ``err.exit_code``;
 - Typer/Click usage errors -> Click's message, exit 2;
-- Ctrl-C -> ``Interrupted.``, exit 130;
+- Ctrl-C -> ``Interrupted.``, exit 130; SIGTERM (cron, systemd, containers) the same way,
+  exit 143: the handler raises ``errors.Terminated`` in the main thread, so the open
+  transaction rolls back, claimed outbox rows are given back and the sync lock is freed by
+  the code that holds them, and the log gets its end line;
+- a database or file-system failure (disk full, read-only, corrupt...) -> the store error
+  ``amzorders.store.errors.translate_store_error`` makes of it;
 - anything else -> one line naming the type, exit 1; ``--debug`` / ``AMZORDERS_DEBUG=1``
   add the traceback (never with local variables: they can hold secrets), and
   ``AMZORDERS_RAISE_UNEXPECTED=1`` (set by the test suite) re-raises it.
@@ -20,7 +25,9 @@ from __future__ import annotations
 import importlib
 import logging
 import os
+import signal
 import sys
+import threading
 import traceback
 from pathlib import Path
 from typing import Annotated
@@ -31,7 +38,7 @@ import typer
 
 from amzorders import __version__, logsetup
 from amzorders.cli.common import CliOptions, warn
-from amzorders.errors import AmzOrdersError, ExitCode
+from amzorders.errors import AmzOrdersError, ExitCode, Terminated
 
 try:  # Typer >= 0.26 ships its own Click
     from typer._click.exceptions import ClickException
@@ -259,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         debug=_env_flag("AMZORDERS_DEBUG"), argv=list(sys.argv[1:] if argv is None else argv)
     )
     code: int | None = None
+    previous_handler = _handle_sigterm()
     try:
         code = _run(argv, options)
         return code
@@ -268,6 +276,22 @@ def main(argv: list[str] | None = None) -> int:
                 elapsed = time.monotonic() - (options.started_at or time.monotonic())
                 _log.info("command end: %s exit %d in %.2fs", options.command, code, elapsed)
             logsetup.shutdown_logging()
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+
+
+def _handle_sigterm():
+    """Turn SIGTERM into ``Terminated`` raised in the main thread, once: a second SIGTERM
+    while cleaning up is ignored (SIGKILL remains for a process that must stop now).
+    Returns the handler to restore, or None when not on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def on_sigterm(signum, frame):  # noqa: ARG001 (signal's signature)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated()
+
+    return signal.signal(signal.SIGTERM, on_sigterm)
 
 
 def _run(argv: list[str] | None, options: CliOptions) -> int:
@@ -277,11 +301,13 @@ def _run(argv: list[str] | None, options: CliOptions) -> int:
             args=argv, prog_name="amzorders", standalone_mode=False, obj=options
         )
     except AmzOrdersError as err:
-        _log.error("%s failed (exit %d): %s", options.command, int(err.exit_code), err.message)
-        if options.debug:
-            _print_traceback(err)
-        _print_error(err.message)
-        return int(err.exit_code)
+        return _report_error(err, options)
+    except Terminated:
+        _log.error("%s terminated (SIGTERM)", options.command)
+        sys.stderr.write(
+            "\nTerminated (SIGTERM): what was not finished was rolled back; run the command again.\n"
+        )
+        return int(ExitCode.TERMINATED)
     except typer.Abort as err:
         # Click turns Ctrl-C / end of input at a prompt into Abort.
         if isinstance(err.__context__, KeyboardInterrupt):
@@ -298,6 +324,11 @@ def _run(argv: list[str] | None, options: CliOptions) -> int:
     except SystemExit as exit_:  # Click exits on a broken pipe even when not standalone
         return exit_.code if isinstance(exit_.code, int) else 1
     except Exception as err:
+        translated = _machine_error(err, options)
+        if translated is not None:
+            if options.debug:
+                _print_traceback(err)
+            return _report_error(translated, options)
         _log.error("%s failed unexpectedly", options.command, exc_info=err)
         if _env_flag("AMZORDERS_RAISE_UNEXPECTED"):
             raise
@@ -312,6 +343,23 @@ def _run(argv: list[str] | None, options: CliOptions) -> int:
         # Typer turns a KeyboardInterrupt inside a command into Exit(130), silently.
         sys.stderr.write("\nInterrupted.\n")
     return result if isinstance(result, int) else 0
+
+
+def _report_error(err: AmzOrdersError, options: CliOptions) -> int:
+    _log.error("%s failed (exit %d): %s", options.command, int(err.exit_code), err.message)
+    if options.debug:
+        _print_traceback(err)
+    _print_error(err.message)
+    return int(err.exit_code)
+
+
+def _machine_error(err: Exception, options: CliOptions) -> AmzOrdersError | None:
+    """A store or file-system failure that escaped a read (writes translate their own):
+    the store error it means, or None for a bug."""
+    from amzorders.store.errors import translate_store_error
+
+    db_path = options.app.db_path if options.app is not None else options.db_path
+    return translate_store_error(err, db_path)
 
 
 def _usage_error(err: ClickException) -> int:

@@ -114,6 +114,11 @@ def _open_lock_file(lock_path: Path) -> int:
         lock_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         return os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
+        from amzorders.store.errors import translate_os_error
+
+        translated = translate_os_error(exc, f"the sync lock file {lock_path}")
+        if translated is not None:
+            raise translated from None
         raise LockedError(
             f"Cannot create the sync lock file {lock_path}: {exc.strerror}. Check that its "
             "directory is writable, or point --db / AMZORDERS_DB at a writable location."
@@ -131,9 +136,14 @@ def _try_lock(fd: int) -> bool:
 
 
 def _write_holder(fd: int, holder: LockHolder) -> None:
+    # The record only feeds the "who holds it" message; the flock is the lock. A full
+    # disk must not stop sync here: the store's own writes report it properly.
     data = json.dumps(asdict(holder)).encode("utf-8")
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, data, 0)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, data, 0)
+    except OSError:
+        pass
 
 
 def _locked_message(db_path: Path | str, lock_path: Path, wait_seconds: float) -> str:

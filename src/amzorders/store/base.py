@@ -10,18 +10,16 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
-from amzorders.errors import AmzOrdersError, ConfigError
+from amzorders.errors import (  # noqa: F401  (StoreError, ConcurrentChangeError: re-exported)
+    ConcurrentChangeError,
+    NotAStoreError,
+    StoreError,
+    StoreTooNewError,
+)
+from amzorders.store.errors import check_is_regular_file, translate_store_error
 from amzorders.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 15_000
-
-
-class StoreError(AmzOrdersError):
-    """The store file cannot be used (unreadable, corrupt, from a newer amzorders)."""
-
-
-class ConcurrentChangeError(AmzOrdersError):
-    """Someone else changed the order between our read and our write."""
 
 
 def dec(value: str | None) -> Decimal:
@@ -53,7 +51,9 @@ class StoreBase:
         """
         path = Path(path)
         if str(path) != ":memory:":
+            check_is_regular_file(path)
             _prepare_private_file(path)
+        conn: sqlite3.Connection | None = None
         try:
             conn = sqlite3.connect(
                 str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
@@ -65,13 +65,15 @@ class StoreBase:
             conn.execute("PRAGMA foreign_keys = ON")
             # Deleted buyer data must not linger in free pages (Data Protection Policy).
             conn.execute("PRAGMA secure_delete = ON")
-        except sqlite3.DatabaseError as exc:
-            raise StoreError(
-                f"Cannot open the order store {path}: {exc}. Check the file is an amzorders "
-                "store and readable, or point --db / AMZORDERS_DB elsewhere."
-            ) from None
-        store = cls(conn, None if str(path) == ":memory:" else path)
-        store.migrate()
+            store = cls(conn, None if str(path) == ":memory:" else path)
+            store.migrate()
+        except Exception as exc:
+            if conn is not None:
+                conn.close()
+            translated = translate_store_error(exc, path)
+            if translated is None:
+                raise
+            raise translated from None
         if store.path is not None:
             _tighten_permissions(store.path)
         return store
@@ -99,31 +101,60 @@ class StoreBase:
             finally:
                 self._depth -= 1
             return
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise self._translated(exc) from None
         self._depth = 1
         try:
             yield self.conn
-        except BaseException:
-            self._depth = 0
-            self.conn.execute("ROLLBACK")
-            raise
-        else:
             self._depth = 0
             self.conn.execute("COMMIT")
+        except BaseException as exc:
+            self._depth = 0
+            self._rollback()
+            if isinstance(exc, Exception):
+                translated = translate_store_error(exc, self.path)
+                if translated is not None and translated is not exc:
+                    raise translated from None
+            raise
+
+    def _rollback(self) -> None:
+        # SQLite may have rolled back already (a full disk, an I/O error); a failing
+        # ROLLBACK must not hide the error that caused it.
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def _translated(self, exc: Exception) -> Exception:
+        translated = translate_store_error(exc, self.path)
+        return translated if translated is not None else exc
 
     # -- schema -------------------------------------------------------------------
 
     def migrate(self) -> None:
-        self.conn.execute(
-            "CREATE TABLE IF NOT EXISTS schema_migrations ("
-            " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
-        )
+        tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "schema_migrations" not in tables:
+            # A fresh file, or another program's SQLite database: never add our tables to that.
+            if tables - {"sqlite_sequence"}:
+                raise NotAStoreError(
+                    f"The file {self.path} is an SQLite database of another program, not an "
+                    "amzorders store (it has tables but no amzorders schema). Point --db / "
+                    "AMZORDERS_DB at an amzorders store, or at a new file to start one."
+                )
+            self.conn.execute(
+                "CREATE TABLE schema_migrations ("
+                " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
         applied = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
         newest = max(v for v, _, _ in MIGRATIONS)
         if applied and max(applied) > newest:
-            raise StoreError(
+            raise StoreTooNewError(
                 f"The order store {self.path} was written by a newer amzorders (schema "
-                f"{max(applied)}, this version knows {newest}). Upgrade amzorders."
+                f"{max(applied)}, this version knows {newest}). Upgrade amzorders (pip install -U amzorders) "
+                "and run the command again; the store was not changed."
             )
         for version, description, script in MIGRATIONS:
             if version in applied:
