@@ -67,6 +67,7 @@ app = _new_app()
 COMMAND_MODULES: tuple[str, ...] = (
     "config_cmd",
     "maintenance_cmd",
+    "message_cmd",
     "orders_cmd",
     "outbox_cmd",
     "processing_cmd",
@@ -90,6 +91,8 @@ COMMAND_OWNERS: dict[str, str] = {
     "refund": "processing_cmd",
     "cancel": "processing_cmd",
     "comment": "processing_cmd",
+    "message": "message_cmd",
+    "review-request": "message_cmd",
     "simulator": "simulator_cmd",
 }
 # Global options that take a value (the command name is the first word after them).

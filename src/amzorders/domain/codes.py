@@ -108,6 +108,16 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    # Messaging API v1, Solicitations API v1: 1 request/s, burst 5 each (messaging.json,
+    # solicitations.json); Uploads API 2020-11-01: 10/s, burst 10 (uploads_2020-11-01.json).
+    **{operation: (1.0, 5) for operation in (
+        "getMessagingActionsForOrder", "GetAttributes", "createUnexpectedProblem",
+        "createConfirmDeliveryDetails", "createConfirmOrderDetails", "createConfirmServiceDetails",
+        "confirmCustomizationDetails", "CreateWarranty", "createLegalDisclosure",
+        "createDigitalAccessKey", "sendInvoice", "getSolicitationActionsForOrder",
+        "createProductReviewAndSellerFeedbackSolicitation",
+    )},
+    "createUploadDestinationForResource": (10.0, 10),
 }
 
 # Cancel reasons accepted in POST_ORDER_ACKNOWLEDGEMENT_DATA (StatusCode Failure).

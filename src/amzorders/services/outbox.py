@@ -55,7 +55,8 @@ CANCEL_FEED_TYPE = "POST_ORDER_ACKNOWLEDGEMENT_DATA"
 REFUND_FEED_TYPE = "POST_PAYMENT_ADJUSTMENT_DATA"
 FEED_TYPES = {"cancel": CANCEL_FEED_TYPE, "refund": REFUND_FEED_TYPE}
 FEED_CONTENT_TYPE = "text/xml; charset=UTF-8"
-KIND_LABELS = {"confirm_shipment": "ship", "cancel": "cancel", "refund": "refund"}
+KIND_LABELS = {"confirm_shipment": "ship", "cancel": "cancel", "refund": "refund", "send_message": "message",
+               "review_request": "review request", "vat_invoice": "VAT invoice"}
 
 # A claim lasts longer than the slowest send can take (retries, createFeed's 2-minute
 # rate limit): if the process dies, the row is due again after it.
@@ -232,6 +233,13 @@ def _deliver(store, client: OutboxClient, account, now: datetime, row_ids: list[
                 if report.auth_error is not None:
                     return report
                 _send_feed(store, client, account, kind, marketplace_id, ids[start : start + MAX_MESSAGES_PER_FEED], now, report)
+    # Buyer messages, review requests and VAT invoice uploads have their own senders.
+    from amzorders.services import messaging, vat_invoices
+
+    for deliver_more in (messaging.deliver, vat_invoices.deliver):
+        if report.auth_error is not None:
+            return report
+        deliver_more(store, client, account, now, row_ids, report)
     return report
 
 

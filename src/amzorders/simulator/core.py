@@ -967,6 +967,22 @@ class Simulator:
             self._sync()
             return [dict(a) for a in self._store.data["actions"] if kind is None or a["kind"] == kind]
 
+    def received_messages(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every Messaging API send received (accepted or refused), oldest first."""
+        from .messaging import received_messages
+
+        return received_messages(self, order_id)
+
+    def received_solicitations(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        from .messaging import received_solicitations
+
+        return received_solicitations(self, order_id)
+
+    def uploaded_attachment(self, upload_destination_id: str) -> bytes | None:
+        from .messaging import uploaded_content
+
+        return uploaded_content(self, upload_destination_id)
+
     def order(self, order_id: str) -> dict[str, Any]:
         with self._lock:
             now = self._sync()

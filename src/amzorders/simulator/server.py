@@ -11,7 +11,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from . import messaging
 from .core import CALL_FAULTS, PAGING_FAULTS, ApiError, Simulator
+from .messaging import ROUTES as MESSAGING_ROUTES
 
 JSON = "application/json"
 PRE_RESPONSE_FAULTS = (*CALL_FAULTS, "expire_token")
@@ -28,6 +30,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"/feeds/2021-06-30/documents/([^/]+)", "getFeedDocument"),
         ("POST", r"/feeds/2021-06-30/feeds", "createFeed"),
         ("GET", r"/feeds/2021-06-30/feeds/([^/]+)", "getFeed"),
+        *MESSAGING_ROUTES,
     )
 )
 
@@ -132,6 +135,14 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 self._token()
             elif path.startswith("/tortuga-feeds/"):
                 self._document(unquote(path[len("/tortuga-feeds/"):]))
+            elif path.startswith(messaging.UPLOAD_PREFIX) and self.command == "PUT":
+                self.sim.count_call("uploadAttachment")
+                status, problem = messaging.upload_file(
+                    self.sim, unquote(path[len(messaging.UPLOAD_PREFIX):]), self._body(), self.headers.get("Content-MD5"))
+                if status == 200:
+                    self._send(200, headers={"ETag": f'"{uuid.uuid4().hex}"'})
+                else:
+                    self._send(status, f"<Error><Code>{problem}</Code></Error>".encode(), "application/xml")
             elif path.startswith("/_sim/"):
                 self._admin(path[len("/_sim/"):], query)
             else:
@@ -255,6 +266,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if operation == "getFeedDocument":
             assert path_id is not None
             return 200, sim.api_get_feed_document(path_id, self._base_url())
+        if operation in messaging.OPERATIONS:
+            return messaging.handle(sim, operation, path_id, query, raw, self._base_url())
         raise ApiError(404, "NotFound", f"Unknown operation {operation}.")
 
     def _search(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -317,6 +330,10 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             elif route == "actions" and method == "GET":
                 kind = query.get("kind", [None])[-1]
                 self._json(200, {"actions": sim.received_actions(kind)})
+            elif route == "messages" and method == "GET":
+                self._json(200, {"messages": sim.received_messages(query.get("order", [None])[-1])})
+            elif route == "solicitations" and method == "GET":
+                self._json(200, {"solicitations": sim.received_solicitations(query.get("order", [None])[-1])})
             elif route == "calls" and method == "GET":
                 self._json(200, {"calls": sim.call_counts(), "429s": sim.count_429s()})
             elif route == "orders" and method == "GET":

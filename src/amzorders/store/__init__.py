@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 from amzorders.store.base import ConcurrentChangeError, StoreError
+from amzorders.store.buyer_contact import BuyerContactRepository
 from amzorders.store.documents import AmazonOrderFacts, DocumentsRepository
 from amzorders.store.limits import LimitsRepository
 from amzorders.store.orders import OrdersRepository, StoredOrderState
@@ -13,7 +14,10 @@ from amzorders.store.outbox import OutboxRepository
 from amzorders.store.retention import RetentionRepository
 
 
-class Store(OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository):
+class Store(
+    OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository,
+    BuyerContactRepository,
+):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
 

@@ -15,7 +15,8 @@ from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.domain.views import OutboxRecord
 from amzorders.store.base import StoreBase
 
-OUTBOX_KINDS = ("confirm_shipment", "cancel", "refund")
+# send_message / review_request: services.messaging; vat_invoice: services.vat_invoices
+OUTBOX_KINDS = ("confirm_shipment", "cancel", "refund", "send_message", "review_request", "vat_invoice")
 OUTBOX_STATES = ("pending", "submitted", "done", "failed")
 
 # Bookkeeping kept in the row's result JSON (no schema change needed):
