@@ -12,7 +12,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -20,23 +19,24 @@ import pytest
 from amzorders.errors import ExitCode, LockedError
 from amzorders.services.locking import lock_path_for, read_holder, sync_lock
 
-# A child process that takes the lock, says so on stdout, then holds it for HOLD seconds
-# (or until killed).
+# A child process that takes the lock, says so on stdout, then holds it until a line
+# arrives on its stdin (or it is killed): the test decides when, never a timer.
 HOLDER = textwrap.dedent(
     """
-    import sys, time
+    import sys
     from amzorders.services.locking import sync_lock
     with sync_lock(sys.argv[1], command="sync"):
         print("locked", flush=True)
-        time.sleep(float(sys.argv[2]))
+        sys.stdin.readline()
     print("released", flush=True)
     """
 )
 
 
-def start_holder(db_path: Path, hold_seconds: float) -> subprocess.Popen[str]:
+def start_holder(db_path: Path) -> subprocess.Popen[str]:
     child = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, str(db_path), str(hold_seconds)],
+        [sys.executable, "-c", HOLDER, str(db_path)],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -45,23 +45,49 @@ def start_holder(db_path: Path, hold_seconds: float) -> subprocess.Popen[str]:
     return child
 
 
+def release(child: subprocess.Popen[str]) -> None:
+    assert child.stdin is not None and child.stdout is not None
+    child.stdin.write("go\n")
+    child.stdin.flush()
+    assert child.stdout.readline().strip() == "released"
+
+
 def stop(child: subprocess.Popen[str]) -> None:
     if child.poll() is None:
         child.kill()
     child.wait(timeout=10)
-    if child.stdout is not None:
-        child.stdout.close()
+    for stream in (child.stdin, child.stdout):
+        if stream is not None:
+            stream.close()
+
+
+class FakeClock:
+    """Time that moves only when the code under test sleeps."""
+
+    def __init__(self, on_sleep=None) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+        self.on_sleep = on_sleep
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.sleeps))
 
 
 def test_second_sync_fails_at_once_naming_the_holder(tmp_path):
     db = tmp_path / "data" / "amzorders.db"
-    child = start_holder(db, 30)
+    child = start_holder(db)
+    clock = FakeClock()
     try:
-        started = time.monotonic()
         with pytest.raises(LockedError) as caught:
-            with sync_lock(db):
+            with sync_lock(db, clock=clock, sleep=clock.sleep):
                 pytest.fail("the lock was taken twice")
-        assert time.monotonic() - started < 1.0  # no waiting without --wait
+        assert clock.sleeps == []  # no waiting without --wait
         err = caught.value
         assert err.exit_code == ExitCode.LOCKED == 6
         assert f"pid {child.pid} on {socket.gethostname()}" in err.message
@@ -75,14 +101,16 @@ def test_second_sync_fails_at_once_naming_the_holder(tmp_path):
 
 def test_wait_waits_for_the_holder_then_proceeds(tmp_path):
     db = tmp_path / "amzorders.db"
-    child = start_holder(db, 0.6)
+    child = start_holder(db)
+    # The holder lets go while the waiter sleeps for the second time: the waiter must
+    # have polled, failed, slept, and then taken the lock on a later poll.
+    clock = FakeClock(on_sleep=lambda count: release(child) if count == 2 else None)
     try:
-        started = time.monotonic()
-        with sync_lock(db, wait_seconds=10) as mine:
-            waited = time.monotonic() - started
+        with sync_lock(db, wait_seconds=10, clock=clock, sleep=clock.sleep) as mine:
             assert mine.pid == os.getpid()
             assert read_holder(lock_path_for(db)) == mine
-        assert 0.2 < waited < 5.0
+        assert len(clock.sleeps) == 2
+        assert 0 < sum(clock.sleeps) < 10
         assert child.wait(timeout=10) == 0
     finally:
         stop(child)
@@ -90,13 +118,13 @@ def test_wait_waits_for_the_holder_then_proceeds(tmp_path):
 
 def test_wait_gives_up_after_the_timeout(tmp_path):
     db = tmp_path / "amzorders.db"
-    child = start_holder(db, 30)
+    child = start_holder(db)
+    clock = FakeClock()
     try:
-        started = time.monotonic()
         with pytest.raises(LockedError) as caught:
-            with sync_lock(db, wait_seconds=0.4):
+            with sync_lock(db, wait_seconds=0.4, clock=clock, sleep=clock.sleep):
                 pass
-        assert 0.35 < time.monotonic() - started < 3.0
+        assert sum(clock.sleeps) == pytest.approx(0.4)  # waited exactly the time asked
         assert "after waiting 0.4 seconds" in caught.value.message
         assert f"pid {child.pid}" in caught.value.message
     finally:
@@ -105,7 +133,7 @@ def test_wait_gives_up_after_the_timeout(tmp_path):
 
 def test_lock_of_a_killed_process_does_not_block(tmp_path):
     db = tmp_path / "amzorders.db"
-    child = start_holder(db, 60)
+    child = start_holder(db)
     os.kill(child.pid, signal.SIGKILL)
     child.wait(timeout=10)
     stop(child)
@@ -152,7 +180,7 @@ def test_lock_file_is_private_and_beside_the_store(tmp_path):
 
 def test_a_garbled_lock_file_still_gives_a_clear_message(tmp_path):
     db = tmp_path / "amzorders.db"
-    child = start_holder(db, 30)
+    child = start_holder(db)
     try:
         lock_path_for(db).write_text("{not json")
         with pytest.raises(LockedError) as caught:
@@ -165,11 +193,8 @@ def test_a_garbled_lock_file_still_gives_a_clear_message(tmp_path):
 
 
 def test_cli_sync_exits_6_while_another_sync_runs(cli, simulated_account, tmp_path):
-    """Through the real CLI, once sync_command takes the lock (skipped until wired)."""
-    help_text = cli("sync", "--help").stdout
-    if "--wait" not in help_text:
-        pytest.skip("sync_command does not take the sync lock yet")
-    child = start_holder(simulated_account.db_path, 30)
+    """Through the real CLI: exit 6 at once, then --wait after the holder is gone."""
+    child = start_holder(simulated_account.db_path)
     try:
         result = cli("sync")
         assert result.exit_code == 6, result.output

@@ -55,11 +55,13 @@ class FaultTally:
 
 
 def make_client(sim: Simulator) -> SpApiClient:
-    # A read timeout below the simulator's "slow" delay, and backoff small enough to keep
-    # the soak fast while the retry logic still runs for real.
+    # The simulator's "slow" fault holds its answer until the client gives up, so the
+    # read timeout always fires there; 1.5 s is far above any normal answer on a loaded
+    # machine, so it fires nowhere else. Backoff small enough to keep the soak fast while
+    # the retry logic still runs for real.
     return SpApiClient(
         sim.base_url, LwaCredentials(**SIMULATOR_CREDENTIALS), sim.token_url,
-        timeout=(2.0, 0.25), max_retries=8, backoff_base=0.001, backoff_cap=0.01,
+        timeout=(5.0, 1.5), max_retries=8, backoff_base=0.001, backoff_cap=0.01,
         rate_limiter=RateLimiter(plans={}),  # the simulator runs without rate limits
         # Time compressed: after a 429 the client waits 1/rate (a minute for searchOrders).
         sleep=lambda seconds: time.sleep(min(seconds, 0.01)),
@@ -125,7 +127,7 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
     with Simulator(tmp_path / "market.json", seed=SEED, orders=ORDERS, rate_limits=False,
                    feed_processing_seconds=60) as sim:
         client = make_client(sim)
-        sim.slow_seconds = 0.5  # beyond the client's 0.25 s read timeout
+        sim.slow_seconds = 120.0  # held until the client's 1.5 s read timeout gives up
         faults = FaultTally(sim)
         store = Store.open(tmp_path / "store.db")
         try:

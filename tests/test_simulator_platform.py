@@ -82,18 +82,23 @@ def test_every_response_carries_a_request_id_and_rate(api: Api) -> None:
 # ----- usage plans -----
 
 def test_rate_limit_burst_then_recovery_with_time_scale() -> None:
-    with make_sim(rate_limits=True, time_scale=4.0) as sim:
+    # A frozen marketplace clock: no token comes back while the calls run, however slow
+    # the machine; only advance() refills (at the scaled rate).
+    with make_sim(rate_limits=True, time_scale=4.0, frozen_clock=True) as sim:
         api = Api(sim)
-        statuses = [api.get_order(sim.order_ids()[0]).status_code for _ in range(35)]
-        assert statuses[:30] == [200] * 30  # getOrder burst 30
-        assert 429 in statuses[30:]
-        throttled = api.get_order(sim.order_ids()[0])
+        order_id = sim.order_ids()[0]
+        statuses = [api.get_order(order_id).status_code for _ in range(35)]
+        assert statuses == [200] * 30 + [429] * 5  # getOrder burst 30
+        throttled = api.get_order(order_id)
         assert_amazon_error(throttled, 429, "QuotaExceeded")
         assert throttled.json()["errors"][0]["message"] == "You exceeded your quota for the requested resource."
         assert throttled.headers["x-amzn-RateLimit-Limit"] == "2"  # 0.5/s x 4
-        assert sim.count_429s() >= 2
-        time.sleep(0.6)  # 0.5/s x 4 = 2/s: a token is back
-        assert api.get_order(sim.order_ids()[0]).status_code == 200
+        assert sim.count_429s() == 6
+        sim.advance(seconds=0.25)  # 0.5/s x 4 = 2/s: half a token, not yet one
+        assert api.get_order(order_id).status_code == 429
+        sim.advance(seconds=0.25)  # now a whole token is back
+        assert api.get_order(order_id).status_code == 200
+        assert api.get_order(order_id).status_code == 429
 
 
 def test_rate_limits_off_never_throttle() -> None:
@@ -125,10 +130,11 @@ def test_reset_slow_and_bad_json(sim: Simulator, api: Api) -> None:
     sim.inject("slow", operation="searchOrders")
     started = time.monotonic()
     assert api.search(createdAfter=OLD, maxResultsPerPage=1).status_code == 200
-    assert time.monotonic() - started >= 0.3
+    assert time.monotonic() - started >= 0.3  # a lower bound: the stall itself
     with pytest.raises(requests.ReadTimeout):
         sim.inject("slow")
-        sim.slow_seconds = 1.0
+        # The simulator holds the answer until this client gives up: a timeout for sure.
+        sim.slow_seconds = 60.0
         api.http.get(sim.base_url + "/orders/2026-01-01/orders", params={"createdAfter": OLD},
                      headers={"x-amz-access-token": api.access_token or ""}, timeout=0.3)
     sim.inject("bad_json")
@@ -300,29 +306,24 @@ def test_serve_command_registers_and_prints_how_to_connect(tmp_path: Path) -> No
 
 
 @pytest.mark.slow
-def test_a_100000_order_marketplace_starts_and_pages_fast() -> None:
-    started = time.perf_counter()
+def test_a_100000_order_marketplace_serves_full_pages() -> None:
+    """A large marketplace works: full pages by created and by updated time, tokens chain.
+    How fast it is belongs to benchmarks/simulator_scale.py, not to a test."""
     with make_sim(orders=100_000) as sim:
-        startup = time.perf_counter() - started
         api = Api(sim)
         api.login()
-        first = api.search(createdAfter=OLD, includedData="BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES")
+        included = "BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES"
+        first = api.search(createdAfter=OLD, includedData=included)
         token = first.json()["pagination"]["nextToken"]
-        timings = []
+        seen = {order["orderId"] for order in first.json()["orders"]}
         for _ in range(5):
-            began = time.perf_counter()
-            page = api.search(createdAfter=OLD, includedData="BUYER,RECIPIENT,PROCEEDS,FULFILLMENT,PACKAGES",
-                              paginationToken=token)
-            timings.append(time.perf_counter() - began)
-            assert len(page.json()["orders"]) == 100
-            token = page.json()["pagination"]["nextToken"]
-        began = time.perf_counter()
+            page = api.search(createdAfter=OLD, includedData=included, paginationToken=token).json()
+            assert len(page["orders"]) == 100
+            seen.update(order["orderId"] for order in page["orders"])
+            token = page["pagination"]["nextToken"]
+        assert len(seen) == 600  # six full pages, no order twice
         updated = api.search(lastUpdatedAfter=OLD, maxResultsPerPage=100)
-        first_updated_page = time.perf_counter() - began
         assert len(updated.json()["orders"]) == 100
-    assert startup < 3.0
-    assert sorted(timings)[2] < 0.5
-    assert first_updated_page < 15.0
 
 
 def test_unreadable_state_file_is_a_config_error(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ import time
 import uuid
 from bisect import bisect_right
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -126,10 +126,13 @@ def _unb64(token: str) -> dict[str, Any]:
 
 
 class TokenBuckets:
-    """Amazon's usage plans: a bucket per (client, operation), refilled in real time."""
+    """Amazon's usage plans: a bucket per (client, operation), refilled as the marketplace
+    clock moves (real time, scaled, plus whatever ``advance`` added), so a test that moves
+    the clock gets its tokens back without waiting for the machine."""
 
-    def __init__(self, time_scale: float) -> None:
+    def __init__(self, time_scale: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.time_scale = time_scale
+        self._clock = clock
         self._buckets: dict[tuple[str, str], list[float]] = {}
         self._lock = threading.Lock()
 
@@ -140,7 +143,7 @@ class TokenBuckets:
         rate, burst = USAGE_PLANS[operation]
         rate *= self.time_scale
         with self._lock:
-            clock = time.monotonic()
+            clock = self._clock()
             bucket = self._buckets.setdefault((client_id, operation), [float(burst), clock])
             bucket[0] = min(float(burst), bucket[0] + (clock - bucket[1]) * rate)
             bucket[1] = clock
@@ -169,8 +172,13 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         epoch: datetime | None = None,
+        frozen_clock: bool = False,
     ) -> None:
         """``epoch`` (an extension) pins the marketplace creation time, for reproducible runs.
+
+        ``frozen_clock`` (an extension, for tests): the marketplace clock stands still and
+        moves only by ``advance``; feeds, arrivals and usage-plan refills then depend on
+        what the test does, never on how fast the machine is.
 
         When ``state_path`` already holds a marketplace, its generator parameters (seed,
         orders, history, arrivals, epoch) win over the arguments: it is the same marketplace.
@@ -185,7 +193,8 @@ class Simulator:
             "format": STATE_FORMAT,
             "params": {"seed": seed, "orders": orders, "history_days": history_days,
                        "arrivals_per_hour": arrivals_per_hour, "epoch": created},
-            "clock_offset": 0.0 if epoch is None else created - time.time(),
+            "clock_offset": 0.0 if epoch is None or frozen_clock else created - time.time(),
+            "frozen_at": created if frozen_clock else None,
             "secret": secrets.token_hex(16),
             "counter": 0,
             "mutations": {},
@@ -212,7 +221,7 @@ class Simulator:
         self._expired_tokens: set[str] = set()
         self._calls: dict[str, int] = {}
         self._count_429 = 0
-        self._buckets = TokenBuckets(time_scale)
+        self._buckets = TokenBuckets(time_scale, self._bucket_clock)
         self._server: Any = None
         self._thread: threading.Thread | None = None
         self.base_url = ""
@@ -257,7 +266,15 @@ class Simulator:
     # ----- clock -----
 
     def _now(self) -> float:
-        return time.time() + self._store.data["clock_offset"]
+        frozen_at = self._store.data.get("frozen_at")
+        return (time.time() if frozen_at is None else frozen_at) + self._store.data["clock_offset"]
+
+    def _bucket_clock(self) -> float:
+        # Monotonic real time (none when frozen) plus what advance() added: moving the
+        # marketplace clock refills the buckets as that much waiting would.
+        frozen_at = self._store.data.get("frozen_at")
+        real = time.monotonic() if frozen_at is None else 0.0
+        return real + self._store.data["clock_offset"]
 
     def now(self) -> datetime:
         """The marketplace clock: real time plus the offset moved by advance()."""

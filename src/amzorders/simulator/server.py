@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import select
 import socket
-import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -170,7 +170,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if fault == "reset":
             raise _Abort()
         if fault == "slow":
-            time.sleep(self.sim.slow_seconds)
+            self._stall(self.sim.slow_seconds)
             return False
         if fault == "429":
             self.sim.count_429()
@@ -183,6 +183,23 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._json(503, {"errors": [{"code": "ServiceUnavailable", "message": "Service temporarily unavailable. Please try again."}]}, operation)
             return True
         return False
+
+    def _stall(self, seconds: float) -> None:
+        """A slow Amazon: hold the answer until the client gives up (closes the connection)
+        or ``seconds`` pass. Whether the client sees a read timeout then depends on its own
+        timeout against ``seconds``, not on how fast this machine answers. The request is
+        still processed afterwards, as a server that already read it would."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], seconds)
+        except (OSError, ValueError):
+            return
+        if readable:
+            try:
+                gone = self.connection.recv(1, socket.MSG_PEEK) == b""
+            except OSError:
+                gone = True
+            if gone:
+                self.close_connection = True
 
     # ----- Login with Amazon -----
 
