@@ -12,7 +12,7 @@ import json
 import socket
 import struct
 import threading
-import time
+import select
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,7 +31,7 @@ class Reply:
     json: Any = None
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    delay: float = 0.0  # seconds before answering (read timeouts)
+    delay: float = 0.0  # seconds to hold the answer, or until the client hangs up (read timeouts)
     reset: bool = False  # drop the connection with a TCP reset instead of answering
 
 
@@ -158,8 +158,9 @@ class FakeAmazon:
                     body=body,
                 )
                 reply = fake._reply_for(request)
-                if reply.delay:
-                    time.sleep(reply.delay)
+                if reply.delay and _client_hung_up_within(self.connection, reply.delay):
+                    self.close_connection = True
+                    return
                 if reply.reset:
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.connection.close()
@@ -202,3 +203,15 @@ def make_client(fake: FakeAmazon, **overrides: Any) -> Any:
     options.update(overrides)
     credentials = options.pop("credentials", LwaCredentials(CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN))
     return SpApiClient(fake.base_url, credentials, fake.token_url, **options)
+
+
+def _client_hung_up_within(connection: socket.socket, seconds: float) -> bool:
+    """Hold for up to ``seconds``; True if the client closed first. A client whose read
+    timeout is shorter than the hold always times out, however loaded the machine is."""
+    readable, _, _ = select.select([connection], [], [], seconds)
+    if not readable:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True

@@ -386,9 +386,10 @@ def test_connection_reset_is_retried(fake: FakeAmazon) -> None:
 
 
 def test_read_timeout_is_retried(fake: FakeAmazon) -> None:
-    fake.route("GET", ORDER_PATH, Reply(200, {"order": order()}, delay=0.6), ok_order())
+    # Held until the client's 1 s read timeout gives up; the retry's answer comes at once.
+    fake.route("GET", ORDER_PATH, Reply(200, {"order": order()}, delay=120), ok_order())
     records: list[CallRecord] = []
-    client = make_client(fake, timeout=(2.0, 0.2), on_call=records.append)
+    client = make_client(fake, timeout=(5.0, 1.0), on_call=records.append)
     assert client.get_order(ORDER_ID)["orderId"] == ORDER_ID
     assert [(r.status, r.error_code) for r in records if r.operation == "getOrder"] == [
         (None, "ReadTimeout"),

@@ -55,7 +55,7 @@ def release(child: subprocess.Popen[str]) -> None:
 def stop(child: subprocess.Popen[str]) -> None:
     if child.poll() is None:
         child.kill()
-    child.wait(timeout=10)
+    child.wait(timeout=60)
     for stream in (child.stdin, child.stdout):
         if stream is not None:
             stream.close()
@@ -111,7 +111,7 @@ def test_wait_waits_for_the_holder_then_proceeds(tmp_path):
             assert read_holder(lock_path_for(db)) == mine
         assert len(clock.sleeps) == 2
         assert 0 < sum(clock.sleeps) < 10
-        assert child.wait(timeout=10) == 0
+        assert child.wait(timeout=60) == 0
     finally:
         stop(child)
 
@@ -135,7 +135,7 @@ def test_lock_of_a_killed_process_does_not_block(tmp_path):
     db = tmp_path / "amzorders.db"
     child = start_holder(db)
     os.kill(child.pid, signal.SIGKILL)
-    child.wait(timeout=10)
+    child.wait(timeout=60)
     stop(child)
     # Its record is still in the file, but the kernel released the flock.
     assert read_holder(lock_path_for(db)).pid == child.pid  # type: ignore[union-attr]

@@ -57,11 +57,11 @@ def test_token_rejections(api: Api, field: str, status: int, error: str) -> None
 
 def test_access_token_required_valid_and_expiring(sim: Simulator, api: Api) -> None:
     path = "/orders/2026-01-01/orders"
-    missing = requests.get(sim.base_url + path, params={"createdAfter": OLD}, timeout=5)
+    missing = requests.get(sim.base_url + path, params={"createdAfter": OLD}, timeout=60)
     error = assert_amazon_error(missing, 403, "Unauthorized")
     assert error["message"] == "Access to requested resource is denied."
     assert "revoked, malformed or invalid" in error["details"]
-    forged = requests.get(sim.base_url + path, params={"createdAfter": OLD}, timeout=5,
+    forged = requests.get(sim.base_url + path, params={"createdAfter": OLD}, timeout=60,
                           headers={"x-amz-access-token": "Atza|eyJlIjo5OTk5OTk5OTk5fQ.0000"})
     assert_amazon_error(forged, 403, "Unauthorized")
     api.login()
@@ -247,22 +247,22 @@ def test_state_file_shared_by_two_simulators(tmp_path: Path) -> None:
 
 def test_admin_routes_drive_the_simulator(sim: Simulator) -> None:
     base = sim.base_url + "/_sim"
-    assert requests.get(base + "/health", timeout=5).json()["ok"] is True
+    assert requests.get(base + "/health", timeout=60).json()["ok"] is True
     before = sim.now()
-    assert requests.post(base + "/advance", json={"minutes": 5}, timeout=5).status_code == 200
+    assert requests.post(base + "/advance", json={"minutes": 5}, timeout=60).status_code == 200
     assert (sim.now() - before).total_seconds() >= 300
-    assert requests.post(base + "/faults", json={"kind": "503", "operation": "getOrder"}, timeout=5).status_code == 200
+    assert requests.post(base + "/faults", json={"kind": "503", "operation": "getOrder"}, timeout=60).status_code == 200
     api = Api(sim)
     order_id = sim.order_ids()[0]
     assert api.get_order(order_id).status_code == 503
-    added = requests.post(base + "/orders", json={"count": 1, "status": "UNSHIPPED"}, timeout=5).json()["orderIds"]
-    assert requests.post(f"{base}/orders/{added[0]}/buyer_cancel", timeout=5).status_code == 200
-    shown = requests.get(f"{base}/orders/{added[0]}", timeout=5).json()["order"]
+    added = requests.post(base + "/orders", json={"count": 1, "status": "UNSHIPPED"}, timeout=60).json()["orderIds"]
+    assert requests.post(f"{base}/orders/{added[0]}/buyer_cancel", timeout=60).status_code == 200
+    shown = requests.get(f"{base}/orders/{added[0]}", timeout=60).json()["order"]
     assert shown["orderItems"][0]["cancellation"]["cancellationRequest"]["requester"] == "BUYER"
-    assert requests.get(base + "/actions", timeout=5).json() == {"actions": []}
-    assert requests.get(base + "/calls", timeout=5).json()["calls"]["getOrder"] == 1
-    assert requests.post(base + "/faults", json={"kind": "nope"}, timeout=5).status_code == 400
-    assert requests.get(base + "/orders/111-0000000-0000000", timeout=5).status_code == 404
+    assert requests.get(base + "/actions", timeout=60).json() == {"actions": []}
+    assert requests.get(base + "/calls", timeout=60).json()["calls"]["getOrder"] == 1
+    assert requests.post(base + "/faults", json={"kind": "nope"}, timeout=60).status_code == 400
+    assert requests.get(base + "/orders/111-0000000-0000000", timeout=60).status_code == 404
 
 
 # ----- the CLI command -----
@@ -292,15 +292,15 @@ def test_serve_command_registers_and_prints_how_to_connect(tmp_path: Path) -> No
         text = "".join(lines)
         assert SIMULATOR_CREDENTIALS["client_id"] in text
         base_url = next(l.split()[-1] for l in lines if "SP-API endpoint" in l)
-        token = requests.post(base_url + "/auth/o2/token", timeout=5,
+        token = requests.post(base_url + "/auth/o2/token", timeout=60,
                               data={"grant_type": "refresh_token", **SIMULATOR_CREDENTIALS}).json()["access_token"]
-        page = requests.get(base_url + "/orders/2026-01-01/orders", params={"createdAfter": OLD}, timeout=5,
+        page = requests.get(base_url + "/orders/2026-01-01/orders", params={"createdAfter": OLD}, timeout=60,
                             headers={"x-amz-access-token": token}).json()
         assert_orders_valid("SearchOrdersResponse", page)
         assert len(page["orders"]) == 20
     finally:
         process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        process.wait(timeout=60)
     assert process.returncode == 0
     assert (tmp_path / "s.json").exists()
 
