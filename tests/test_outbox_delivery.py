@@ -222,7 +222,7 @@ def test_two_concurrent_pushers_send_each_shipment_once(sim, store, client, tmp_
 
 def test_cancels_and_refunds_are_batched_into_one_feed_each_and_followed_to_done(sim, store, client):
     cancels = new_orders(sim, store, client, 3)
-    refunded = new_orders(sim, store, client, 2)
+    refunded = new_orders(sim, store, client, 2, status="SHIPPED")  # refunds are for charged (shipped) units
     cancel_ids = [queue(store, "cancel", o, cancel_payload(o), f"cancel:{o['orderId']}") for o in cancels]
     refund_ids = [queue(store, "refund", o, refund_payload(o, f"CM-{n}"), f"refund:{n}") for n, o in enumerate(refunded)]
 
@@ -262,7 +262,7 @@ def test_per_message_errors_fail_only_their_rows(sim, store, client):
     [shipped] = new_orders(sim, store, client, 1, status="SHIPPED")
     good = queue(store, "cancel", unshipped, cancel_payload(unshipped), "cancel:good")
     bad = queue(store, "cancel", shipped, cancel_payload(shipped), "cancel:shipped")
-    refund_orders = new_orders(sim, store, client, 2)
+    refund_orders = new_orders(sim, store, client, 2, status="SHIPPED")
     first_refund = queue(store, "refund", refund_orders[0], refund_payload(refund_orders[0], "CM-A"), "refund:a")
     second_refund = queue(store, "refund", refund_orders[1], refund_payload(refund_orders[1], "CM-B"), "refund:b")
     deliver_outbox(store, client, ACCOUNT)
@@ -301,7 +301,7 @@ def test_fatal_feed_goes_back_to_pending_and_is_resubmitted_once_applied(sim, st
 
 
 def test_a_feed_that_keeps_ending_fatal_is_failed_after_the_limit(sim, store, client):
-    [order] = new_orders(sim, store, client, 1)
+    [order] = new_orders(sim, store, client, 1, status="SHIPPED")
     row_id = queue(store, "refund", order, refund_payload(order, "CM-F"), "refund:fatal")
     now = utcnow()
     for attempt in range(MAX_FATAL_FEEDS):
@@ -318,7 +318,7 @@ def test_a_feed_that_keeps_ending_fatal_is_failed_after_the_limit(sim, store, cl
 def test_refund_already_applied_counts_as_done_not_failed(sim, store, client):
     # Two rows carrying the same MerchantAdjustmentID stand for "the answer of the first
     # createFeed was lost and the refund was sent again": Amazon applies it once.
-    [order] = new_orders(sim, store, client, 1)
+    [order] = new_orders(sim, store, client, 1, status="SHIPPED")
     first = queue(store, "refund", order, refund_payload(order, "CM-SAME"), "refund:first")
     deliver_outbox(store, client, ACCOUNT)
     finish_feeds(sim, store, client)

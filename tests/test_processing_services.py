@@ -92,8 +92,10 @@ def test_full_and_partial_flow_ends_closed(store, ctx):
         "marketplace_id": "ATVPDKIKX0DER",
         "merchant_adjustment_id": partial.document_number,
         "currency": "USD",
+        "total": "20.49",
         "items": [{"order_item_id": "10000000000001", "reason": "CustomerReturn",
-                   "components": [{"type": "Principal", "amount": "19.99"}, {"type": "Shipping", "amount": "0.50"}]}],
+                   "components": [{"type": "Principal", "amount": "19.99"}, {"type": "Shipping", "amount": "0.50"}],
+                   "parts": {"ITEM": "19.99", "SHIPPING": "0.50"}}],
     }
 
     full = processing.refund(ctx, UNSHIPPED, reason="CustomerReturn")
@@ -138,7 +140,7 @@ def test_refund_with_fee_and_goodwill_components(store, ctx):
     assert result.amount == Decimal("6.00")
     components = result.payload["items"][0]["components"]
     assert components == [{"type": "Principal", "amount": "5.00"}, {"type": "Goodwill", "amount": "2.00"},
-                          {"type": "RestockingFee", "amount": "1.00"}]
+                          {"type": "RestockingFee", "amount": "-1.00"}]  # kept from the buyer: negative
     memo = store.order_view(UNSHIPPED).credit_memos[0]
     assert (memo.adjustment_refund, memo.adjustment_fee, memo.grand_total) == (Decimal("2.00"), Decimal("1.00"), Decimal("6.00"))
 

@@ -34,7 +34,12 @@ class CancelMessage:
 
 @dataclass(frozen=True)
 class PriceComponent:
-    type: str  # Principal, Shipping, Tax, ShippingTax, RestockingFee, ...
+    """Signed as Amazon reads it: refunded to the buyer positive (Principal, Tax, Shipping,
+    ShippingTax, GiftWrap, GiftWrapTax, Goodwill...), kept from the buyer negative
+    (RestockingFee, ReturnShipping). In PromotionAdjustments (Principal, Shipping) a
+    promotion given goes back negative."""
+
+    type: str
     amount: Decimal
     currency: str
 
@@ -44,6 +49,8 @@ class AdjustedItem:
     order_item_id: str
     reason: str
     components: list[PriceComponent]
+    promotions: list[PriceComponent] = field(default_factory=list)
+    promotion_id: str | None = None  # MerchantPromotionID of the promotions, when Amazon named it
 
 
 @dataclass(frozen=True)
@@ -114,7 +121,7 @@ def build_payment_adjustment(merchant_id: str, messages: list[AdjustmentMessage]
         _text(adjustment, "AmazonOrderID", message.amazon_order_id)
         _text(adjustment, "MerchantAdjustmentID", message.merchant_adjustment_id)
         for adjusted in message.items:
-            if not adjusted.components:
+            if not adjusted.components and not adjusted.promotions:
                 raise ValueError(
                     f"adjusted item {adjusted.order_item_id} of message {message.message_id}"
                     " has no price components"
@@ -122,13 +129,24 @@ def build_payment_adjustment(merchant_id: str, messages: list[AdjustmentMessage]
             item = ET.SubElement(adjustment, "AdjustedItem")
             _text(item, "AmazonOrderItemCode", adjusted.order_item_id)
             _text(item, "AdjustmentReason", adjusted.reason)
-            prices = ET.SubElement(item, "ItemPriceAdjustments")
-            for component in adjusted.components:
-                element = ET.SubElement(prices, "Component")
-                _text(element, "Type", component.type)
-                amount = _text(element, "Amount", format_amount(component.amount))
-                amount.set("currency", _clean(component.currency))
+            if adjusted.components:
+                prices = ET.SubElement(item, "ItemPriceAdjustments")
+                for component in adjusted.components:
+                    _component(prices, component)
+            if adjusted.promotions:
+                promotions = ET.SubElement(item, "PromotionAdjustments")
+                if adjusted.promotion_id:
+                    _text(promotions, "MerchantPromotionID", adjusted.promotion_id)
+                for component in adjusted.promotions:
+                    _component(promotions, component)
     return _serialize(envelope)
+
+
+def _component(parent: ET.Element, component: PriceComponent) -> None:
+    element = ET.SubElement(parent, "Component")
+    _text(element, "Type", component.type)
+    amount = _text(element, "Amount", format_amount(component.amount))
+    amount.set("currency", _clean(component.currency))
 
 
 def build_processing_report(report: ProcessingReport, merchant_id: str = "") -> bytes:
@@ -279,21 +297,13 @@ def parse_payment_adjustment(data: bytes) -> tuple[str, list[AdjustmentMessage]]
         body = _required(message, "OrderAdjustment")
         items = []
         for item in body.findall("AdjustedItem"):
-            components = []
-            for component in item.findall("ItemPriceAdjustments/Component"):
-                amount = _required(component, "Amount")
-                components.append(
-                    PriceComponent(
-                        type=_required_text(component, "Type", feed=True),
-                        amount=Decimal((amount.text or "").strip()),
-                        currency=amount.get("currency", ""),
-                    )
-                )
             items.append(
                 AdjustedItem(
                     order_item_id=_required_text(item, "AmazonOrderItemCode", feed=True),
                     reason=_required_text(item, "AdjustmentReason", feed=True),
-                    components=components,
+                    components=_components(item, "ItemPriceAdjustments/Component"),
+                    promotions=_components(item, "PromotionAdjustments/Component"),
+                    promotion_id=_optional_text(item, "PromotionAdjustments/MerchantPromotionID"),
                 )
             )
         messages.append(
@@ -305,6 +315,20 @@ def parse_payment_adjustment(data: bytes) -> tuple[str, list[AdjustmentMessage]]
             )
         )
     return _required_text(root, "Header/MerchantIdentifier", feed=True), messages
+
+
+def _components(item: ET.Element, path: str) -> list[PriceComponent]:
+    components = []
+    for component in item.findall(path):
+        amount = _required(component, "Amount")
+        components.append(
+            PriceComponent(
+                type=_required_text(component, "Type", feed=True),
+                amount=Decimal((amount.text or "").strip()),
+                currency=amount.get("currency", ""),
+            )
+        )
+    return components
 
 
 def _parse_xml(data: bytes) -> ET.Element:

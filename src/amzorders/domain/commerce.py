@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 
+from amzorders.domain import money as money_model
 from amzorders.domain.models import AmazonOrder, AmazonOrderItem, Money
 
 # Amazon statuses under which the Sales Channel creates a commerce order.
@@ -55,6 +56,16 @@ class CommerceItem:
     qty_refunded: int = 0
     qty_canceled: int = 0
     id: int | None = None
+    # Every proceeds component (domain.money kinds), Amazon's full precision. Empty for
+    # items stored before the money model: ``money`` then derives them from the totals.
+    components: dict[str, Decimal] = field(default_factory=dict)
+    promotion_ids: tuple[str, ...] = ()
+
+    @property
+    def money(self) -> dict[str, Decimal]:
+        if self.components:
+            return self.components
+        return money_model.legacy_components(self.row_total, self.tax_amount, self.discount_amount, self.shipping_amount)
 
     @property
     def qty_to_invoice(self) -> int:
@@ -97,6 +108,7 @@ class CommerceOrder:
     version: int = 0
     id: int | None = None
     extra: dict = field(default_factory=dict)
+    money_warning: str | None = None  # the parts do not add up to Amazon's grand total
 
     def money(self, amount: Decimal) -> Money:
         return Money(amount, self.currency)
@@ -114,6 +126,9 @@ def _amount(money: Money | None) -> Decimal:
 
 
 def commerce_item_from_amazon(item: AmazonOrderItem) -> CommerceItem:
+    components = item.component_map()
+    if components:
+        return _item_from_components(item, components)
     row_total = _amount(item.item_price)
     if item.unit_price is not None:
         price = item.unit_price.amount
@@ -135,6 +150,47 @@ def commerce_item_from_amazon(item: AmazonOrderItem) -> CommerceItem:
         discount_amount=_amount(item.discount),
         shipping_amount=_amount(item.shipping_price) + _amount(item.gift_wrap),
     )
+
+
+def _item_from_components(item: AmazonOrderItem, components: dict[str, Decimal]) -> CommerceItem:
+    totals = money_model.aggregates(components)
+    if item.unit_price is not None:
+        price = item.unit_price.amount
+    elif item.quantity_ordered:
+        price = totals["row_total"] / item.quantity_ordered
+    else:
+        price = Decimal(0)
+    return CommerceItem(
+        order_item_id=item.order_item_id,
+        sku=item.sku or item.asin or item.order_item_id,
+        name=item.title or item.sku or item.asin or "(untitled item)",
+        asin=item.asin,
+        price=price,
+        qty_ordered=item.quantity_ordered,
+        row_total=totals["row_total"],
+        tax_amount=totals["tax"],
+        discount_amount=totals["discount"],
+        shipping_amount=totals["shipping"],
+        components=dict(components),
+        promotion_ids=tuple(item.promotion_ids),
+    )
+
+
+def money_warning(order: AmazonOrder, items: list[CommerceItem]) -> str | None:
+    """Why the items' parts do not add up to Amazon's grand total, or None when they do."""
+    if order.grand_total is None:
+        return None
+    parts = sum((money_model.paid(i.money) for i in items), Decimal(0))
+    tip = order.delivery_tip.amount if order.delivery_tip else Decimal(0)
+    if parts + tip == order.grand_total.amount:
+        return None
+    text = (
+        f"The items' proceeds add up to {parts:f} {order.grand_total.currency}"
+        + (f" plus a delivery tip of {tip:f}" if tip else "")
+        + f", but Amazon's grand total is {order.grand_total.amount:f}: check the order in Seller Central "
+        "before refunding it in full."
+    )
+    return text
 
 
 def build_commerce_order(
@@ -170,6 +226,7 @@ def build_commerce_order(
         tax_amount=tax,
         discount_amount=discount,
         grand_total=grand_total,
+        money_warning=money_warning(order, items),
     )
     return commerce
 

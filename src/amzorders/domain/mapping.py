@@ -11,6 +11,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from amzorders.domain import money as money_model
 from amzorders.domain.codes import FULFILLMENT_STATUSES
 from amzorders.domain.models import Address, AmazonOrder, AmazonOrderItem, AmazonPackage, Money
 from amzorders.domain.timefmt import parse_iso_or_none
@@ -93,6 +94,42 @@ def _breakdowns(proceeds: dict, warnings: list[str], where: str) -> dict[str, Mo
     return totals
 
 
+def _detailed_breakdowns(proceeds: dict, currency: str | None, warnings: list[str], where: str):
+    """[(type, subtotal, [(subtype, value)])] of an item's proceeds, in one currency."""
+    out = []
+    for entry in _list(proceeds.get("breakdowns")):
+        entry = _dict(entry)
+        kind = entry.get("type")
+        if not isinstance(kind, str):
+            continue
+        subtotal = parse_money(entry.get("subtotal"), warnings, f"{where} {kind}")
+        if subtotal is None:
+            continue
+        if currency is not None and subtotal.currency != currency:
+            warnings.append(f"{where} {kind}: currency {subtotal.currency} differs from {currency}; left out")
+            continue
+        detailed = []
+        for sub in _list(entry.get("detailedBreakdowns")):
+            sub = _dict(sub)
+            value = parse_money(sub.get("value"), warnings, f"{where} {kind} detailed")
+            subtype = sub.get("subtype")
+            if value is not None and isinstance(subtype, str) and value.currency == subtotal.currency:
+                detailed.append((subtype, value.amount))
+        out.append((kind, subtotal.amount, detailed))
+    return out
+
+
+def _item_components(data: dict, proceeds: dict, currency: str | None, warnings: list[str], where: str):
+    breakdowns = _detailed_breakdowns(proceeds, currency, warnings, where)
+    points_value = parse_money(
+        _dict(_dict(_dict(data.get("expense")).get("pointsCost")).get("pointsGranted")).get("pointsMonetaryValue"),
+        warnings, f"{where} points",
+    )
+    components, problems = money_model.from_breakdowns(breakdowns, points_value.amount if points_value else None)
+    warnings.extend(f"{where}: {p}" for p in problems)
+    return components
+
+
 def _address(value: Any) -> Address | None:
     data = _dict(value)
     if not data:
@@ -139,6 +176,15 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
     if discount is not None and discount.amount < 0:
         discount = Money(-discount.amount, discount.currency)
     shipped = _int(fulfillment.get("quantityFulfilled"), 0)
+    total = parse_money(proceeds.get("proceedsTotal"), warnings, f"{where} proceedsTotal")
+    components = _item_components(data, proceeds, total.currency if total else None, warnings, where)
+    if total is not None and breakdowns and money_model.paid(components) != total.amount:
+        warnings.append(
+            f"{where}: proceeds breakdowns add to {money_model.paid(components)}, not the proceedsTotal {total.amount}"
+        )
+    promotion_ids = tuple(
+        p for p in (_text(_dict(b).get("promotionId")) for b in _list(_dict(data.get("promotion")).get("breakdowns"))) if p
+    )
     return AmazonOrderItem(
         order_item_id=item_id,
         quantity_ordered=quantity,
@@ -152,12 +198,15 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
         tax=breakdowns.get("TAX"),
         discount=discount,
         gift_wrap=breakdowns.get("GIFT_WRAP"),
-        total=parse_money(proceeds.get("proceedsTotal"), warnings, f"{where} proceedsTotal"),
+        total=total,
         condition=_text(_dict(product.get("condition")).get("conditionType")),
         is_gift=bool(gift),
         gift_message=_text(gift.get("giftMessage")),
-        cancel_requested_by=_text(request.get("requester")) or _text(execution.get("cancelledBy")),
+        cancel_requested_by=_text(request.get("requester")),
         cancel_reason=_text(request.get("cancelReason")) or _text(execution.get("cancelReason")),
+        components=tuple(components.items()),
+        promotion_ids=promotion_ids,
+        cancelled_by=_text(execution.get("cancelledBy")),
     )
 
 
@@ -225,6 +274,16 @@ def parse_order(data: Any) -> AmazonOrder:
         currency = next((i.total.currency for i in items if i.total), None) or next(
             (i.unit_price.currency for i in items if i.unit_price), None
         )
+    order_breakdowns = _breakdowns(proceeds, warnings, "order")
+    delivery_tip = order_breakdowns.get("DELIVERY_TIP")
+    if grand_total is not None and items and all(i.components or i.total for i in items):
+        parts = sum((money_model.paid(i.component_map()) for i in items), Decimal(0))
+        expected = grand_total.amount - (delivery_tip.amount if delivery_tip else Decimal(0))
+        if parts != expected:
+            warnings.append(
+                f"the items' proceeds add to {parts} {grand_total.currency}, but Amazon's grand total is "
+                f"{grand_total.amount}" + (f" (with a delivery tip of {delivery_tip.amount})" if delivery_tip else "")
+            )
     seller_order_id = None
     for alias in _list(data.get("orderAliases")):
         alias = _dict(alias)
@@ -257,4 +316,5 @@ def parse_order(data: Any) -> AmazonOrder:
         packages=tuple(packages),
         raw=data,
         warnings=tuple(warnings),
+        delivery_tip=delivery_tip,
     )

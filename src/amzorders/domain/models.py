@@ -6,12 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
 
-# Digits after the decimal point, for currencies that do not use two.
-_CURRENCY_DIGITS = {"JPY": 0, "KRW": 0, "CLP": 0, "HUF": 2, "BHD": 3, "KWD": 3, "OMR": 3}
-
-
-def currency_digits(currency: str) -> int:
-    return _CURRENCY_DIGITS.get(currency.upper(), 2)
+from amzorders.domain.money import currency_digits  # noqa: F401  (ISO 4217 minor units)
 
 
 def quantize_money(amount: Decimal, currency: str) -> Decimal:
@@ -104,6 +99,13 @@ class AmazonOrderItem:
     gift_message: str | None = None
     cancel_requested_by: str | None = None  # BUYER / SELLER / ... when a request exists
     cancel_reason: str | None = None
+    # Every proceeds component (domain.money kinds -> amount, Amazon's full precision).
+    components: tuple[tuple[str, Decimal], ...] = ()
+    promotion_ids: tuple[str, ...] = ()
+    cancelled_by: str | None = None  # cancellationExecution.cancelledBy: the cancel is done
+
+    def component_map(self) -> dict[str, Decimal]:
+        return dict(self.components)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ class AmazonOrder:
     packages: tuple[AmazonPackage, ...] = ()
     raw: dict = field(default_factory=dict, compare=False, repr=False)
     warnings: tuple[str, ...] = ()  # what could not be understood, kept for the import report
+    delivery_tip: Money | None = None  # order-level DELIVERY_TIP, not attributed to items
 
     @property
     def channel(self) -> str:
@@ -165,7 +168,8 @@ class AmazonOrder:
 
     @property
     def buyer_cancel_requested(self) -> bool:
-        return any(i.cancel_requested_by == "BUYER" for i in self.items)
+        # An executed cancellation (cancellationExecution) answers the request: not open.
+        return any(i.cancel_requested_by == "BUYER" and not i.cancelled_by for i in self.items) and self.status != "CANCELLED"
 
     @property
     def item_count(self) -> int:

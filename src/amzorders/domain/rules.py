@@ -22,9 +22,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_UP, Decimal, InvalidOperation
 
-from amzorders.domain import codes
+from amzorders.domain import codes, money
 from amzorders.domain.commerce import CommerceItem, CommerceOrder, with_derived_state
 from amzorders.domain.models import quantize_money
 from amzorders.domain.timefmt import parse_when
@@ -437,20 +437,27 @@ def plan_shipment(
 
 # ------------------------------------------------------------------ refund
 
+GOODWILL = "GOODWILL"  # ledger kinds of the operator's adjustments (domain.money has the rest)
+RESTOCKING_FEE = "RESTOCKING_FEE"
+
 
 @dataclass(frozen=True, slots=True)
 class RefundLine:
     order_item_id: str
     sku: str
     qty: int
-    principal: Decimal  # row total less discount for these units
+    principal: Decimal  # what the buyer paid for these units, tax aside (item, gift wrap, COD, other less promotions)
     tax: Decimal
 
 
 @dataclass(frozen=True, slots=True)
 class RefundComponent:
-    type: str
+    """One amount of the adjustment feed, signed as Amazon reads it."""
+
+    type: str  # ItemPriceAdjustments / PromotionAdjustments component type
     amount: Decimal
+    promotion: bool = False  # a PromotionAdjustments component
+    promotion_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,9 +469,11 @@ class RefundPlan:
     shipping_refund: Decimal
     adjustment_refund: Decimal
     adjustment_fee: Decimal
-    grand_total: Decimal
-    # Amazon's view: order_item_id -> price components (all amounts positive).
+    grand_total: Decimal  # == the signed sum of every component sent to Amazon
+    # Amazon's view: order_item_id -> signed components (refunded +, kept -, promotions -).
     components: tuple[tuple[str, tuple[RefundComponent, ...]], ...]
+    # Our ledger: order_item_id -> {money kind: amount refunded (positive)}.
+    parts: tuple[tuple[str, tuple[tuple[str, Decimal], ...]], ...]
     order: CommerceOrder
 
 
@@ -478,29 +487,50 @@ class RefundRequest:
 
 
 def invoiced_shipping(item: CommerceItem, currency: str) -> Decimal:
-    return share(item.shipping_amount, item.qty_invoiced, item.qty_ordered, currency)
+    """Net shipping (shipping less shipping promotions) charged for the item's invoiced units."""
+    components = item.money
+    gross = money.unit_share(components.get(money.SHIPPING, Decimal(0)), item.qty_invoiced, item.qty_ordered, currency)
+    promo = money.unit_share(components.get(money.SHIPPING_PROMOTION, Decimal(0)), item.qty_invoiced, item.qty_ordered, currency)
+    return gross - promo
+
+
+def _shipping_room(item: CommerceItem, currency: str, prior: Mapping[tuple[str, str], Decimal]) -> dict[str, Decimal]:
+    """Per shipping kind, what can still be refunded on the item (invoiced share less refunded)."""
+    components = item.money
+    room = {}
+    for kind in money.SHIPPING_KINDS:
+        charged = money.unit_share(components.get(kind, Decimal(0)), item.qty_invoiced, item.qty_ordered, currency)
+        room[kind] = max(Decimal(0), charged - prior.get((item.order_item_id, kind), Decimal(0)))
+    return room
 
 
 def plan_refund(
     order: CommerceOrder,
     request: RefundRequest,
     *,
-    shipping_refunded: Decimal,
+    shipping_refunded: Decimal = Decimal(0),
     now: datetime,
     prior_components: Mapping[tuple[str, str], Decimal] | None = None,
 ) -> RefundPlan:
-    """A credit memo. ``shipping_refunded``: shipping refunded by earlier credit memos;
-    ``prior_components``: (order_item_id, component type) -> amount already sent to
-    Amazon, so that shipping is spread over items within what each was charged.
+    """A credit memo, built component by component as Amazon's adjustment feed reads it.
 
-    Amazon mapping: units -> Principal (row total less discount) and Tax per item;
-    shipping refund -> Shipping, spread over items up to each item's invoiced shipping;
-    adjustment refund -> Goodwill on the first item; adjustment fee -> RestockingFee on
-    the first item, as a positive amount that Amazon deducts from the refund (Amazon's
-    refund feed takes every component as a positive amount).
+    ``prior_components``: (order_item_id, money kind) -> amount refunded by earlier credit
+    memos (the ledger of their refund actions). ``shipping_refunded`` is kept for callers
+    of the old signature; the ledger decides.
+
+    Units refunded carry their cumulative share (domain.money, rounded toward zero) of
+    every unit component: item price (Principal), its tax (Tax), gift wrap and its tax
+    (GiftWrap, GiftWrapTax), COD fee and its tax (COD, CODTax), other charges (Other);
+    item promotions go back as PromotionAdjustments Principal (negative). Shipping
+    (Shipping, ShippingTax, shipping promotions as PromotionAdjustments Shipping) is
+    refunded in full with a full refund, or as ``--shipping`` (a net amount, spread over the
+    items within what each was charged). The adjustment refund is Goodwill (positive), the
+    adjustment fee RestockingFee (negative: kept from the buyer), both on the first
+    refunded item. The credit memo's total is the signed sum of what is sent.
     """
     number = order.increment_id
     currency = order.currency
+    prior = prior_components or {}
     reason = canonical_choice(request.reason, codes.ADJUSTMENT_REASONS, "--reason")
     if order.state == "canceled":
         raise NotAllowedError(f"Order {number} is canceled; nothing was charged that could be refunded.")
@@ -531,45 +561,88 @@ def plan_refund(
         ),
     )
     refunds_everything = all(wanted.get(i.order_item_id, 0) == i.qty_to_refund for i in order.items)
-    shipping_invoiced = sum((invoiced_shipping(i, currency) for i in order.items), Decimal(0))
-    shipping_left = max(Decimal(0), shipping_invoiced - shipping_refunded)
-    if request.shipping is None:
-        shipping = shipping_left if refunds_everything else Decimal(0)
-    else:
-        shipping = request.shipping
-        if shipping > shipping_left:
-            raise NotAllowedError(
-                f"--shipping {shipping} is more than the shipping that can still be refunded on order "
-                f"{number}: {shipping_left} {currency} ({shipping_invoiced} invoiced, "
-                f"{shipping_refunded} refunded)."
-            )
+    parts: dict[str, dict[str, Decimal]] = {}
+
+    def add(order_item_id: str, kind: str, amount: Decimal) -> None:
+        if amount:
+            bucket = parts.setdefault(order_item_id, {})
+            bucket[kind] = bucket.get(kind, Decimal(0)) + amount
 
     updated = _copy(order)
-    lines = []
+    refunded_ids: list[str] = []
     for item in updated.items:
         qty = wanted.get(item.order_item_id, 0)
         if not qty:
             continue
-        before = item.qty_refunded
-        row = part(item.row_total, before, qty, item.qty_ordered, currency)
-        discount = part(item.discount_amount, before, qty, item.qty_ordered, currency)
-        lines.append(
-            RefundLine(
-                order_item_id=item.order_item_id,
-                sku=item.sku,
-                qty=qty,
-                principal=row - discount,
-                tax=part(item.tax_amount, before, qty, item.qty_ordered, currency),
-            )
-        )
+        refunded_ids.append(item.order_item_id)
+        components = item.money
+        for kind in money.UNIT_KINDS:
+            add(item.order_item_id, kind, money.unit_part(components.get(kind, Decimal(0)), item.qty_refunded, qty,
+                                                          item.qty_ordered, currency))
         item.qty_refunded += qty
-    subtotal = sum((l.principal for l in lines), Decimal(0))
-    tax = sum((l.tax for l in lines), Decimal(0))
+        _hold_to_paid_share(parts.setdefault(item.order_item_id, {}), item, prior, currency)
+
+    rooms = {i.order_item_id: _shipping_room(i, currency, prior) for i in order.items if i.qty_invoiced}
+    net_room = {oid: r[money.SHIPPING] - r[money.SHIPPING_PROMOTION] for oid, r in rooms.items()}
+    shipping_left = sum((max(Decimal(0), v) for v in net_room.values()), Decimal(0))
+    if request.shipping is None:
+        if refunds_everything:
+            for order_item_id, room in rooms.items():
+                for kind, amount in room.items():
+                    add(order_item_id, kind, amount)
+    else:
+        if request.shipping > shipping_left:
+            raise NotAllowedError(
+                f"--shipping {request.shipping} is more than the shipping that can still be refunded on order "
+                f"{number}: {shipping_left} {currency} (after shipping promotions and earlier refunds)."
+            )
+        left = request.shipping
+        ordering = refunded_ids + [oid for oid in rooms if oid not in refunded_ids]
+        for order_item_id in ordering:
+            room = rooms.get(order_item_id)
+            if left <= 0 or room is None or net_room[order_item_id] <= 0:
+                continue
+            take = min(left, net_room[order_item_id])
+            if take == net_room[order_item_id]:
+                for kind, amount in room.items():
+                    add(order_item_id, kind, amount)
+            else:
+                add(order_item_id, money.SHIPPING, take)
+                add(order_item_id, money.SHIPPING_TAX,
+                    money.minor_floor(room[money.SHIPPING_TAX] * take / net_room[order_item_id], currency))
+            left -= take
+
     adjustment_refund = quantize_money(request.adjustment_refund, currency)
     adjustment_fee = quantize_money(request.adjustment_fee, currency)
+    first = refunded_ids[0] if refunded_ids else next(
+        (i.order_item_id for i in order.items if i.qty_invoiced), order.items[0].order_item_id
+    )
+    add(first, GOODWILL, adjustment_refund)
+    add(first, RESTOCKING_FEE, adjustment_fee)
+
+    def total(kinds: Iterable[str], minus: Iterable[str] = ()) -> Decimal:
+        kinds, minus = tuple(kinds), tuple(minus)
+        return sum((p.get(k, Decimal(0)) for p in parts.values() for k in kinds), Decimal(0)) - sum(
+            (p.get(k, Decimal(0)) for p in parts.values() for k in minus), Decimal(0)
+        )
+
+    unit_charges = (money.ITEM, money.GIFT_WRAP, money.COD_FEE, money.OTHER)
+    subtotal = total(unit_charges, (money.ITEM_PROMOTION,))
+    tax = total(money.TAX_KINDS)
+    shipping = total((money.SHIPPING,), (money.SHIPPING_PROMOTION,))
     grand_total = subtotal + tax + shipping + adjustment_refund - adjustment_fee
+    lines = []
+    for item in order.items:
+        qty = wanted.get(item.order_item_id, 0)
+        if qty:
+            p = parts.get(item.order_item_id, {})
+            lines.append(RefundLine(
+                order_item_id=item.order_item_id, sku=item.sku, qty=qty,
+                principal=sum((p.get(k, Decimal(0)) for k in unit_charges), Decimal(0)) - p.get(money.ITEM_PROMOTION, Decimal(0)),
+                tax=sum((p.get(k, Decimal(0)) for k in money.TAX_KINDS if k != money.SHIPPING_TAX), Decimal(0)),
+            ))
     refundable = order.total_paid - order.total_refunded
-    if not lines and shipping == 0 and adjustment_refund == 0:
+    if not lines and shipping == 0 and adjustment_refund == 0 and not total(money.SHIPPING_KINDS):
         raise NotAllowedError(
             f"This credit memo for order {number} would refund nothing: give --item SKU=QTY, "
             "--shipping or --adjustment-refund."
@@ -585,9 +658,9 @@ def plan_refund(
             f"{refundable} {currency} ({order.total_paid} paid, {order.total_refunded} refunded)."
         )
     updated.total_refunded += grand_total
-    components = _amazon_components(
-        order, lines, shipping, adjustment_refund, adjustment_fee, prior_components or {}
-    )
+    components = _amazon_components(order, parts)
+    sent = sum((c.amount for _, cs in components for c in cs), Decimal(0))
+    assert sent == grand_total, (sent, grand_total)  # the credit memo is exactly what Amazon gets
     return RefundPlan(
         reason=reason,
         lines=tuple(lines),
@@ -598,62 +671,63 @@ def plan_refund(
         adjustment_fee=adjustment_fee,
         grand_total=grand_total,
         components=components,
+        parts=tuple(
+            (i.order_item_id, tuple((k, v) for k, v in parts[i.order_item_id].items() if v))
+            for i in order.items if parts.get(i.order_item_id)
+        ),
         order=_finish(updated, now),
     )
 
 
+def _unit_net(parts: Mapping[str, Decimal]) -> Decimal:
+    charges = sum((parts.get(k, Decimal(0)) for k in money.UNIT_KINDS if k != money.ITEM_PROMOTION), Decimal(0))
+    return charges - parts.get(money.ITEM_PROMOTION, Decimal(0))
+
+
+def _hold_to_paid_share(parts: dict[str, Decimal], item: CommerceItem, prior: Mapping[tuple[str, str], Decimal],
+                        currency: str) -> None:
+    """Each component rounds toward zero, but a promotion rounded toward zero takes off a
+    little less: the units' net could then pass what the buyer paid for them. The item
+    price (Principal) gives way by the excess, so refunds of an item never add up to more
+    than its paid share (with amounts in minor units a full refund stays exact)."""
+    before = {k: prior.get((item.order_item_id, k), Decimal(0)) for k in money.UNIT_KINDS}
+    refunded_net = _unit_net(before) + _unit_net(parts)
+    components = item.money
+    unit_paid = _unit_net({k: components.get(k, Decimal(0)) for k in money.UNIT_KINDS})
+    allowed = unit_paid * item.qty_refunded / item.qty_ordered if item.qty_ordered else Decimal(0)
+    excess = refunded_net - allowed
+    if excess > 0:
+        cut = min(parts.get(money.ITEM, Decimal(0)), excess.quantize(money.minor_unit(currency), rounding=ROUND_UP))
+        parts[money.ITEM] = parts.get(money.ITEM, Decimal(0)) - cut
+
+
 def _amazon_components(
-    order: CommerceOrder,
-    lines: list[RefundLine],
-    shipping: Decimal,
-    adjustment_refund: Decimal,
-    adjustment_fee: Decimal,
-    prior: Mapping[tuple[str, str], Decimal],
+    order: CommerceOrder, parts: Mapping[str, Mapping[str, Decimal]]
 ) -> tuple[tuple[str, tuple[RefundComponent, ...]], ...]:
-    currency = order.currency
-    by_item: dict[str, list[RefundComponent]] = {}
-    for line in lines:
-        parts = by_item.setdefault(line.order_item_id, [])
-        if line.principal > 0:
-            parts.append(RefundComponent("Principal", line.principal))
-        if line.tax > 0:
-            parts.append(RefundComponent("Tax", line.tax))
-    # Shipping goes first to the items refunded now, then to the others, each item up
-    # to the shipping it was charged (invoiced) less what was refunded on it before.
-    refunded_ids = [l.order_item_id for l in lines]
-    ordering = refunded_ids + [i.order_item_id for i in order.items if i.order_item_id not in refunded_ids]
-    left = shipping
-    for order_item_id in ordering:
-        if left <= 0:
-            break
-        item = order.item(order_item_id)
-        assert item is not None
-        room = invoiced_shipping(item, currency) - prior.get((order_item_id, "Shipping"), Decimal(0))
-        take = min(left, max(room, Decimal(0)))
-        if take > 0:
-            by_item.setdefault(order_item_id, []).append(RefundComponent("Shipping", take))
-            left -= take
-    if left > 0:  # earlier refunds were spread differently: the rest on the first item
-        by_item.setdefault(ordering[0], []).append(RefundComponent("Shipping", left))
-    first = refunded_ids[0] if refunded_ids else next(
-        (i.order_item_id for i in order.items if i.qty_invoiced), order.items[0].order_item_id
-    )
-    if adjustment_refund > 0:
-        by_item.setdefault(first, []).append(RefundComponent("Goodwill", adjustment_refund))
-    if adjustment_fee > 0:
-        by_item.setdefault(first, []).append(RefundComponent("RestockingFee", adjustment_fee))
-    return tuple(
-        (i.order_item_id, tuple(_merge(by_item[i.order_item_id])))
-        for i in order.items
-        if by_item.get(i.order_item_id)
-    )
-
-
-def _merge(parts: list[RefundComponent]) -> list[RefundComponent]:
-    merged: dict[str, Decimal] = {}
-    for component in parts:
-        merged[component.type] = merged.get(component.type, Decimal(0)) + component.amount
-    return [RefundComponent(t, a) for t, a in merged.items()]
+    out = []
+    for item in order.items:
+        p = parts.get(item.order_item_id)
+        if not p:
+            continue
+        prices: dict[str, Decimal] = {}
+        promotions: dict[str, Decimal] = {}
+        for kind, amount in p.items():
+            if kind in money.FEED_COMPONENT:
+                name = money.FEED_COMPONENT[kind]
+                prices[name] = prices.get(name, Decimal(0)) + amount
+            elif kind in money.FEED_PROMOTION:
+                name = money.FEED_PROMOTION[kind]
+                promotions[name] = promotions.get(name, Decimal(0)) - amount
+            elif kind == GOODWILL:
+                prices["Goodwill"] = prices.get("Goodwill", Decimal(0)) + amount
+            elif kind == RESTOCKING_FEE:
+                prices["RestockingFee"] = prices.get("RestockingFee", Decimal(0)) - amount
+        promotion_id = item.promotion_ids[0] if item.promotion_ids else None
+        components = [RefundComponent(t, a) for t, a in prices.items() if a]
+        components += [RefundComponent(t, a, promotion=True, promotion_id=promotion_id) for t, a in promotions.items() if a]
+        if components:
+            out.append((item.order_item_id, tuple(components)))
+    return tuple(out)
 
 
 # ------------------------------------------------------------------ cancel

@@ -537,13 +537,30 @@ def feed_message(kind: str, message_id: int, payload: dict, amazon_order_id: str
                     PriceComponent(type=str(c["type"]), amount=Decimal(str(c["amount"])), currency=currency)
                     for c in item["components"]
                 ],
+                promotions=[
+                    PriceComponent(type=str(c["type"]), amount=Decimal(str(c["amount"])), currency=currency)
+                    for c in item.get("promotions") or ()
+                ],
+                promotion_id=next((str(c["promotion_id"]) for c in item.get("promotions") or () if c.get("promotion_id")), None),
             )
             for item in payload["items"]
         ],
     )
-    if not message.items or any(not item.components for item in message.items):
+    if not message.items or any(not item.components and not item.promotions for item in message.items):
         raise ValueError("it lists no items or an item without amounts")
+    _check_minor_units(message, currency)
     return message
+
+
+def _check_minor_units(message: Any, currency: str) -> None:
+    """Amazon takes amounts in the currency's minor units; a queued refund with more digits
+    (written by an older version) is refused here rather than rounded up by Amazon."""
+    from amzorders.domain.money import has_sub_unit_digits
+
+    for item in message.items:
+        for component in [*item.components, *item.promotions]:
+            if has_sub_unit_digits(component.amount, currency):
+                raise ValueError(f"{component.type} {component.amount} has more decimals than {currency} uses")
 
 
 def preview_feed_document(kind: str, payload: dict, amazon_order_id: str, account) -> tuple[str, bytes]:

@@ -15,10 +15,11 @@ Outbox payloads (the delivery code sends exactly these):
 - ``cancel``: {amazon_order_id, marketplace_id, merchant_order_id, items[{order_item_id,
   reason}]}; key ``cancel:<order>``.
 - ``refund``: {amazon_order_id, marketplace_id, merchant_adjustment_id, currency,
-  items[{order_item_id, reason, components[{type, amount}]}]}; key
-  ``refund:<order>:<credit memo number>``. Amounts are positive decimal strings; the
-  adjustment refund is a ``Goodwill`` component and the adjustment fee a ``RestockingFee``
-  component (positive: Amazon deducts it), both on the first refunded item.
+  total, items[{order_item_id, reason, components[{type, amount}], promotions[{type, amount,
+  promotion_id}], parts{money kind: amount}]}; key ``refund:<order>:<credit memo number>``.
+  Amounts are signed decimal strings in the currency's minor units (domain.money): refunded
+  components positive, the adjustment fee a negative ``RestockingFee``, promotions negative;
+  their sum is the credit memo's total.
 """
 
 from __future__ import annotations
@@ -638,20 +639,41 @@ def ship_from_csv(
 
 
 def refund_payload(facts: AmazonOrderFacts, memo_number: str, currency: str, plan: rules.RefundPlan) -> dict:
+    """The refund action: the feed's signed components per item (``promotions`` go to
+    PromotionAdjustments) and ``parts``, our ledger of what each money kind refunded."""
+    parts = dict(plan.parts)
+    items = []
+    for order_item_id, components in plan.components:
+        entry: dict[str, Any] = {
+            "order_item_id": order_item_id,
+            "reason": plan.reason,
+            "components": [{"type": c.type, "amount": _exact_text(c.amount, currency)} for c in components if not c.promotion],
+            "parts": {kind: _exact_text(amount, currency) for kind, amount in parts.get(order_item_id, ())},
+        }
+        promotions = [c for c in components if c.promotion]
+        if promotions:
+            entry["promotions"] = [
+                {"type": c.type, "amount": _exact_text(c.amount, currency), "promotion_id": c.promotion_id}
+                for c in promotions
+            ]
+        items.append(entry)
     return {
         "amazon_order_id": facts.amazon_order_id,
         "marketplace_id": facts.marketplace_id,
         "merchant_adjustment_id": memo_number,
         "currency": currency,
-        "items": [
-            {
-                "order_item_id": order_item_id,
-                "reason": plan.reason,
-                "components": [{"type": c.type, "amount": _money_text(c.amount, currency)} for c in components],
-            }
-            for order_item_id, components in plan.components
-        ],
+        "total": _exact_text(plan.grand_total, currency),
+        "items": items,
     }
+
+
+def _exact_text(amount: Decimal, currency: str) -> str:
+    """An amount already in the currency's minor units, written digit for digit."""
+    from amzorders.domain.money import minor_floor
+
+    if minor_floor(amount, currency) != amount:
+        raise ValueError(f"{amount} has more digits than {currency} uses")
+    return _money_text(amount, currency)
 
 
 def refund(
@@ -700,10 +722,12 @@ def refund(
     with ctx.store.transaction():
         number = _number(ctx, ctx.store.next_sequence_value("creditmemo"))
         payload = refund_payload(loaded.facts, number, currency, plan)
-        outbox_id = ctx.store.add_outbox_row(
-            account=order.account or ctx.account.name, amazon_order_id=loaded.amazon_order_id, kind="refund",
-            idempotency_key=f"refund:{loaded.amazon_order_id}:{number}", payload=payload, now=now,
-        )
+        outbox_id = None
+        if payload["items"]:  # every amount below the currency's minor unit: nothing for Amazon
+            outbox_id = ctx.store.add_outbox_row(
+                account=order.account or ctx.account.name, amazon_order_id=loaded.amazon_order_id, kind="refund",
+                idempotency_key=f"refund:{loaded.amazon_order_id}:{number}", payload=payload, now=now,
+            )
         ctx.store.insert_credit_memo(
             order_id=order.id, increment_id=number, reason=plan.reason,
             items=[(l.order_item_id, l.qty, l.principal, l.tax) for l in plan.lines],
@@ -722,7 +746,7 @@ def refund(
             entity_type="creditmemo", is_customer_notified=False, now=now,
         )
     result.document_number = number
-    result.outbox_ids = [outbox_id]
+    result.outbox_ids = [outbox_id] if outbox_id is not None else []
     result.payload = payload
     result.order_state = plan.order.state
     result.summary = f"Credit memo {number} created for order {order.increment_id} ({currency} {total} refunded)."

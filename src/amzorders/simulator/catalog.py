@@ -20,8 +20,7 @@ MARKETPLACE_BY_COUNTRY: dict[str, str] = {
 # Rough share of orders per marketplace (a US-centred seller that also sells abroad).
 COUNTRY_WEIGHTS: tuple[int, ...] = (50, 8, 5, 12, 10, 5, 4, 3, 3)
 
-# Minor-unit digits per currency (JPY has none).
-CURRENCY_DIGITS: dict[str, int] = {"JPY": 0}
+from amzorders.domain.money import currency_digits as _iso_digits  # noqa: E402  (ISO 4217 minor units)
 
 # Price of one USD in each currency, and sales-tax/VAT rates (applied on top of the price,
 # so that grandTotal is the plain sum of the breakdowns).
@@ -74,7 +73,7 @@ AMAZON_CARRIER = "Amazon Logistics"
 
 
 def currency_digits(currency: str) -> int:
-    return CURRENCY_DIGITS.get(currency, 2)
+    return _iso_digits(currency)
 
 
 def quantize(amount: Decimal, currency: str) -> Decimal:

@@ -42,9 +42,9 @@ from amzorders.domain.codes import (
 from .catalog import MARKETPLACE_BY_COUNTRY, currency_digits
 from .feeds import (
     CANCEL_FEED,
+    CODE_DUPLICATE,
     CODE_AMOUNT,
     CODE_BAD_MESSAGE,
-    CODE_DUPLICATE,
     CODE_ITEM,
     CODE_ORDER,
     CODE_SIMULATED,
@@ -157,6 +157,10 @@ class Simulator:
     """A local Amazon marketplace speaking the SP-API wire format (see the package docs)."""
 
     slow_seconds: float = 5.0
+    # Amazon applies a resubmitted adjustment again (nothing documents deduplication).
+    # Until the outbox settles lost answers through the Finances API, the default keeps the
+    # old, forgiving behaviour (issue 9 switches it).
+    applies_duplicate_adjustments: bool = False
 
     def __init__(
         self,
@@ -885,7 +889,9 @@ class Simulator:
                     "kind": kind, "order_id": message.order_id, "received_at": iso(feed["createdTime"]),
                     "processed_at": iso(end), "accepted": problem is None,
                     "error": problem[1] if problem else None, "payload": message.payload(kind),
-                    "feed_id": feed_id, "duplicate": bool(problem and problem[0] == CODE_DUPLICATE),
+                    "feed_id": feed_id, "duplicate": bool(problem and problem[0] == CODE_DUPLICATE) or (
+                        kind == "refund" and problem is None
+                        and data["adjustment_ids"].get(message.order_id, []).count(message.merchant_reference) > 1),
                 })
             report = processing_report(feed_id, len(messages), errors)
         result_id = f"amzn1.tortuga.4.na.{uuid.uuid4()}.T{secrets.token_hex(4).upper()}"
@@ -916,6 +922,16 @@ class Simulator:
         return None
 
     def _apply_refund(self, data: dict[str, Any], message: FeedMessage, when: float, feed_id: str) -> tuple[str, str] | None:
+        """Apply one OrderAdjustment as Amazon does: every accepted message is a refund, a
+        resubmitted one too (Amazon does not deduplicate MerchantAdjustmentID: Seller
+        Central's adjustment template describes the seller's id as not used by Amazon).
+
+        Signs (DESIGN.md "Amazon facts"): refunded components positive, RestockingFee and
+        ReturnShipping negative (kept from the buyer), PromotionAdjustments negative.
+        Amounts in the currency's minor units. Only charged units can be refunded: Amazon
+        charges the buyer when units ship, so every cap is the charged (shipped) share of
+        what the buyer paid, per component and per item.
+        """
         order_id = message.order_id
         index = self.market.index_of(order_id, when)
         if index is None:
@@ -923,10 +939,10 @@ class Simulator:
         adjustment_id = message.merchant_reference
         if not adjustment_id:
             return CODE_BAD_MESSAGE, "MerchantAdjustmentID is required."
-        if adjustment_id in data["adjustment_ids"].get(order_id, []):
+        if adjustment_id in data["adjustment_ids"].get(order_id, []) and not self.applies_duplicate_adjustments:
             return CODE_DUPLICATE, f"duplicate adjustment: MerchantAdjustmentID {adjustment_id} was already applied to order {order_id}."
         state = self._state(index, when)
-        if state.status in ("PENDING", "PENDING_AVAILABILITY", "CANCELLED"):
+        if state.status in ("PENDING", "PENDING_AVAILABILITY", "CANCELLED") and not state.shipped:
             return CODE_ORDER, f"Order {order_id} is {state.status}; nothing was charged that could be refunded."
         details = self.market.details(index)
         lines = {line.order_item_id: line for line in details.lines}
@@ -934,7 +950,7 @@ class Simulator:
         digits = currency_digits(currency)
         refunded: dict[tuple[str, str], Decimal] = {}
         for record in data["refunds"].get(order_id, []):
-            key = (record["order_item_id"], _refund_bucket(record["component"]))
+            key = (record["order_item_id"], record["component"])
             refunded[key] = refunded.get(key, Decimal(0)) + Decimal(record["amount"])
         records = []
         for item in message.items:
@@ -943,36 +959,38 @@ class Simulator:
                 return CODE_ITEM, f"Order item {item.order_item_id} does not belong to order {order_id}."
             if item.reason not in ADJUSTMENT_REASONS:
                 return CODE_ITEM, f"AdjustmentReason {item.reason!r} is not valid; use one of {', '.join(ADJUSTMENT_REASONS)}."
-            if not item.components:
+            if not item.components and not item.promotions:
                 return CODE_ITEM, f"Order item {item.order_item_id} lists no ItemPriceAdjustments component."
-            for component in item.components:
-                if component.type not in ADJUSTMENT_COMPONENTS:
-                    return CODE_ITEM, f"Component type {component.type!r} is not valid."
+            charged_units = state.shipped.get(item.order_item_id, 0)
+            if charged_units <= 0:
+                return CODE_AMOUNT, (f"Order item {item.order_item_id} has not shipped, so the buyer was not charged "
+                                     "for it: cancel the units instead of refunding them.")
+            for component, promotion in [*((c, False) for c in item.components), *((c, True) for c in item.promotions)]:
+                allowed = PROMOTION_COMPONENTS if promotion else ADJUSTMENT_COMPONENTS
+                if component.type not in allowed:
+                    return CODE_ITEM, f"Component type {component.type!r} is not valid{' in PromotionAdjustments' if promotion else ''}."
                 if component.currency != currency:
                     return CODE_AMOUNT, f"Currency {component.currency} does not match the order's currency {currency}."
                 try:
                     amount = Decimal(component.amount)
                 except InvalidOperation:
                     return CODE_AMOUNT, f"Amount {component.amount!r} is not a decimal number."
-                if not amount.is_finite() or amount < 0 or -amount.as_tuple().exponent > digits:  # type: ignore[operator]
-                    return CODE_AMOUNT, f"Amount {component.amount} is not a valid {currency} amount."
-                bucket = _refund_bucket(component.type)
-                key = (item.order_item_id, bucket)
+                if not amount.is_finite() or -amount.as_tuple().exponent > digits:  # type: ignore[operator]
+                    return CODE_AMOUNT, f"Amount {component.amount} is not a valid {currency} amount ({digits} decimals)."
+                negative_expected = promotion or component.type in DEDUCTION_COMPONENTS
+                if amount != 0 and (amount < 0) != negative_expected:
+                    sign = "negative" if negative_expected else "positive"
+                    return CODE_AMOUNT, (f"{'Promotion ' if promotion else ''}{component.type} {amount} must be {sign}: "
+                                         f"{'it is kept from the buyer' if negative_expected else 'it is refunded to the buyer'}.")
+                name = f"Promotion{component.type}" if promotion else component.type
+                key = (item.order_item_id, name)
                 refunded[key] = refunded.get(key, Decimal(0)) + amount
-                cap = _refund_cap(line, bucket)
-                if cap is not None and refunded[key] > cap:
-                    return CODE_AMOUNT, (f"The {component.type} refund for order item {item.order_item_id} would total "
-                                         f"{refunded[key]} {currency}, more than the {cap} {currency} charged.")
                 records.append({"merchant_adjustment_id": adjustment_id, "order_item_id": item.order_item_id,
-                                "component": component.type, "amount": str(amount), "currency": currency,
+                                "component": name, "amount": str(amount), "currency": currency,
                                 "reason": item.reason, "applied_at": iso(when), "feed_id": feed_id})
-        total_key = {}
-        for (item_id, bucket), amount in refunded.items():
-            if bucket != "deduction":
-                total_key[item_id] = total_key.get(item_id, Decimal(0)) + amount
-        for item_id, amount in total_key.items():
-            if amount > lines[item_id].total:
-                return CODE_AMOUNT, f"Refunds for order item {item_id} would total {amount} {currency}, more than the {lines[item_id].total} {currency} charged."
+            problem = _over_charged(line, charged_units, refunded, currency)
+            if problem:
+                return CODE_AMOUNT, problem
         data["refunds"].setdefault(order_id, []).extend(records)
         data["adjustment_ids"].setdefault(order_id, []).append(adjustment_id)
         return None
@@ -1034,10 +1052,13 @@ class Simulator:
 
     def add_orders(self, n: int, **opts: Any) -> list[str]:
         """Create ``n`` orders now. opts: status, fulfilled_by (MERCHANT/AMAZON),
-        marketplace_id, items (a number of lines, or a list of quantities, one per line).
+        marketplace_id, items (a number of lines, or a list of quantities, one per line),
+        currency (an extension: the order priced in another ISO 4217 currency, e.g. KWD with
+        three decimals), shapes (money shapes forced on: promotion, shipping_promotion,
+        shipping, gift_wrap, cod, points, sub_unit, other).
         With a status the order stays in it until acted on; without, it follows the
         natural lifecycle (PENDING, then UNSHIPPED after 5-45 minutes...)."""
-        allowed = {"status", "fulfilled_by", "marketplace_id", "items"}
+        allowed = {"status", "fulfilled_by", "marketplace_id", "items", "currency", "shapes"}
         unknown = set(opts) - allowed
         if unknown:
             raise ValueError(f"unknown add_orders options {sorted(unknown)}; use {sorted(allowed)}")
@@ -1058,26 +1079,38 @@ class Simulator:
             return [self.market.skeleton(e["index"]).order_id for e in added]
 
 
-def _refund_bucket(component: str) -> str:
-    """Which charge a refund component draws on."""
-    if component == "Principal":
-        return "principal"
-    if component == "Shipping":
-        return "shipping"
-    if component in ("Tax", "ShippingTax"):
-        return "tax"
-    if component in ("RestockingFee", "RestockingFeeTax"):
-        return "deduction"
-    return "other"
+# Component type -> the charge (domain.money kinds of the simulated line) it draws on.
+_CHARGE_OF: dict[str, tuple[str, ...]] = {
+    "Principal": ("ITEM",), "Tax": ("ITEM_TAX", "OTHER_TAX"), "Shipping": ("SHIPPING",),
+    "ShippingTax": ("SHIPPING_TAX",), "GiftWrap": ("GIFT_WRAP",), "GiftWrapTax": ("GIFT_WRAP_TAX",),
+    "COD": ("COD_FEE",), "CODTax": ("COD_FEE_TAX",), "Other": ("OTHER",),
+    "PromotionPrincipal": ("ITEM_PROMOTION",), "PromotionShipping": ("SHIPPING_PROMOTION",),
+}
+PROMOTION_COMPONENTS = ("Principal", "Shipping")
+DEDUCTION_COMPONENTS = frozenset({"RestockingFee", "ReturnShipping"})
 
 
-def _refund_cap(line: Any, bucket: str) -> Decimal | None:
-    if bucket == "principal":
-        return line.item + line.discount
-    if bucket == "shipping":
-        return line.shipping
-    if bucket == "tax":
-        return line.tax
-    return None  # other components are held to the item's total below
-
-
+def _over_charged(line: Any, units: int, refunded: dict[tuple[str, str], Decimal], currency: str) -> str | None:
+    """Why the refunds of a line would return more than the buyer was charged for its
+    ``units`` charged units, or None. Each component is held to its own charge, each
+    promotion reversal to the promotion given, and the line's net to what was paid."""
+    share = Decimal(units) / Decimal(line.quantity)
+    item_id = line.order_item_id
+    net = Decimal(0)
+    for (refunded_item, name), amount in refunded.items():
+        if refunded_item != item_id:
+            continue
+        net += amount
+        kinds = _CHARGE_OF.get(name)
+        if kinds is None:
+            continue  # Goodwill, fees...: held by the line's total below
+        cap = sum((line.money.get(k, Decimal(0)) for k in kinds), Decimal(0)) * share
+        if abs(amount) > cap:
+            what = "promotion given" if name.startswith("Promotion") else "charged"
+            return (f"The {name} refund for order item {item_id} would total {abs(amount)} {currency}, more than the "
+                    f"{cap.normalize():f} {currency} {what} for {units} charged unit(s).")
+    paid = line.total * share
+    if net > paid:
+        return (f"Refunds for order item {item_id} would total {net} {currency}, more than the "
+                f"{paid.normalize():f} {currency} the buyer paid for {units} charged unit(s).")
+    return None

@@ -36,6 +36,7 @@ class FeedItem:
     order_item_id: str
     reason: str
     components: list[Component] = field(default_factory=list)
+    promotions: list[Component] = field(default_factory=list)  # PromotionAdjustments
 
 
 @dataclass
@@ -57,7 +58,8 @@ class FeedMessage:
             body["merchant_adjustment_id"] = self.merchant_reference
             body["items"] = [
                 {"order_item_id": i.order_item_id, "adjustment_reason": i.reason,
-                 "components": [{"type": c.type, "amount": c.amount, "currency": c.currency} for c in i.components]}
+                 "components": [{"type": c.type, "amount": c.amount, "currency": c.currency} for c in i.components],
+                 "promotions": [{"type": c.type, "amount": c.amount, "currency": c.currency} for c in i.promotions]}
                 for i in self.items
             ]
         return body
@@ -70,6 +72,18 @@ def _text(element: ET.Element | None, tag: str) -> str | None:
     if child is None or child.text is None:
         return None
     return child.text.strip()
+
+
+def _components(adjusted: ET.Element, path: str) -> list[Component]:
+    components = []
+    for component in adjusted.findall(path):
+        amount = component.find("Amount")
+        components.append(Component(
+            _text(component, "Type") or "",
+            (amount.text or "").strip() if amount is not None else "",
+            amount.get("currency") if amount is not None else None,
+        ))
+    return components
 
 
 def parse_feed(feed_type: str, data: bytes) -> list[FeedMessage]:
@@ -107,16 +121,10 @@ def parse_feed(feed_type: str, data: bytes) -> list[FeedMessage]:
         else:
             items = []
             for adjusted in body.findall("AdjustedItem"):
-                components = []
-                for component in adjusted.findall("ItemPriceAdjustments/Component"):
-                    amount = component.find("Amount")
-                    components.append(Component(
-                        _text(component, "Type") or "",
-                        (amount.text or "").strip() if amount is not None else "",
-                        amount.get("currency") if amount is not None else None,
-                    ))
                 items.append(FeedItem(_text(adjusted, "AmazonOrderItemCode") or "",
-                                      _text(adjusted, "AdjustmentReason") or "", components))
+                                      _text(adjusted, "AdjustmentReason") or "",
+                                      _components(adjusted, "ItemPriceAdjustments/Component"),
+                                      _components(adjusted, "PromotionAdjustments/Component")))
             parsed_message = FeedMessage(message_id, order_id, _text(body, "MerchantAdjustmentID"), None, items)
         if not order_id:
             parsed_message.problem = "AmazonOrderID is missing."

@@ -17,13 +17,14 @@ import random
 from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from collections.abc import Iterator
 from typing import Any
 
 from amzorders.domain.codes import MARKETPLACES
 
 from .catalog import (
+    FX_FROM_USD,
     AMAZON_CARRIER,
     CARRIERS_BY_COUNTRY,
     CATALOG,
@@ -34,6 +35,7 @@ from .catalog import (
     ORDER_ID_PREFIXES,
     SIMULATED_COUNTRIES,
     TAX_RATE,
+    currency_digits,
     fill_pattern,
     price_in,
     quantize,
@@ -54,6 +56,14 @@ MFN_HISTORY_SHIPPED_AGE = 3 * DAY
 
 _COUNTRY_CUMULATIVE: tuple[int, ...] = tuple(sum(COUNTRY_WEIGHTS[: i + 1]) for i in range(len(COUNTRY_WEIGHTS)))
 COUNTRY_OF_MARKETPLACE = {mid: country for country, mid in MARKETPLACE_BY_COUNTRY.items()}
+
+
+def _amount_text(value: Decimal, currency: str) -> str:
+    """Amazon's decimal string: the currency's digits, or more when the amount has them."""
+    digits = currency_digits(currency)
+    if -value.as_tuple().exponent <= digits:  # type: ignore[operator]
+        return str(quantize(value, currency))
+    return format(value, "f")
 
 
 def iso(epoch: float) -> str:
@@ -115,16 +125,23 @@ class Line:
     unit_price: Decimal
     item: Decimal  # unit price * quantity
     shipping: Decimal
-    discount: Decimal  # <= 0
-    tax: Decimal
+    discount: Decimal  # <= 0: every promotion of the line (item and shipping)
+    tax: Decimal  # every tax of the line
     promotion_id: str | None
     gift_message: str | None
     # The amounts as Amazon's decimal strings, formatted once (rendering is the hot path).
     text: dict[str, str] = field(default_factory=dict)
+    # Every proceeds component (domain.money kinds, positive; promotions as amounts taken off).
+    money: dict[str, Decimal] = field(default_factory=dict)
 
     @property
     def total(self) -> Decimal:
-        return self.item + self.shipping + self.discount + self.tax
+        return self.item + self.shipping + self.discount + self.tax + self.extra_charges
+
+    @property
+    def extra_charges(self) -> Decimal:
+        """Gift wrap, COD fee and other charges (their taxes are in ``tax``)."""
+        return sum((self.money.get(k, Decimal(0)) for k in ("GIFT_WRAP", "COD_FEE", "OTHER")), Decimal(0))
 
 
 @dataclass(slots=True)
@@ -368,35 +385,94 @@ class Market:
         free_shipping = prime or skel.afn or rng.random() < 0.3
         lines: list[Line] = []
         tax_rate = TAX_RATE[country]
+        # Money shapes beyond price, shipping and one promotion come from their own stream,
+        # so the orders' other details stay what they were for a seed.
+        shapes = random.Random(f"money:{self.seed}:{index}")
+        if opts.get("currency"):
+            currency = str(opts["currency"])
+        free_shipping_promotion = not free_shipping and shapes.random() < 0.15
+        cod = country in ("JP", "MX") and shapes.random() < 0.15
+        points = country == "JP" and shapes.random() < 0.5
+        sub_unit = shapes.random() < 0.04
+        other_charge = shapes.random() < 0.02
+        for k in opts.get("shapes") or ():
+            free_shipping_promotion |= k == "shipping_promotion"
+            cod |= k == "cod"
+            points |= k == "points"
+            sub_unit |= k == "sub_unit"
+            other_charge |= k == "other"
+            gift |= k == "gift_wrap"
+            promoted |= k == "promotion"
+            free_shipping &= k != "shipping"
         for position, (product_index, quantity) in enumerate(zip(products, quantities, strict=True)):
             product = CATALOG[product_index]
-            unit = price_in(product, currency)
+            unit = price_in(product, "USD" if currency not in FX_FROM_USD else currency)
+            if currency not in FX_FROM_USD:  # a test's currency: dollar prices re-expressed
+                unit = quantize(unit, currency)
             if business:
                 unit = quantize(unit * Decimal("0.95"), currency)
             item_total = unit * quantity
-            shipping = Decimal(0) if free_shipping or position else shipping_in(currency)
+            shipping = Decimal(0) if free_shipping or position else shipping_in(currency if currency in FX_FROM_USD else "USD")
             discount = Decimal(0)
             promotion_id = None
+            parts: dict[str, Decimal] = {"ITEM": item_total}
             if promoted and position == 0:
-                discount = -quantize(item_total * Decimal("0.10"), currency)
+                parts["ITEM_PROMOTION"] = quantize(item_total * Decimal("0.10"), currency)
                 promotion_id = f"PROMO-{country}-{rng.randint(1000, 9999)}"
-            tax = quantize((item_total + shipping + discount) * tax_rate, currency)
+            if shipping:
+                parts["SHIPPING"] = shipping
+                if free_shipping_promotion:
+                    parts["SHIPPING_PROMOTION"] = shipping
+                    promotion_id = promotion_id or f"FREESHIP-{country}-{shapes.randint(1000, 9999)}"
+            if gift:
+                parts["GIFT_WRAP"] = quantize(Decimal("3.99") * FX_FROM_USD.get(currency, Decimal(1)), currency) * quantity
+            if cod and position == 0:
+                parts["COD_FEE"] = quantize(Decimal("2.20") * FX_FROM_USD.get(currency, Decimal(1)), currency)
+            if other_charge and position == 0:
+                parts["OTHER"] = quantize(Decimal("0.99") * FX_FROM_USD.get(currency, Decimal(1)), currency)
+            # Sub-unit tax (Amazon's amounts may carry more digits than the currency uses).
+            tax_digits = Decimal(1).scaleb(-(currency_digits(currency) + 1)) if sub_unit else None
+
+            def taxed(amount: Decimal) -> Decimal:
+                value = amount * tax_rate
+                if tax_digits is not None:
+                    return value.quantize(tax_digits, rounding=ROUND_HALF_UP)
+                return quantize(value, currency)
+
+            parts["ITEM_TAX"] = taxed(item_total - parts.get("ITEM_PROMOTION", Decimal(0)))
+            net_shipping = shipping - parts.get("SHIPPING_PROMOTION", Decimal(0))
+            if net_shipping:
+                parts["SHIPPING_TAX"] = taxed(net_shipping)
+            for charge in ("GIFT_WRAP", "COD_FEE", "OTHER"):
+                if charge in parts:
+                    parts[f"{charge}_TAX"] = taxed(parts[charge])
+            if points:
+                parts["POINTS"] = quantize(item_total * Decimal("0.01"), currency)
+            parts = {k: v for k, v in parts.items() if v}
+            discount = -(parts.get("ITEM_PROMOTION", Decimal(0)) + parts.get("SHIPPING_PROMOTION", Decimal(0)))
+            tax = sum((v for k, v in parts.items() if k.endswith("_TAX")), Decimal(0))
             item_id = f"{(order_number * 16 + position) * 2_654_435_761 % ID_SPACE:014d}"
             lines.append(
                 Line(item_id, product_index, quantity, unit, item_total, shipping, discount, tax,
-                     promotion_id, rng.choice(GIFT_MESSAGES) if gift else None)
+                     promotion_id, rng.choice(GIFT_MESSAGES) if gift else None, money=parts)
             )
-        sums = {"ITEM": Decimal(0), "SHIPPING": Decimal(0), "TAX": Decimal(0), "DISCOUNT": Decimal(0)}
+        sums = {"ITEM": Decimal(0), "SHIPPING": Decimal(0), "GIFT_WRAP": Decimal(0), "COD_FEE": Decimal(0),
+                "OTHER": Decimal(0), "TAX": Decimal(0), "DISCOUNT": Decimal(0)}
         for line in lines:
-            line.text = {name: str(quantize(value, currency)) for name, value in (
+            line.text = {name: _amount_text(value, currency) for name, value in (
                 ("unit", line.unit_price), ("ITEM", line.item), ("SHIPPING", line.shipping),
                 ("TAX", line.tax), ("DISCOUNT", line.discount), ("total", line.total))}
+            for kind, value in line.money.items():
+                line.text[kind] = _amount_text(value, currency)
             sums["ITEM"] += line.item
             sums["SHIPPING"] += line.shipping
             sums["TAX"] += line.tax
             sums["DISCOUNT"] += line.discount
-        totals_text = {name: str(quantize(value, currency)) for name, value in sums.items() if name != "DISCOUNT" or value}
-        totals_text["GRAND"] = str(quantize(sum(sums.values(), Decimal(0)), currency))
+            for charge in ("GIFT_WRAP", "COD_FEE", "OTHER"):
+                sums[charge] += line.money.get(charge, Decimal(0))
+        totals_text = {name: _amount_text(value, currency) for name, value in sums.items()
+                       if value or name in ("ITEM", "SHIPPING", "TAX")}
+        totals_text["GRAND"] = _amount_text(sum((line.total for line in lines), Decimal(0)), currency)
         first = rng.choice(locale.first_names)
         last = rng.choice(locale.last_names)
         name = f"{last} {first}" if country == "JP" else f"{first} {last}"
@@ -474,6 +550,8 @@ class Market:
                     break
                 self._apply_natural(skel, state, when, kind, full=False)
             return state
+        if skel.initial_status == "SHIPPED":  # an order added as SHIPPED: every unit shipped (charged)
+            state.shipped = {line.order_item_id: line.quantity for line in self.details(skel.index).lines}
         merged: list[tuple[int, int, str | dict[str, Any]]] = [(w, 0, k) for w, k in skel.events if w <= now]
         merged.extend((int(m["t"]), 1, m) for m in mutations or () if m["t"] <= now)
         merged.sort(key=lambda entry: (entry[0], entry[1]))
@@ -543,6 +621,9 @@ class Market:
                 state.cancel_requested[line.order_item_id] = mutation.get("reason", "Buyer requested cancellation")
         elif kind == "status":
             state.status = mutation["status"]
+            if state.status == "SHIPPED":  # shipped outside the API: the rest counts as shipped
+                for item_id, quantity in self.remaining(skel.index, state).items():
+                    state.shipped[item_id] = state.shipped.get(item_id, 0) + quantity
         elif kind == "cancel":
             for item_id, reason in mutation["items"].items():
                 state.cancelled[item_id] = state.cancelled.get(item_id, 0) + self.remaining(skel.index, state).get(item_id, 0)
@@ -623,12 +704,14 @@ class Market:
                 },
             }
             if "PROCEEDS" in included:
-                kinds = ("ITEM", "SHIPPING", "TAX", "DISCOUNT") if line.discount else ("ITEM", "SHIPPING", "TAX")
                 item["proceeds"] = {
                     "proceedsTotal": {"amount": text["total"], "currencyCode": currency},
-                    "breakdowns": [{"type": kind, "subtotal": {"amount": text[kind], "currencyCode": currency}}
-                                   for kind in kinds],
+                    "breakdowns": self._item_breakdowns(line, currency),
                 }
+            if "EXPENSE" in included and "POINTS" in line.money:
+                item["expense"] = {"pointsCost": {"pointsGranted": {
+                    "pointsNumber": int(line.money["POINTS"] * (1 if currency == "JPY" else 100)),
+                    "pointsMonetaryValue": {"amount": text["POINTS"], "currencyCode": currency}}}}
             if "PROMOTION" in included and line.promotion_id:
                 item["promotion"] = {"breakdowns": [{"promotionId": line.promotion_id}]}
             if "CANCELLATION" in included:
@@ -656,6 +739,31 @@ class Market:
         if "PACKAGES" in included and state.packages:
             order["packages"] = [self._render_package(p) for p in state.packages]
         return order
+
+    @staticmethod
+    def _item_breakdowns(line: Line, currency: str) -> list[dict[str, Any]]:
+        """Orders API v2026-01-01 ItemProceedsBreakdown: ITEM, SHIPPING, GIFT_WRAP, COD_FEE,
+        OTHER, TAX and DISCOUNT, the last two with detailedBreakdowns by subtype."""
+        text = line.text
+
+        def money(value: str) -> dict[str, str]:
+            return {"amount": value, "currencyCode": currency}
+
+        out: list[dict[str, Any]] = [{"type": "ITEM", "subtotal": money(text["ITEM"])},
+                                     {"type": "SHIPPING", "subtotal": money(text["SHIPPING"])}]
+        for charge in ("GIFT_WRAP", "COD_FEE", "OTHER"):
+            if charge in line.money:
+                out.append({"type": charge, "subtotal": money(text[charge])})
+        taxes = [(sub, f"{sub}_TAX" if sub != "ITEM" else "ITEM_TAX") for sub in ("ITEM", "SHIPPING", "GIFT_WRAP", "COD_FEE", "OTHER")]
+        out.append({"type": "TAX", "subtotal": money(text["TAX"]),
+                    "detailedBreakdowns": [{"subtype": sub, "value": money(text[kind])}
+                                           for sub, kind in taxes if kind in line.money]})
+        if line.discount:
+            out.append({"type": "DISCOUNT", "subtotal": money(text["DISCOUNT"]),
+                        "detailedBreakdowns": [{"subtype": sub, "value": money("-" + text[kind])}
+                                               for sub, kind in (("ITEM", "ITEM_PROMOTION"), ("SHIPPING", "SHIPPING_PROMOTION"))
+                                               if kind in line.money]})
+        return out
 
     @staticmethod
     def _render_package(package: dict[str, Any]) -> dict[str, Any]:

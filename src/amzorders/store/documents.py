@@ -112,16 +112,27 @@ class DocumentsRepository(StoreBase):
         return total
 
     def refunded_components(self, amazon_order_id: str) -> dict[tuple[str, str], Decimal]:
-        """(order_item_id, component type) -> amount in the refund actions queued for Amazon."""
+        """(order_item_id, money kind) -> amount refunded by the order's refund actions
+        (their ``parts`` ledger; actions queued before it are read from their components)."""
+        legacy = {"Principal": "ITEM", "Tax": "ITEM_TAX", "Shipping": "SHIPPING", "ShippingTax": "SHIPPING_TAX",
+                  "GiftWrap": "GIFT_WRAP", "GiftWrapTax": "GIFT_WRAP_TAX"}
         totals: dict[tuple[str, str], Decimal] = {}
         for (payload_json,) in self.conn.execute(
-            "SELECT payload_json FROM outbox WHERE amazon_order_id = ? AND kind = 'refund'", (amazon_order_id,)
+            "SELECT payload_json FROM outbox WHERE amazon_order_id = ? AND kind = 'refund'"
+            " AND json_extract(coalesce(result_json, '{}'), '$.voided_at') IS NULL",
+            (amazon_order_id,),
         ):
             payload = json.loads(payload_json)
             for item in payload.get("items", []):
-                for component in item.get("components", []):
-                    key = (item.get("order_item_id"), component.get("type"))
-                    totals[key] = totals.get(key, Decimal(0)) + Decimal(str(component.get("amount", "0")))
+                order_item_id = item.get("order_item_id")
+                if "parts" in item:
+                    entries = [(kind, amount) for kind, amount in item["parts"].items()]
+                else:
+                    entries = [(legacy[c.get("type")], c.get("amount", "0"))
+                               for c in item.get("components", []) if c.get("type") in legacy]
+                for kind, amount in entries:
+                    key = (order_item_id, kind)
+                    totals[key] = totals.get(key, Decimal(0)) + Decimal(str(amount))
         return totals
 
     def history_entry_notified(self, history_id: int) -> tuple[bool | None, str | None]:

@@ -263,7 +263,17 @@ CREATE TABLE token_cache (
 """
 
 
+# The money model (issue 9): every proceeds component of an item, Amazon's full precision
+# ({"components": {kind: amount}, "promotion_ids": [...]}), and the order's warning when
+# its parts do not add up to Amazon's grand total.
+MIGRATION_2 = """
+ALTER TABLE commerce_order_items ADD COLUMN money_json TEXT;
+ALTER TABLE commerce_orders ADD COLUMN money_warning TEXT;
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
+    (2, "money components per item", MIGRATION_2),
 ]

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from amzorders.domain.commerce import CommerceItem, CommerceOrder
 from amzorders.domain.models import Address, AmazonOrder
+from amzorders.domain.money import components_from_json, components_to_json
 from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
 from amzorders.domain.views import (
     AmazonItemView,
@@ -51,6 +52,25 @@ _SUMMARY_COLUMNS = """
     a.item_count, a.grand_total, a.currency, a.ship_by, a.is_prime, a.is_business,
     a.buyer_cancel_requested
 """
+
+
+def _money_json(item: CommerceItem) -> str | None:
+    if not item.components and not item.promotion_ids:
+        return None
+    return json.dumps(
+        {"components": components_to_json(item.components), "promotion_ids": list(item.promotion_ids)},
+        sort_keys=True,
+    )
+
+
+def _money_fields(text: str | None) -> dict:
+    if not text:
+        return {}
+    data = json.loads(text)
+    return {
+        "components": components_from_json(data.get("components") or {}),
+        "promotion_ids": tuple(data.get("promotion_ids") or ()),
+    }
 
 
 def _summary(row: sqlite3.Row) -> OrderSummary:
@@ -282,8 +302,9 @@ class OrdersRepository(StoreBase):
             """INSERT INTO commerce_orders (
                    increment_id, amazon_order_id, account, state, status, currency, subtotal,
                    shipping_amount, tax_amount, discount_amount, grand_total, total_invoiced,
-                   total_paid, total_refunded, total_canceled, version, created_at, updated_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?) RETURNING id""",
+                   total_paid, total_refunded, total_canceled, version, created_at, updated_at,
+                   money_warning)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,0,?,?,?) RETURNING id""",
             (
                 order.increment_id,
                 order.amazon_order_id,
@@ -302,6 +323,7 @@ class OrdersRepository(StoreBase):
                 money_text(order.total_canceled),
                 to_iso(order.created_at),
                 to_iso(order.updated_at),
+                order.money_warning,
             ),
         ).fetchone()
         order.id = int(row[0])
@@ -310,8 +332,8 @@ class OrdersRepository(StoreBase):
                 """INSERT INTO commerce_order_items (
                        order_id, order_item_id, sku, name, asin, price, row_total, tax_amount,
                        discount_amount, shipping_amount, qty_ordered, qty_invoiced, qty_shipped,
-                       qty_refunded, qty_canceled)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id""",
+                       qty_refunded, qty_canceled, money_json)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id""",
                 (
                     order.id,
                     i.order_item_id,
@@ -328,6 +350,7 @@ class OrdersRepository(StoreBase):
                     i.qty_shipped,
                     i.qty_refunded,
                     i.qty_canceled,
+                    _money_json(i),
                 ),
             ).fetchone()
             i.id = int(item_row[0])
@@ -363,6 +386,7 @@ class OrdersRepository(StoreBase):
                 qty_shipped=r["qty_shipped"],
                 qty_refunded=r["qty_refunded"],
                 qty_canceled=r["qty_canceled"],
+                **_money_fields(r["money_json"]),
             )
             for r in self.conn.execute(
                 "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
@@ -389,6 +413,7 @@ class OrdersRepository(StoreBase):
             total_refunded=dec(row["total_refunded"]),
             total_canceled=dec(row["total_canceled"]),
             version=row["version"],
+            money_warning=row["money_warning"],
         )
 
     def save_commerce_order(self, order: CommerceOrder) -> None:
