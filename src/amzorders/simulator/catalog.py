@@ -76,9 +76,14 @@ def currency_digits(currency: str) -> int:
     return _iso_digits(currency)
 
 
+_EXPONENTS: dict[str, Decimal] = {}
+
+
 def quantize(amount: Decimal, currency: str) -> Decimal:
     """Round to the currency's minor unit (JPY: whole yen)."""
-    exponent = Decimal(1).scaleb(-currency_digits(currency))
+    exponent = _EXPONENTS.get(currency)
+    if exponent is None:
+        exponent = _EXPONENTS[currency] = Decimal(1).scaleb(-currency_digits(currency))
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 

@@ -60,9 +60,9 @@ COUNTRY_OF_MARKETPLACE = {mid: country for country, mid in MARKETPLACE_BY_COUNTR
 
 def _amount_text(value: Decimal, currency: str) -> str:
     """Amazon's decimal string: the currency's digits, or more when the amount has them."""
-    digits = currency_digits(currency)
-    if -value.as_tuple().exponent <= digits:  # type: ignore[operator]
-        return str(quantize(value, currency))
+    quantized = quantize(value, currency)
+    if quantized == value:
+        return str(quantized)
     return format(value, "f")
 
 
@@ -133,15 +133,7 @@ class Line:
     text: dict[str, str] = field(default_factory=dict)
     # Every proceeds component (domain.money kinds, positive; promotions as amounts taken off).
     money: dict[str, Decimal] = field(default_factory=dict)
-
-    @property
-    def total(self) -> Decimal:
-        return self.item + self.shipping + self.discount + self.tax + self.extra_charges
-
-    @property
-    def extra_charges(self) -> Decimal:
-        """Gift wrap, COD fee and other charges (their taxes are in ``tax``)."""
-        return sum((self.money.get(k, Decimal(0)) for k in ("GIFT_WRAP", "COD_FEE", "OTHER")), Decimal(0))
+    total: Decimal = Decimal(0)  # what the buyer paid for the line (proceedsTotal)
 
 
 @dataclass(slots=True)
@@ -387,7 +379,7 @@ class Market:
         tax_rate = TAX_RATE[country]
         # Money shapes beyond price, shipping and one promotion come from their own stream,
         # so the orders' other details stay what they were for a seed.
-        shapes = random.Random(f"money:{self.seed}:{index}")
+        shapes = random.Random(((self.seed << 48) | (index << 1)) ^ 0x5EED_0F_9)
         if opts.get("currency"):
             currency = str(opts["currency"])
         free_shipping_promotion = not free_shipping and shapes.random() < 0.15
@@ -452,9 +444,11 @@ class Market:
             discount = -(parts.get("ITEM_PROMOTION", Decimal(0)) + parts.get("SHIPPING_PROMOTION", Decimal(0)))
             tax = sum((v for k, v in parts.items() if k.endswith("_TAX")), Decimal(0))
             item_id = f"{(order_number * 16 + position) * 2_654_435_761 % ID_SPACE:014d}"
+            extra = parts.get("GIFT_WRAP", Decimal(0)) + parts.get("COD_FEE", Decimal(0)) + parts.get("OTHER", Decimal(0))
             lines.append(
                 Line(item_id, product_index, quantity, unit, item_total, shipping, discount, tax,
-                     promotion_id, rng.choice(GIFT_MESSAGES) if gift else None, money=parts)
+                     promotion_id, rng.choice(GIFT_MESSAGES) if gift else None, money=parts,
+                     total=item_total + shipping + discount + tax + extra)
             )
         sums = {"ITEM": Decimal(0), "SHIPPING": Decimal(0), "GIFT_WRAP": Decimal(0), "COD_FEE": Decimal(0),
                 "OTHER": Decimal(0), "TAX": Decimal(0), "DISCOUNT": Decimal(0)}
