@@ -26,6 +26,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from amzorders.textsafe import safe_text
+
 if TYPE_CHECKING:
     from amzorders.amazon.client import CallRecord
     from amzorders.config import Settings
@@ -70,13 +72,14 @@ class RedactionFilter(logging.Filter):
         return _SECRET_PATTERNS.sub(REDACTED, text)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self.redact(record.getMessage())
+        # Neutralised as well: a log line quoting Amazon's text must be safe to `tail`.
+        record.msg = safe_text(self.redact(record.getMessage()), keep_newlines=True)
         record.args = None
         if record.exc_info:
             # Format the traceback now (no locals: the stdlib never prints them) so the
             # text can be redacted; the formatter then uses exc_text as is.
-            record.exc_text = self.redact(
-                logging.Formatter().formatException(record.exc_info)
+            record.exc_text = safe_text(
+                self.redact(logging.Formatter().formatException(record.exc_info)), keep_newlines=True
             )
             record.exc_info = None
         elif record.exc_text:

@@ -1,7 +1,10 @@
 """Terminal output: rich tables and panels, and the JSON / CSV forms of the same data.
 
-Everything printed from Amazon's data goes through ``clean`` first: buyer names and
-titles are untrusted, and a terminal escape sequence in them must not reach the terminal.
+Text from Amazon, CSV files and the store is data: it reaches rich only as plain
+``Text`` (never parsed as markup or emoji codes) after ``textsafe.safe_text`` has
+neutralised control characters, C1 controls and bidi overrides. Table cells go through
+``add_row``, which turns every plain string into such a ``Text``. JSON keeps the exact
+text, with those characters written as JSON escapes (``textsafe.json_text``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,6 @@ import csv
 import dataclasses
 import io
 import json
-import re
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -24,15 +26,27 @@ from rich.text import Text
 from amzorders.domain.codes import MARKETPLACES
 from amzorders.domain.models import quantize_money
 from amzorders.domain.views import OrderSummary, OrderView
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
+from amzorders.textsafe import json_text, safe_text
 
 def clean(value: object) -> str:
-    """Text safe for a terminal: control characters (ESC included) become '?'."""
-    if value is None:
-        return ""
-    return _CONTROL.sub("?", str(value))
+    """Text safe for a terminal (see ``amzorders.textsafe``)."""
+    return safe_text(value)
+
+
+def plain(value: object, style: str = "", *, keep_newlines: bool = False) -> Text:
+    """Untrusted text as a rich ``Text``: neutralised, never markup."""
+    return Text(safe_text(value, keep_newlines=keep_newlines), style=style)
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, str):
+        return Text(safe_text(value, keep_newlines=True))
+    return value
+
+
+def add_row(table: Table, *cells: Any) -> None:
+    """``table.add_row`` with every string cell as plain, neutralised ``Text``."""
+    table.add_row(*(_cell(c) for c in cells))
 
 
 def money(amount: Decimal | None, currency: str | None) -> str:
@@ -73,7 +87,7 @@ def jsonable(value: Any) -> Any:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+    return json_text(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
 
 
 SUMMARY_CSV_FIELDS = (
@@ -143,10 +157,11 @@ def orders_table(rows: list[OrderSummary], now: datetime, title: str | None = No
         ship_by = Text(when(row.ship_by, date_only=True), style="bold red" if late else "")
         if late:
             ship_by.append(" late", style="bold red")
-        status = Text(_SHORT_STATUS.get(row.amazon_status, row.amazon_status), style=_status_style(row.amazon_status))
+        status = Text(clean(_SHORT_STATUS.get(row.amazon_status, row.amazon_status)), style=_status_style(row.amazon_status))
         if row.buyer_cancel_requested:
             status.append(" cancel req.", style="yellow")
-        table.add_row(
+        add_row(
+            table,
             clean(row.amazon_order_id),
             clean(row.increment_id) or Text("-", style="dim"),
             row.purchase_date.strftime("%Y-%m-%d"),
@@ -188,7 +203,7 @@ def _pairs(rows: list[tuple[str, Any]]) -> Table:
     for label, value in rows:
         if value in (None, ""):
             continue
-        grid.add_row(label, value if isinstance(value, Text) else clean(value))
+        add_row(grid, label, value if isinstance(value, Text) else clean(value))
     return grid
 
 
@@ -199,10 +214,10 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
     parts: list[Any] = []
     heading = Text()
     heading.append(f"Order # {c.increment_id}" if c else "Amazon order (no commerce order yet)", style="bold")
-    heading.append(f"   Amazon {s.amazon_order_id}   ")
-    heading.append(s.amazon_status, style=_status_style(s.amazon_status))
+    heading.append(f"   Amazon {clean(s.amazon_order_id)}   ")
+    heading.append(clean(s.amazon_status), style=_status_style(s.amazon_status))
     if c:
-        heading.append(f"   {c.status}", style="bold")
+        heading.append(f"   {clean(c.status)}", style="bold")
     parts.append(heading)
 
     market = MARKETPLACES.get(s.marketplace_id or "")
@@ -239,7 +254,7 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
         )
     )
 
-    action_text = Text("\n".join(actions) if actions else "none: nothing can be done to this order now")
+    action_text = Text("\n".join(clean(a) for a in actions) if actions else "none: nothing can be done to this order now")
     parts.append(
         _section(
             "Payment & Shipping Method",
@@ -285,7 +300,8 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
             product = clean(item.name)
             if amazon and amazon.gift_message:
                 product += f"\nGift message: {clean(amazon.gift_message)}"
-            items.add_row(
+            add_row(
+            items,
                 product,
                 f"{clean(item.sku)}\n{clean(item.asin)}",
                 money(item.price, currency),
@@ -296,7 +312,8 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
             )
     else:
         for item in view.amazon_items:
-            items.add_row(
+            add_row(
+            items,
                 clean(item.title),
                 f"{clean(item.sku)}\n{clean(item.asin)}",
                 money(item.unit_price, currency),
@@ -334,7 +351,7 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
 
 
 def _section(title: str, body: Any) -> Panel:
-    return Panel(body, title=f"[bold]{title}[/]", title_align="left", box=box.ROUNDED, padding=(0, 1))
+    return Panel(body, title=Text(title, style="bold"), title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 
 def _documents_table(view: OrderView, kind: str, currency: str | None) -> Any:
@@ -346,7 +363,7 @@ def _documents_table(view: OrderView, kind: str, currency: str | None) -> Any:
         for col in ("Invoice #", "Date", "Items", "Total", "Note"):
             table.add_column(col)
         for d in docs:
-            table.add_row(d.increment_id, when(d.created_at), _doc_items(d.items), money(d.grand_total, currency), clean(d.comment))
+            add_row(table, d.increment_id, when(d.created_at), _doc_items(d.items), money(d.grand_total, currency), clean(d.comment))
     elif kind == "shipments":
         delivery = {o.id: o for o in view.outbox}
         for col in ("Shipment #", "Ship date", "Carrier", "Tracking", "Items", "Amazon"):
@@ -361,14 +378,14 @@ def _documents_table(view: OrderView, kind: str, currency: str | None) -> Any:
                 amazon_state = _outbox_state_label(delivery[d.outbox_id])
             else:
                 amazon_state = ""
-            table.add_row(d.increment_id, when(d.ship_date, date_only=True), clean(carrier), clean(d.tracking_number), _doc_items(d.items), amazon_state)
+            add_row(table, d.increment_id, when(d.ship_date, date_only=True), clean(carrier), clean(d.tracking_number), _doc_items(d.items), amazon_state)
     else:
         delivery = {o.id: o for o in view.outbox}
         for col in ("Memo #", "Date", "Reason", "Items", "Refunded", "Amazon"):
             table.add_column(col)
         for d in docs:
             amazon_state = _outbox_state_label(delivery[d.outbox_id]) if d.outbox_id in delivery else ""
-            table.add_row(d.increment_id, when(d.created_at), clean(d.reason), _doc_items(d.items), money(d.grand_total, currency), amazon_state)
+            add_row(table, d.increment_id, when(d.created_at), clean(d.reason), _doc_items(d.items), money(d.grand_total, currency), amazon_state)
     return table
 
 
@@ -399,7 +416,7 @@ def _history_table(view: OrderView) -> Any:
         comment = clean(h.comment)
         if h.source == "operator":
             comment = f"{comment}"
-        table.add_row(when(h.created_at), comment, clean(h.status), notified)
+        add_row(table, when(h.created_at), comment, clean(h.status), notified)
     return table
 
 
@@ -411,5 +428,5 @@ def _outbox_table(view: OrderView) -> Any:
     for col in ("Id", "Action", "State", "Attempts", "Next try", "Last error"):
         table.add_column(col)
     for o in pending:
-        table.add_row(str(o.id), o.kind, _outbox_state_label(o), str(o.attempts), when(o.next_attempt_at), clean(o.last_error))
+        add_row(table, str(o.id), o.kind, _outbox_state_label(o), str(o.attempts), when(o.next_attempt_at), clean(o.last_error))
     return table

@@ -6,13 +6,16 @@ stdout carries data (tables, JSON); notices and warnings go to stderr through
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
 from rich.console import Console
-from rich.markup import escape
+from rich.text import Text
+
+from amzorders.textsafe import json_text, safe_text
 
 if TYPE_CHECKING:
     from amzorders.app import App
@@ -38,29 +41,52 @@ class CliOptions:
 
 def stderr_console() -> Console:
     # Built per call: the console then follows sys.stderr and COLUMNS as they are now
-    # (tests swap both).
-    return Console(stderr=True, highlight=False, soft_wrap=True)
+    # (tests swap both). No markup, no emoji codes: strings printed are data.
+    return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-def stdout_console(markup: bool = True) -> Console:
+def stdout_console(markup: bool = False) -> Console:
     """The console for data on stdout. Piped into a file or a cron mail, tables get 180
-    columns instead of rich's fallback 80, which would squeeze them unreadable."""
+    columns instead of rich's fallback 80, which would squeeze them unreadable.
+
+    Markup and emoji codes are off: a plain string reaching it is printed as it is
+    (``render`` builds styled ``Text`` itself)."""
     import os
 
-    console = Console(highlight=False, soft_wrap=False, markup=markup)
+    console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, soft_wrap=False, markup=markup, width=180)
+        console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False, width=180)
     return console
 
 
 def warn(message: str) -> None:
-    """A warning on stderr (plain text: the message is never treated as markup)."""
-    stderr_console().print(f"[bold yellow]Warning:[/] {escape(message)}")
+    """A warning on stderr (plain, neutralised text: never markup, never raw escapes)."""
+    line = Text("Warning:", style="bold yellow")
+    line.append(" " + safe_text(message, keep_newlines=True))
+    stderr_console().print(line)
 
 
 def notice(message: str) -> None:
     """An informational line on stderr."""
-    stderr_console().print(escape(message))
+    stderr_console().print(Text(safe_text(message, keep_newlines=True)))
+
+
+def out(text: str = "", end: str = "\n") -> None:
+    """A plain line of human-readable output on stdout, neutralised for the terminal."""
+    sys.stdout.write(safe_text(text, keep_newlines=True) + end)
+
+
+def out_data(text: str) -> None:
+    """Machine-readable text (CSV, a feed document) on stdout: exact when it goes to a
+    file or a pipe, neutralised when stdout is a terminal."""
+    if sys.stdout.isatty():
+        text = safe_text(text, keep_newlines=True)
+    sys.stdout.write(text)
+
+
+def out_json(document: str) -> None:
+    """A JSON document from ``json.dumps`` on stdout, unsafe characters as JSON escapes."""
+    sys.stdout.write(json_text(document) + "\n")
 
 
 def cli_options(ctx: typer.Context) -> CliOptions:

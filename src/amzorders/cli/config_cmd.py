@@ -10,6 +10,7 @@ import typer
 
 from amzorders.cli.common import cli_options, get_settings, notice, stdout_console
 from amzorders.errors import UsageError
+from amzorders.textsafe import safe_text
 
 config_app = typer.Typer(
     name="config",
@@ -184,12 +185,14 @@ def show_command(
         return
     from rich.table import Table
 
+    from amzorders import render
+
     table = Table(title=None, show_edge=False, header_style="bold")
     table.add_column("setting", no_wrap=True)
     table.add_column("value", overflow="fold")
     table.add_column("source", style="dim", no_wrap=True)
     for key, value, source in rows:
-        table.add_row(key, _text(value), source)
+        render.add_row(table, key, _text(value), source)
     if not settings.config_exists:
         notice(f"No config file at {settings.config_path}: built-in defaults apply.")
     stdout_console().print(table)
@@ -220,7 +223,7 @@ def path_command(
     for key, value in facts.items():
         if key == "config_file" and not settings.config_exists:
             value = f"{value} (does not exist)"
-        typer.echo(f"{key.ljust(width)}  {_text(value)}")
+        typer.echo(safe_text(f"{key.ljust(width)}  {_text(value)}"))
 
 
 def _display(value: Any, secret: bool) -> Any:

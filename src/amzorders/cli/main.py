@@ -39,6 +39,7 @@ import typer
 from amzorders import __version__, logsetup
 from amzorders.cli.common import CliOptions, warn
 from amzorders.errors import AmzOrdersError, ExitCode, Terminated
+from amzorders.textsafe import safe_text
 
 try:  # Typer >= 0.26 ships its own Click
     from typer._click.exceptions import ClickException
@@ -253,14 +254,15 @@ def _env_flag(name: str) -> bool:
 def _print_error(message: str) -> None:
     # Plain write: messages may contain [brackets] that rich would take for markup.
     # Redacted as a last line of defence: messages must never hold secrets anyway.
-    sys.stderr.write(f"Error: {logsetup.redact(message)}\n")
+    # Neutralised: Amazon's own error text (message, details) is data, not terminal input.
+    sys.stderr.write(f"Error: {safe_text(logsetup.redact(message), keep_newlines=True)}\n")
     sys.stderr.flush()
 
 
 def _print_traceback(err: BaseException) -> None:
     # format_exception never includes local variables (they can hold secrets); the
     # text is still redacted in case a message or a chained exception carries one.
-    sys.stderr.write(logsetup.redact("".join(traceback.format_exception(err))))
+    sys.stderr.write(safe_text(logsetup.redact("".join(traceback.format_exception(err))), keep_newlines=True))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, stdout_console, warn
+from amzorders.cli.common import get_app, notice, out, out_json, stdout_console, warn
 
 if TYPE_CHECKING:
     from amzorders.services.audit import AuditReport
@@ -64,7 +64,7 @@ def purge_pii_command(
         data["count"] = report.count
         import json
 
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        out_json(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         _print_purge(report)
     if report.warning:
@@ -77,7 +77,7 @@ def _print_purge(report: PurgeReport) -> None:
     notice(report.summary() + ".")
     if report.dry_run and report.order_ids:
         for order_id in report.order_ids:
-            print(render.clean(order_id))
+            out(render.clean(order_id))
 
 
 def audit_command(
@@ -125,7 +125,7 @@ def audit_command(
         data["clean"] = report.clean
         for entry, mismatch in zip(data["status_mismatches"], report.status_mismatches, strict=True):
             entry["stale"] = mismatch.stale
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        out_json(json.dumps(data, indent=2, ensure_ascii=False))
     else:
         _print_audit(report)
     if not report.clean:
@@ -148,21 +148,21 @@ def _print_audit(report: AuditReport) -> None:
     for column in ("Kind", "Amazon order", "Detail"):
         table.add_column(column)
     for order_id in report.missing:
-        table.add_row("missing", render.clean(order_id), "at Amazon, not in the store")
+        render.add_row(table, "missing", render.clean(order_id), "at Amazon, not in the store")
     for order_id in report.extra:
-        table.add_row("extra", render.clean(order_id), "in the store, not at Amazon")
+        render.add_row(table, "extra", render.clean(order_id), "in the store, not at Amazon")
     for m in report.status_mismatches:
         detail = f"Amazon {render.clean(m.amazon_status)}, store {render.clean(m.local_status)}"
         detail += " (Amazon's copy is newer: a sync brings it in)" if m.stale else ""
-        table.add_row("status", render.clean(m.amazon_order_id), detail)
+        render.add_row(table, "status", render.clean(m.amazon_order_id), detail)
     for q in report.quantity_mismatches:
         detail = f"item {render.clean(q.sku or q.order_item_id)}: Amazon shipped {q.amazon_shipped}, store {q.local_shipped}"
         detail += f" ({q.in_flight} on the way to Amazon)" if q.in_flight else ""
-        table.add_row("quantity", render.clean(q.amazon_order_id), detail)
+        render.add_row(table, "quantity", render.clean(q.amazon_order_id), detail)
     for a in report.unapplied_actions:
-        table.add_row("not applied", render.clean(a.amazon_order_id), f"outbox #{a.outbox_id} {a.kind}: {render.clean(a.why)}")
+        render.add_row(table, "not applied", render.clean(a.amazon_order_id), f"outbox #{a.outbox_id} {a.kind}: {render.clean(a.why)}")
     for order_id, why in report.unreadable:
-        table.add_row("unreadable", render.clean(order_id), render.clean(why))
+        render.add_row(table, "unreadable", render.clean(order_id), render.clean(why))
     # Markup off: order ids and reasons come from Amazon.
     for column in table.columns:
         column.overflow = "fold"

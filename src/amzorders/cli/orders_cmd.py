@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, stdout_console, warn
+from amzorders.cli.common import get_app, notice, out_data, out_json, stdout_console, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -235,7 +235,7 @@ def list_command(
     if json_output:
         print(render.dumps(rows))
     elif csv_output:
-        sys.stdout.write(render.summaries_csv(rows))
+        out_data(render.summaries_csv(rows))
     elif not rows:
         notice("No orders match. Run 'amzorders sync' to bring orders in, or loosen the filters.")
     else:
@@ -263,6 +263,6 @@ def show_command(
         data["available_actions"] = actions
         import json
 
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        out_json(json.dumps(data, indent=2, ensure_ascii=False))
         return
     stdout_console().print(render.order_view(view, actions, utcnow()))

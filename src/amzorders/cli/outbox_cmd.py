@@ -7,6 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from amzorders.cli.common import get_app, notice, stdout_console, warn
+from amzorders.textsafe import json_text
 
 outbox_app = typer.Typer(
     help="Actions waiting to go to Amazon, sent, or rejected (list, show, retry, dismiss).",
@@ -93,9 +94,10 @@ def list_command(
             error_text += f" (request id {render.clean(record.request_id)})"
         state = _state_label(record, now)
         style = "red" if record.state == "failed" and state == "REJECTED" else None
-        table.add_row(
+        render.add_row(
+            table,
             str(record.id), render.clean(record.amazon_order_id), kind_label(record.kind),
-            f"[{style}]{state}[/]" if style else state, str(record.attempts), next_try, error_text,
+            render.plain(state, style or ""), str(record.attempts), next_try, error_text,
         )
     stdout_console().print(table)
 
@@ -146,11 +148,11 @@ def show_command(
         ("Last error", record.last_error or ""),
         ("Idempotency key", record.idempotency_key),
     ):
-        fields.add_row(label, render.clean(value))
+        render.add_row(fields, label, render.clean(value))
     parts: list[Any] = [fields]
-    parts.append(Panel(Text(json.dumps(record.payload, indent=2, ensure_ascii=False)), title="Payload", box=box.ROUNDED))
+    parts.append(Panel(Text(json_text(json.dumps(record.payload, indent=2, ensure_ascii=False))), title="Payload", box=box.ROUNDED))
     if result.get("report"):
-        parts.append(Panel(Text(json.dumps(result["report"], indent=2, ensure_ascii=False)), title="Amazon's answer", box=box.ROUNDED))
+        parts.append(Panel(Text(json_text(json.dumps(result["report"], indent=2, ensure_ascii=False))), title="Amazon's answer", box=box.ROUNDED))
     stdout_console().print(Group(*parts))
 
 

@@ -14,7 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, warn
+from amzorders.cli.common import get_app, notice, out, out_data, out_json, warn
 
 PANEL = "Processing"
 ORDER_HELP = "Commerce order number (e.g. 000000012) or Amazon order number."
@@ -53,7 +53,7 @@ def _report(result, as_json: bool) -> None:
     if as_json:
         print(render.dumps(result))
     else:
-        print(result.summary)
+        out(result.summary)
     rejected = False
     for delivery in result.deliveries:
         if delivery.state == "done":
@@ -78,7 +78,7 @@ def _report(result, as_json: bool) -> None:
         if as_json:
             notice(line)
         else:
-            print(line)
+            out(line)
     if result.notification is not None:
         if result.notification.sent:
             notice(f"E-mailed the buyer ({result.notification.to}).")
@@ -107,16 +107,16 @@ def _print_dry_run(result, account, as_json: bool) -> None:
         print(render.dumps(result))
         return
     if result.outbox_kind == "confirm_shipment":
-        print(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
-        print(json.dumps(result.payload, indent=2, ensure_ascii=False))
+        out(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
+        out_json(json.dumps(result.payload, indent=2, ensure_ascii=False))
         return
     from amzorders.services.outbox import preview_feed_document
 
     if not account.merchant_id and not account.is_simulator:
         warn("No merchant_id is configured for this account; the feed shows MERCHANT_ID in its place.")
     feed_type, document = preview_feed_document(result.outbox_kind, result.payload, result.amazon_order_id, account)
-    print(f"Feed {feed_type}:")
-    print(document.decode("utf-8"), end="")
+    out(f"Feed {feed_type}:")
+    out_data(document.decode("utf-8", errors="replace"))
 
 
 def invoice_command(
@@ -172,9 +172,9 @@ def ship_command(
                 print(render.dumps(bulk))
             else:
                 for result in bulk.shipments:
-                    print(result.summary)
-                    print(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
-                    print(json.dumps(result.payload, indent=2, ensure_ascii=False))
+                    out(result.summary)
+                    out(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
+                    out_json(json.dumps(result.payload, indent=2, ensure_ascii=False))
             notice(f"{bulk.rows} row(s) checked, {len(bulk.shipments)} shipment(s). Dry run: nothing was written or sent.")
             return
         failed = 0
