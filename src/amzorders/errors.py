@@ -22,6 +22,7 @@ class ExitCode(IntEnum):
     LOCKED = 6  # another sync holds the sync lock, or a writer held the store past the busy timeout
     STORE_UNUSABLE = 7  # the store file is corrupt, from a newer amzorders, or not an amzorders store
     CANNOT_WRITE = 8  # the disk is full or the store is read-only: the machine, not the data
+    AMAZON_BAD_RESPONSE = 9  # Amazon (or a proxy) answered 2xx with a body that is not the documented response, or paged in a loop
     INTERRUPTED = 130  # Ctrl-C (SIGINT)
     TERMINATED = 143  # SIGTERM (cron, systemd, container runtimes): 128 + 15, as shells report it
 
@@ -166,6 +167,15 @@ class AmazonUnavailableError(AmazonError):
     """Amazon unreachable, timing out, throttling or failing (5xx) after bounded retries."""
 
     exit_code = ExitCode.AMAZON_UNAVAILABLE
+
+
+class AmazonBadResponseError(AmazonUnavailableError):
+    """A 2xx whose body is not the operation's documented response (an ``errors`` body,
+    a proxy's HTML, JSON without the required fields), still so after bounded retries;
+    or pagination that does not end (a token or page seen before in this run). Nothing
+    read from it is data: the watermark stays where it was."""
+
+    exit_code = ExitCode.AMAZON_BAD_RESPONSE
 
 
 class AuthError(AmazonError):

@@ -25,6 +25,7 @@ from amzorders.amazon.auth import LwaCredentials, TokenStore, token_cache_key
 from amzorders.amazon.ratelimit import RateLimiter
 from amzorders.domain import codes
 from amzorders.errors import (
+    AmazonBadResponseError,
     AmazonError,
     AmazonRejectedError,
     AmazonUnavailableError,
@@ -59,6 +60,9 @@ _MALFORMED_REQUEST = (
     requests.exceptions.InvalidSchema,
 )
 FEEDS_PATH = "/feeds/2021-06-30"
+# Pages one searchOrders run follows at most (100 orders each: a million orders; at the
+# usage plan's 0.0056 req/s that is days of quota). More means a loop, not a backlog.
+DEFAULT_MAX_PAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -178,6 +182,7 @@ class SpApiClient:
         included_data: Iterable[str] | None = codes.DEFAULT_INCLUDED_DATA,
         max_results_per_page: int = 100,
         pagination_token: str | None = None,
+        max_pages: int = DEFAULT_MAX_PAGES,
     ) -> Iterator[OrdersPage]:
         """Pages of orders, fetched lazily, following ``pagination.nextToken``.
 
@@ -212,28 +217,53 @@ class SpApiClient:
                 if joined:
                     params[name] = joined
         params["maxResultsPerPage"] = str(max_results_per_page)
-        return self._search_pages(params, pagination_token)
+        if max_pages < 1:
+            raise UsageError(f"max_pages must be at least 1, got {max_pages}.")
+        return self._search_pages(params, pagination_token, max_pages)
 
-    def _search_pages(self, params: dict[str, str], token: str | None) -> Iterator[OrdersPage]:
+    def _search_pages(self, params: dict[str, str], token: str | None, max_pages: int) -> Iterator[OrdersPage]:
+        """Follow ``nextToken`` until Amazon leaves it out, and stop a loop.
+
+        Amazon's model: "When there are no other pages to fetch, the pagination field will
+        be absent"; nothing promises a token never repeats. A token already sent in this
+        run, a page identical to one already served (same orders, same update times), or
+        more than ``max_pages`` pages stop the search with ``AmazonBadResponseError``: what
+        was yielded stays stored, and no watermark is yielded past it."""
+        sent_tokens: set[str] = set()
+        seen_pages: set[tuple[tuple[str, str], ...]] = set()
+        pages = 0
+        last: _Outcome | None = None
         while True:
+            if token is not None and last is not None:
+                # Checked before the request: the page that handed out the token is kept.
+                if token in sent_tokens:
+                    raise _paging_error(last, f"page {pages} hands back a pagination token already used in this search")
+                if pages >= max_pages:
+                    raise _paging_error(last, f"the search has more than {max_pages} pages (the bound per run)")
             page_params = dict(params)
             if token is not None:
                 page_params["paginationToken"] = token
-            outcome = self._call("searchOrders", "GET", ORDERS_PATH, params=page_params)
+                sent_tokens.add(token)
+            last = outcome = self._call("searchOrders", "GET", ORDERS_PATH, params=page_params)
+            pages += 1
             body = _json_object(outcome, "searchOrders")
-            orders = body.get("orders") or []
-            if not isinstance(orders, list):
-                raise _shape_error("searchOrders", outcome, "'orders' is not a list")
+            orders = body["orders"]
             pagination = body.get("pagination")
-            next_token = pagination.get("nextToken") if isinstance(pagination, dict) else None
+            next_token = (pagination.get("nextToken") if isinstance(pagination, dict) else None) or None
+            fingerprint = tuple(
+                (str(order.get("orderId")), str(order.get("lastUpdatedTime"))) for order in orders
+            )
+            if fingerprint and fingerprint in seen_pages:
+                raise _paging_error(outcome, f"page {pages} repeats an earlier page of this search ({len(orders)} orders)")
+            seen_pages.add(fingerprint)
             yield OrdersPage(
                 orders=orders,
-                next_token=next_token or None,
+                next_token=next_token,
                 last_updated_before=_watermark(body, "lastUpdatedBefore", outcome),
                 created_before=_watermark(body, "createdBefore", outcome),
                 request_id=outcome.request_id,
             )
-            if not next_token:
+            if next_token is None:
                 return
             token = next_token
 
@@ -434,14 +464,21 @@ class SpApiClient:
         json_body: Any = None,
         expect_json: bool = True,
         resend_if_maybe_delivered: bool = True,
+        documented: Callable[[Any], str | None] | None = None,
     ) -> _Outcome:
         """One SP-API operation: token bucket, access token, retries, error mapping.
+
+        ``documented(body)`` says what is wrong with a 2xx JSON body that is not the
+        operation's documented response (None: it is). Such a reply is never data: it is
+        retried like a 5xx, within the same bounds, and then fails with
+        ``AmazonBadResponseError`` (exit 9).
 
         ``resend_if_maybe_delivered=False`` is for writes that are not idempotent at Amazon
         (createFeed: a second call makes a second feed). Once an attempt may have reached
         Amazon, such a call is not retried here; it fails with ``maybe_delivered`` set so
         the caller can settle the doubt. A 429 is still retried: Amazon processed nothing."""
         url = self.base_url + path
+        documented = documented or DOCUMENTED_RESPONSES.get(operation)
         attempt = 0
         failures = 0
         token_refreshed = False
@@ -487,28 +524,39 @@ class SpApiClient:
                 self.rate_limiter.observe_rate(operation, rate)
             body, json_ok = _parse_json(response)
             error_code, error_message, error_details = _first_error(body)
-            unusable = 200 <= status < 300 and expect_json and not json_ok
+            success = 200 <= status < 300
+            unusable = success and expect_json and not json_ok
             # An operation answered "204 No Content" by Amazon that comes back as another
             # 2xx (a proxy's page, a garbled reply) has not been confirmed: treat it as a
             # failed attempt, never as success, or an action could be marked done unapplied.
-            unconfirmed = 200 <= status < 300 and not expect_json and status != 204
-            if unusable or unconfirmed:
-                record_code: str | None = "InvalidJSON" if unusable else f"Unexpected{status}"
+            unconfirmed = success and not expect_json and status != 204
+            # Amazon's models define one response schema per 2xx; anything else in a 2xx
+            # (an {"errors": ...} body, JSON without the required fields) is not data.
+            undocumented = (
+                _undocumented(body, documented) if success and expect_json and json_ok else None
+            )
+            if unusable or unconfirmed or undocumented:
+                record_code: str | None = (
+                    "InvalidJSON" if unusable else f"Unexpected{status}" if unconfirmed else "UndocumentedBody"
+                )
             else:
                 record_code = error_code or (f"HTTP{status}" if status >= 400 else None)
             self._record(operation, method, path, status, request_id, started, attempt, record_code)
 
-            if 200 <= status < 300:
-                if unusable or unconfirmed:
+            if success:
+                if unusable or unconfirmed or undocumented:
                     failures += 1
-                    last = (
-                        f"HTTP {status} with a body that is not valid JSON, request id {request_id}"
-                        if unusable
-                        else f"HTTP {status} instead of 204 No Content, request id {request_id}"
-                    )
+                    if unusable:
+                        last = f"HTTP {status} with a body that is not valid JSON ({_body_kind(response)})"
+                    elif unconfirmed:
+                        last = f"HTTP {status} instead of 204 No Content"
+                    else:
+                        last = f"HTTP {status} whose body {undocumented}"
+                    last += f", request id {request_id}"
+                    bad = bool(unusable or undocumented)
                     if not resend_if_maybe_delivered:
-                        raise self._unavailable(operation, method, failures, last, request_id, True)
-                    self._wait_or_give_up(operation, method, failures, last, request_id, True)
+                        raise self._unavailable(operation, method, failures, last, request_id, True, bad)
+                    self._wait_or_give_up(operation, method, failures, last, request_id, True, bad_response=bad)
                     continue
                 return _Outcome(response, body, request_id)
 
@@ -542,10 +590,12 @@ class SpApiClient:
         request_id: str | None,
         maybe_delivered: bool,
         at_least: float = 0.0,
+        *,
+        bad_response: bool = False,
     ) -> None:
         """Sleep before the next retry, or raise when ``failures`` used up the retries."""
         if failures > self.max_retries:
-            raise self._unavailable(operation, method, failures, last, request_id, maybe_delivered)
+            raise self._unavailable(operation, method, failures, last, request_id, maybe_delivered, bad_response)
         self._sleep(max(self._backoff(failures), at_least))
 
     def _transfer(
@@ -665,16 +715,26 @@ class SpApiClient:
         last: str,
         request_id: str | None,
         maybe_delivered: bool,
+        bad_response: bool = False,
     ) -> AmazonUnavailableError:
         if method == "GET" or not maybe_delivered:
             outcome = "nothing was changed."
         else:
             outcome = "Amazon may or may not have received it."
-        error = AmazonUnavailableError(
-            self._scrub(
+        if bad_response:
+            message = (
+                f"Amazon's reply to {operation} was not the documented response after {attempts} "
+                f"attempts (last: {last}); nothing in it was taken as data. A proxy between here "
+                f"and Amazon, or trouble at Amazon, can cause this; try again later - {outcome}"
+            )
+        else:
+            message = (
                 f"Amazon did not answer {operation} after {attempts} attempts (last: {last}). "
                 f"Amazon may be having trouble; try again later - {outcome}"
-            ),
+            )
+        error_type = AmazonBadResponseError if bad_response else AmazonUnavailableError
+        error = error_type(
+            self._scrub(message),
             request_id=request_id,
             operation=operation,
         )
@@ -842,6 +902,82 @@ def _describe_exception(exc: BaseException, timeout: tuple[float, float]) -> str
     return type(exc).__name__
 
 
+def _body_kind(response: requests.Response) -> str:
+    """A short, safe description of a non-JSON body: what a proxy or a cut reply sent."""
+    content_type = (response.headers.get("Content-Type") or "no content type").split(";")[0].strip()
+    head = response.content[:200].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return f"an HTML page, {content_type}"
+    if not response.content:
+        return "empty"
+    return content_type
+
+
+def _undocumented(body: Any, documented: Callable[[Any], str | None] | None) -> str | None:
+    """What makes ``body`` not the documented 2xx response, or None (also when the
+    operation's schema is not known here). None of the schemas checked has an ``errors``
+    property, so a 2xx carrying one is Amazon's (or a proxy's) failure, not data."""
+    if documented is None:
+        return None
+    if not isinstance(body, dict):
+        return "is not a JSON object"
+    if "errors" in body:
+        code, message, _ = _first_error(body)
+        said = ": ".join(part for part in (code, message) if part) or "no details"
+        return f"is an error list ({said[:200]})"
+    return documented(body)
+
+
+def _requires(**fields: type | tuple[type, ...]) -> Callable[[Any], str | None]:
+    """A check for the ``required`` properties of a response schema in Amazon's model."""
+
+    def check(body: dict[str, Any]) -> str | None:
+        for name, kind in fields.items():
+            if name not in body:
+                return f"has no '{name}'"
+            if not isinstance(body[name], kind):
+                return f"has a '{name}' that is not {_type_name(kind)}"
+        return None
+
+    return check
+
+
+def _type_name(kind: type | tuple[type, ...]) -> str:
+    names = {dict: "an object", list: "an array", str: "a string"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _search_orders_documented(body: dict[str, Any]) -> str | None:
+    """SearchOrdersResponse (orders_2026-01-01.json): ``orders`` required, an array of
+    Order objects; ``pagination`` an object whose ``nextToken`` is a string."""
+    problem = _requires(orders=list)(body)
+    if problem:
+        return problem
+    if not all(isinstance(order, dict) for order in body["orders"]):
+        return "has an 'orders' entry that is not an object"
+    pagination = body.get("pagination")
+    if pagination is not None:
+        if not isinstance(pagination, dict):
+            return "has a 'pagination' that is not an object"
+        token = pagination.get("nextToken")
+        if token is not None and not isinstance(token, str):
+            return "has a 'pagination.nextToken' that is not a string"
+    return None
+
+
+# The 2xx response schemas of each operation read, from Amazon's models: required
+# properties and their types (orders_2026-01-01.json, feeds_2021-06-30.json).
+DOCUMENTED_RESPONSES: dict[str, Callable[[Any], str | None]] = {
+    "searchOrders": _search_orders_documented,
+    "getOrder": _requires(order=dict),  # GetOrderResponse
+    "createFeedDocument": _requires(feedDocumentId=str, url=str),  # CreateFeedDocumentResponse
+    "createFeed": _requires(feedId=str),  # CreateFeedResponse
+    "getFeed": _requires(feedId=str, feedType=str, createdTime=str, processingStatus=str),  # Feed
+    "getFeedDocument": _requires(feedDocumentId=str, url=str),  # FeedDocument
+}
+
+
 def _json_object(outcome: _Outcome, operation: str) -> dict[str, Any]:
     if not isinstance(outcome.body, dict):
         raise _shape_error(operation, outcome, "it is not a JSON object")
@@ -850,12 +986,25 @@ def _json_object(outcome: _Outcome, operation: str) -> dict[str, Any]:
 
 def _shape_error(operation: str, outcome: _Outcome, problem: str) -> AmazonUnavailableError:
     status = outcome.response.status_code if outcome.response is not None else None
-    error = AmazonUnavailableError(
+    error = AmazonBadResponseError(
         f"Amazon's reply to {operation} cannot be used: {problem} (HTTP {status}, request id "
         f"{outcome.request_id}). Try again later; if it persists, Amazon changed its API.",
         status=status,
         request_id=outcome.request_id,
         operation=operation,
+    )
+    return _delivered(error, True)
+
+
+def _paging_error(outcome: _Outcome, problem: str) -> AmazonBadResponseError:
+    error = AmazonBadResponseError(
+        f"Amazon's searchOrders pagination does not end: {problem} (request id "
+        f"{outcome.request_id}). The pages read before are stored; the sync position stays "
+        "behind the unread orders. Run sync again later; if it repeats, report the request "
+        "id to Amazon support.",
+        status=outcome.response.status_code if outcome.response is not None else None,
+        request_id=outcome.request_id,
+        operation="searchOrders",
     )
     return _delivered(error, True)
 

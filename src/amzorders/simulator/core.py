@@ -68,10 +68,15 @@ WINDOW_MARGIN_SECONDS = 120  # a *Before must be at least 2 minutes before now
 MAX_PAGE_SIZE = 100
 
 # Fault kinds and where they apply.
-CALL_FAULTS = ("429", "500", "503", "reset", "slow", "bad_json")
-FAULT_KINDS: tuple[str, ...] = (*CALL_FAULTS, "expire_token", "lwa_refuse", "update_during_paging",
-                                "duplicate_across_pages", "feed_fatal", "feed_message_error")
-PAGING_FAULTS = ("update_during_paging", "duplicate_across_pages")
+# errors_200: a 2xx whose body is an error list; proxy_html: a 2xx HTML page from a proxy
+# or captive portal; 429_bare: a 429 without x-amzn-RateLimit-Limit (Amazon sends the
+# header "when available", so a client must cope without it).
+CALL_FAULTS = ("429", "500", "503", "reset", "slow", "bad_json", "errors_200", "proxy_html", "429_bare")
+# repeat_token: the next token is the one just sent; repeat_page: a new token that serves
+# the page just served again. Both are loops a client must stop.
+PAGING_FAULTS = ("update_during_paging", "duplicate_across_pages", "repeat_token", "repeat_page")
+FAULT_KINDS: tuple[str, ...] = (*CALL_FAULTS, "expire_token", "lwa_refuse", *PAGING_FAULTS,
+                                "feed_fatal", "feed_message_error")
 FEED_FAULTS = ("feed_fatal", "feed_message_error")
 
 SEARCH_PARAMETERS = frozenset({
@@ -603,8 +608,11 @@ class Simulator:
             response["lastUpdatedBefore" if mode == "lastUpdated" else "createdBefore"] = iso(upper)
             return response, paging
 
-    def make_page_token(self, paging: dict[str, Any], cursor: tuple[int, int]) -> str:
-        return _b64({"s": paging["session"], "b": paging["upper"], "k": cursor[0], "i": cursor[1], "h": paging["hash"]})
+    def make_page_token(self, paging: dict[str, Any], cursor: tuple[int, int], nonce: str | None = None) -> str:
+        data = {"s": paging["session"], "b": paging["upper"], "k": cursor[0], "i": cursor[1], "h": paging["hash"]}
+        if nonce is not None:
+            data["n"] = nonce  # a different token for the same position
+        return _b64(data)
 
     def _updated_window(self, lower: int, upper: int, now: float, marketplaces: set[str] | None,
                         afn_filter: set[bool] | None, status_filter: set[str] | None) -> list[tuple[int, int]]:

@@ -172,6 +172,18 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if fault == "slow":
             self._stall(self.sim.slow_seconds)
             return False
+        if fault == "429_bare":
+            self.sim.count_429()
+            self._json(429, {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]})
+            return True
+        if fault == "errors_200":
+            self._json(200, {"errors": [{"code": "InternalFailure", "message": "We encountered an internal error. Please try again."}]}, operation)
+            return True
+        if fault == "proxy_html":
+            page = (b"<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head>"
+                    b"<body><h1>Bad Gateway</h1><p>The proxy server received an invalid response.</p></body></html>")
+            self._send(200, page, "text/html; charset=utf-8")
+            return True
         if fault == "429":
             self.sim.count_429()
             self._json(429, {"errors": [{"code": "QuotaExceeded", "message": "You exceeded your quota for the requested resource."}]}, operation)
@@ -292,9 +304,19 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         response, paging = sim.api_search_orders(query)
         if "pagination" not in response:
             return response
-        fault = sim.take_fault("searchOrders", PAGING_FAULTS)
+        sent_token = (query.get("paginationToken") or [None])[-1]
+        # A token can only repeat on a request that sent one.
+        applicable = PAGING_FAULTS if sent_token else tuple(k for k in PAGING_FAULTS if k != "repeat_token")
+        fault = sim.take_fault("searchOrders", applicable)
         served = paging["served"]
-        if fault == "duplicate_across_pages" and len(served) >= 2:
+        if fault == "repeat_token":
+            response["pagination"]["nextToken"] = sent_token
+        elif fault == "repeat_page" and served:
+            # Just before this page's first order: the next request gets this page again.
+            first_key, first_index = served[0]
+            response["pagination"]["nextToken"] = sim.make_page_token(
+                paging, (first_key, first_index - 1), nonce=uuid.uuid4().hex[:8])
+        elif fault == "duplicate_across_pages" and len(served) >= 2:
             response["pagination"]["nextToken"] = sim.make_page_token(paging, served[-2])
         elif fault == "update_during_paging":
             touched = [served[0][1]] + [index for _, index in paging["remaining"][:2]]
