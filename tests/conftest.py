@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,70 @@ import pytest
 from typer.testing import CliRunner
 
 
+# AMZORDERS_TEST_PG=postgresql://user@host:port/dbname runs every test on PostgreSQL: each
+# SQLite path a test opens (in this process or in subprocesses it starts) becomes its own
+# schema in a database made for this session (i14_test_<uuid>), dropped afterwards.
+# Read here, before the fixtures clear AMZORDERS_*.
+TEST_PG_URL = os.environ.get("AMZORDERS_TEST_PG") or None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: reads the SQLite file itself (skipped under AMZORDERS_TEST_PG)")
+    config.addinivalue_line("markers", "postgres: needs AMZORDERS_TEST_PG (skipped without it)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if TEST_PG_URL and "sqlite_only" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="SQLite-specific (AMZORDERS_TEST_PG is set)"))
+        if not TEST_PG_URL and "postgres" in item.keywords:
+            item.add_marker(pytest.mark.skip(reason="needs a PostgreSQL server: set AMZORDERS_TEST_PG"))
+
+
+def _pg_url_with_db(url: str, dbname: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + dbname, parts.query, parts.fragment))
+
+
+_REDIRECT_VARIABLES = ("AMZORDERS_TEST_PG_REDIRECT", "AMZORDERS_TEST_PG_PREFIX")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pg_test_database():
+    """Under AMZORDERS_TEST_PG: this session's PostgreSQL database, which every store a
+    test opens is redirected to (a schema per store path: tmp_path makes them fresh per
+    test), dropped at the end. None otherwise."""
+    if not TEST_PG_URL:
+        yield None
+        return
+    import psycopg
+
+    name = f"i14_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = _pg_url_with_db(TEST_PG_URL, name)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    os.environ["AMZORDERS_TEST_PG_REDIRECT"] = url
+    os.environ["AMZORDERS_TEST_PG_PREFIX"] = "s_"
+    try:
+        yield url
+    finally:
+        for variable in _REDIRECT_VARIABLES:
+            os.environ.pop(variable, None)
+        with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(autouse=True)
 def amzorders_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A temp AMZORDERS_HOME (not created: the code must create what it needs), no
-    leaking AMZORDERS_*/XDG_* variables, unexpected exceptions re-raised, wide output."""
+    leaking AMZORDERS_*/XDG_* variables, unexpected exceptions re-raised, wide output.
+    Under AMZORDERS_TEST_PG, the test's stores are redirected to PostgreSQL."""
     for name in list(os.environ):
-        if name.startswith(("AMZORDERS_", "XDG_")):
+        if name.startswith(("AMZORDERS_", "XDG_")) and name not in _REDIRECT_VARIABLES:
             monkeypatch.delenv(name)
     home = tmp_path / "amzorders-home"
     monkeypatch.setenv("AMZORDERS_HOME", str(home))

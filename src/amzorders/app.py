@@ -38,7 +38,7 @@ class App:
         self.settings = settings
         self.account = account
         self.using_simulator = account.is_simulator
-        self.db_path: Path = settings.db_path_for(account)
+        self.db_path: Path | str = settings.db_path_for(account)  # a file, or a PostgreSQL URL
         self._store: Store | None = None
         self._client: SpApiClient | None = None
         self._simulator: Simulator | None = None
@@ -47,7 +47,7 @@ class App:
     def from_options(
         cls,
         config_path: Path | None = None,
-        db_path: Path | None = None,
+        db_path: Path | str | None = None,
         account_name: str | None = None,
         env: Mapping[str, str] = os.environ,
     ) -> App:
@@ -62,7 +62,7 @@ class App:
         if self._store is None:
             from amzorders.store import Store
 
-            self._store = Store.open(self.db_path)
+            self._store = Store.open(self.db_path, password=self.settings.db_password)
         return self._store
 
     def simulator(self) -> Simulator:

@@ -19,7 +19,7 @@ Environment variables (empty values count as unset):
 | --- | --- |
 | `AMZORDERS_HOME` | One directory for both the config file and the data (overrides the XDG locations) |
 | `AMZORDERS_CONFIG` | Path of the config file (`--config` wins) |
-| `AMZORDERS_DB` | Path of the SQLite store (`--db` wins); also used for the simulator when set |
+| `AMZORDERS_DB` | Path of the SQLite store, or a `postgresql://user@host:port/dbname` URL (`--db` wins); also used for the simulator when set |
 | `AMZORDERS_ACCOUNT` | Account to use (`--account` wins); `simulator` forces the built-in simulator |
 | `AMZORDERS_IMPORT_ORDERS` | `true`/`false`: create a commerce order for each imported Amazon order ("Import Amazon Orders") |
 | `AMZORDERS_CLIENT_ID` | LWA client id of the selected account |
@@ -52,6 +52,7 @@ from urllib.parse import urlsplit
 
 from amzorders.domain import codes
 from amzorders.errors import ConfigError
+from amzorders.dburl import is_postgres_url, redact_url, store_location
 
 CONFIG_FILE_NAME = "config.toml"
 STORE_FILE_NAME = "amzorders.db"
@@ -182,7 +183,7 @@ class Settings:
     config_path: Path
     config_exists: bool
     data_dir: Path
-    db_path: Path  # the real store (simulator runs use simulator_db_path unless explicit)
+    db_path: Path | str  # the real store: a SQLite file, or a PostgreSQL URL (text; may hold a password)
     db_path_explicit: bool  # given by --db or AMZORDERS_DB: used even for the simulator
     default_account: str | None  # the selected account name, if one could be chosen
     accounts: Mapping[str, AccountConfig]
@@ -193,6 +194,8 @@ class Settings:
     warnings: tuple[str, ...] = ()
     # AMZORDERS_CLIENT_ID... set although there is no account to apply them to.
     unused_env_credentials: tuple[str, ...] = ()
+    # PostgreSQL password (config db_password) for a URL that carries none.
+    db_password: str | None = field(default=None, repr=False)
 
     @property
     def simulator_db_path(self) -> Path:
@@ -202,7 +205,7 @@ class Settings:
     def simulator_state_path(self) -> Path:
         return self.data_dir / "simulator" / "marketplace.json"
 
-    def db_path_for(self, account: AccountConfig) -> Path:
+    def db_path_for(self, account: AccountConfig) -> Path | str:
         """Simulated orders go to their own file unless the user named one explicitly."""
         if account.is_simulator and not self.db_path_explicit:
             return self.simulator_db_path
@@ -271,7 +274,8 @@ class Settings:
         items = [
             item("config_path", str(self.config_path)),
             item("data_dir", str(self.data_dir)),
-            item("db_path", str(self.db_path)),
+            item("db_path", redact_url(self.db_path)),
+            item("db_password", self.db_password, secret=True),
             item("account", self.default_account),
         ]
         for account in self.accounts.values():
@@ -374,7 +378,7 @@ def account_env_prefix(account_name: str) -> str:
 def load_settings(
     *,
     config_path: Path | None = None,
-    db_path: Path | None = None,
+    db_path: Path | str | None = None,
     account: str | None = None,
     env: Mapping[str, str] = os.environ,
 ) -> Settings:
@@ -408,7 +412,7 @@ def settings_from_document(
     path: Path,
     exists: bool = True,
     path_source: str = SOURCE_DEFAULT,
-    db_path: Path | None = None,
+    db_path: Path | str | None = None,
     account: str | None = None,
     env: Mapping[str, str] = os.environ,
     warnings: tuple[str, ...] = (),
@@ -420,16 +424,31 @@ def settings_from_document(
     sources["data_dir"] = source_env("AMZORDERS_HOME") if home_set else SOURCE_DEFAULT
     root = _Table(document, "", path)
 
-    # Store path: flag > env > file (relative to the file) > data dir.
+    # Store: flag > env > file (db_url, or db_path relative to the file) > data dir.
+    # A postgresql:// URL selects PostgreSQL; anything else is a SQLite file.
     file_db = root.get_str("db_path")
+    file_db_url = root.get_str("db_url")
+    if file_db_url and not is_postgres_url(file_db_url):
+        raise root.error("db_url", "must be a postgresql://user@host:port/dbname URL (a SQLite file goes in db_path)")
+    if file_db_url and file_db:
+        raise root.error("db_url", "and db_path are both set; keep the one store you use")
+    db_password = root.get_str("db_password")
+    if db_password:
+        sources["db_password"] = SOURCE_FILE
     db_explicit = True
+    store_path: Path | str
     if db_path is not None:
-        store_path, sources["db_path"] = Path(db_path).expanduser(), source_flag("--db")
+        store_path, sources["db_path"] = store_location(db_path), source_flag("--db")
     elif _env_value(env, "AMZORDERS_DB"):
-        store_path = Path(env["AMZORDERS_DB"]).expanduser()
+        store_path = store_location(env["AMZORDERS_DB"])
         sources["db_path"] = source_env("AMZORDERS_DB")
+    elif file_db_url:
+        store_path, sources["db_path"] = file_db_url, SOURCE_FILE
+        db_explicit = False
     elif file_db:
-        store_path, sources["db_path"] = path.parent / Path(file_db).expanduser(), SOURCE_FILE
+        located = store_location(file_db)
+        store_path = located if isinstance(located, str) else path.parent / located
+        sources["db_path"] = SOURCE_FILE
         db_explicit = False
     else:
         store_path, sources["db_path"] = data_directory / STORE_FILE_NAME, SOURCE_DEFAULT
@@ -493,6 +512,7 @@ def settings_from_document(
         sources=MappingProxyType(sources),
         warnings=warnings,
         unused_env_credentials=unused_env,
+        db_password=db_password or None,
     )
 
 
@@ -644,6 +664,11 @@ def _permission_warning(path: Path, document: dict[str, Any]) -> str | None:
     email = document.get("email")
     if isinstance(email, dict) and email.get("password"):
         secrets.append("email.password")
+    if document.get("db_password"):
+        secrets.append("db_password")
+    db_url = document.get("db_url")
+    if isinstance(db_url, str) and redact_url(db_url) != db_url:
+        secrets.append("db_url (its password)")
     if not secrets:
         return None
     return (
@@ -878,7 +903,7 @@ def parse_bool(text: str, variable: str) -> bool:
 
 # Keys each table accepts, so that a typo is an error instead of a silently ignored line.
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("default_account", "db_path", "accounts", "orders", "sync", "email"),
+    "": ("default_account", "db_path", "db_url", "db_password", "accounts", "orders", "sync", "email"),
     "account": (
         "region",
         "marketplace_ids",

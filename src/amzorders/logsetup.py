@@ -169,7 +169,14 @@ def add_secrets(values: Iterable[str | None]) -> None:
 
 def add_settings_secrets(settings: Settings) -> None:
     """Register every secret a ``Settings`` holds (all accounts, the SMTP password)."""
-    values: list[str | None] = [settings.email.password]
+    values: list[str | None] = [settings.email.password, settings.db_password]
+    from urllib.parse import urlsplit
+
+    if isinstance(settings.db_path, str):  # a PostgreSQL URL: its password, if any
+        try:
+            values.append(urlsplit(settings.db_path).password)
+        except ValueError:
+            pass
     for account in settings.accounts.values():
         values += [account.client_secret, account.refresh_token]
     add_secrets(values)

@@ -27,7 +27,7 @@ class CliOptions:
     """The global options, kept in ``ctx.obj`` (``main()`` creates it, the callback fills it)."""
 
     config_path: Path | None = None  # --config as typed (None: not on the command line)
-    db_path: Path | None = None  # --db as typed
+    db_path: str | None = None  # --db as typed (a SQLite path or a PostgreSQL URL)
     account_name: str | None = None  # --account as typed
     debug: bool = False
     app: App | None = None
@@ -130,7 +130,10 @@ def get_app(ctx: typer.Context) -> App:
     return options.app
 
 
-def simulator_notice(db_path: Path) -> str:
+def simulator_notice(db_path: Path | str) -> str:
+    from amzorders.dburl import redact_url
+
+    db_path = redact_url(db_path)
     return (
         "Using the built-in simulated marketplace (no Amazon credentials configured). "
         f"Simulated orders are kept in {db_path}, apart from real ones. "

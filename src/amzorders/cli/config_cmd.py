@@ -11,6 +11,7 @@ import typer
 from amzorders.cli.common import cli_options, get_settings, notice, stdout_console
 from amzorders.errors import UsageError
 from amzorders.textsafe import safe_text
+from amzorders.dburl import redact_url
 
 config_app = typer.Typer(
     name="config",
@@ -210,7 +211,7 @@ def path_command(
         "config_file": str(settings.config_path),
         "config_exists": settings.config_exists,
         "data_dir": str(settings.data_dir),
-        "db_path": str(settings.db_path_for(account)),
+        "db_path": redact_url(settings.db_path_for(account)),
         "account": account.name,
         "using_simulator": account.is_simulator,
     }

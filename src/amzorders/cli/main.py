@@ -119,12 +119,12 @@ def _global_options(
         ),
     ] = None,
     db: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--db",
-            metavar="FILE",
+            metavar="FILE|URL",
             envvar="AMZORDERS_DB",
-            help="SQLite order store to use.",
+            help="Order store: a SQLite file, or postgresql://user@host:port/dbname.",
             show_default=False,
         ),
     ] = None,

@@ -158,7 +158,6 @@ def sync_command(
             store=store,
             client=client,
             account=app.account,
-            db_path=app.db_path,
             import_settings=_import_settings(app),
             since=since_dt,
             initial_days=initial_days or app.settings.sync.initial_days,

@@ -1,6 +1,7 @@
 """The cron job: one sync run = pull orders, deliver the outbox, follow feeds, purge.
 
-Runs under the store's sync lock. The pull and the delivery are independent: when the
+Runs under the store's sync lock for the account (a file lock beside a SQLite store, an
+advisory lock on PostgreSQL: Store.sync_lock). The pull and the delivery are independent: when the
 pull fails, queued actions are still delivered before the pull's error is raised, so an
 Amazon read outage never holds back shipments Amazon would accept.
 """
@@ -10,11 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
-
 from amzorders.errors import AmazonError, AmazonRejectedError
 from amzorders.services.importer import ImportResult, ImportSettings, ProgressCallback, sync_orders
-from amzorders.services.locking import sync_lock
 from amzorders.services.outbox import DeliveryReport, deliver_outbox, follow_feeds, rejected_rows_message
 from amzorders.services.retention import PurgeReport, purge_pii
 from amzorders.store import Store
@@ -43,7 +41,6 @@ def run_sync(
     store: Store,
     client,
     account,
-    db_path: Path,
     import_settings: ImportSettings,
     since: datetime | None,
     initial_days: int,
@@ -52,7 +49,7 @@ def run_sync(
     progress: ProgressCallback | None = None,
     before_pull: Callable[[], None] | None = None,
 ) -> SyncReport:
-    with sync_lock(db_path, wait_seconds):
+    with store.sync_lock(account.name, wait_seconds):
         if before_pull is not None:
             before_pull()
         pull: ImportResult | None = None

@@ -1,20 +1,41 @@
-"""The SQLite connection: opening a private file, pragmas, migrations, transactions."""
+"""The store's connection: a private SQLite file (pragmas) or a PostgreSQL database
+(store/pg.py), migrations, transactions, and the per-account sync lock.
+
+Which engine: ``Store.open(location)``: a ``postgresql://`` URL is PostgreSQL, anything
+else a SQLite file path. Engine differences live in store/dialect.py.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from amzorders.errors import (  # noqa: F401  (StoreError, ConcurrentChangeError: re-exported)
     ConcurrentChangeError,
+    LockedError,
     NotAStoreError,
     StoreError,
     StoreTooNewError,
+)
+from amzorders.store.dialect import (
+    POSTGRES,
+    POSTGRES_FUNCTIONS,
+    SEQUENCE_NAMES,
+    SQLITE,
+    Dialect,
+    is_postgres_url,
+    redact_url,
+    render_ddl,
+    sequence_object,
 )
 from amzorders.store.errors import check_is_regular_file, translate_store_error
 from amzorders.store.migrations import MIGRATIONS
@@ -35,20 +56,60 @@ def money_text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:f}"
 
 
+# Tests only (tests/conftest.py, AMZORDERS_TEST_PG): every SQLite path a test opens is
+# redirected to its own schema in this PostgreSQL database, so the whole suite runs on
+# both engines without each test knowing. Never set in normal use.
+TEST_REDIRECT_ENV = "AMZORDERS_TEST_PG_REDIRECT"
+TEST_PREFIX_ENV = "AMZORDERS_TEST_PG_PREFIX"
+
+
+def test_redirect_schema(path: Path) -> str:
+    digest = hashlib.sha1(str(Path(path).absolute()).encode("utf-8")).hexdigest()[:16]
+    return f"{os.environ.get(TEST_PREFIX_ENV, 'i14_')}{digest}"
+
+
 class StoreBase:
     """Owns the connection. Subclassed (as mixins) by the repositories in this package."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path | None) -> None:
+    def __init__(
+        self,
+        conn: Any,
+        path: Path | None,
+        dialect: Dialect = SQLITE,
+        *,
+        url: str | None = None,
+        password: str | None = None,
+        schema: str | None = None,
+    ) -> None:
         self.conn = conn
-        self.path = path
+        self.path = path  # the SQLite file; None on PostgreSQL and for :memory:
+        self.dialect = dialect
+        self._url = url  # PostgreSQL URL as given (may hold a password: never shown)
+        self._password = password
+        self._schema = schema
         self._depth = 0
 
+    @property
+    def location(self) -> str:
+        """Where the store is, fit to print (a URL's password is redacted)."""
+        if self._url is not None:
+            return redact_url(self._url) + (f" (schema {self._schema})" if self._schema else "")
+        return str(self.path) if self.path is not None else ":memory:"
+
     @classmethod
-    def open(cls, path: Path | str) -> "StoreBase":
+    def open(cls, path: Path | str, *, password: str | None = None) -> "StoreBase":
         """Open (creating when missing) the store at ``path`` and bring its schema up to date.
 
-        The directory is created 0700 and the file 0600: it holds buyer data.
+        ``path``: a SQLite file, or a ``postgresql://user@host:port/dbname`` URL
+        (``password``: the config's db_password, used when the URL, PGPASSWORD and
+        ~/.pgpass give none). A SQLite directory is created 0700 and the file 0600: it holds
+        buyer data.
         """
+        if is_postgres_url(path):
+            return cls._open_postgres(str(path), password=password, schema=None)
+        redirect = os.environ.get(TEST_REDIRECT_ENV)
+        if redirect and str(path) != ":memory:":
+            return cls._open_postgres(redirect, password=None, schema=test_redirect_schema(Path(path)))
         path = Path(path)
         if str(path) != ":memory:":
             check_is_regular_file(path)
@@ -78,6 +139,22 @@ class StoreBase:
             _tighten_permissions(store.path)
         return store
 
+    @classmethod
+    def _open_postgres(cls, url: str, *, password: str | None, schema: str | None) -> "StoreBase":
+        from amzorders.store import pg
+
+        conn = pg.connect(url, password=password, schema=schema)
+        store = cls(conn, None, POSTGRES, url=url, password=password, schema=schema)
+        try:
+            store.migrate()
+        except Exception as exc:
+            conn.close()
+            translated = translate_store_error(exc, store.location)
+            if translated is None:
+                raise
+            raise translated from None
+        return store
+
     def close(self) -> None:
         self.conn.close()
 
@@ -102,7 +179,7 @@ class StoreBase:
                 self._depth -= 1
             return
         try:
-            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(self.dialect.begin)
         except sqlite3.Error as exc:
             raise self._translated(exc) from None
         self._depth = 1
@@ -114,7 +191,7 @@ class StoreBase:
             self._depth = 0
             self._rollback()
             if isinstance(exc, Exception):
-                translated = translate_store_error(exc, self.path)
+                translated = translate_store_error(exc, self.location)
                 if translated is not None and translated is not exc:
                     raise translated from None
             raise
@@ -125,7 +202,7 @@ class StoreBase:
         if self.conn.in_transaction:
             try:
                 self.conn.execute("ROLLBACK")
-            except sqlite3.Error:
+            except Exception:  # noqa: BLE001 - sqlite3's or psycopg's; the first error matters
                 pass
 
     def _translated(self, exc: Exception) -> Exception:
@@ -135,6 +212,9 @@ class StoreBase:
     # -- schema -------------------------------------------------------------------
 
     def migrate(self) -> None:
+        if self.dialect.is_postgres:
+            self._migrate_postgres()
+            return
         tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "schema_migrations" not in tables:
             # A fresh file, or another program's SQLite database: never add our tables to that.
@@ -164,7 +244,7 @@ class StoreBase:
             try:
                 self.conn.executescript(
                     "BEGIN IMMEDIATE;\n"
-                    + script
+                    + render_ddl(script, SQLITE)
                     + f"\nINSERT INTO schema_migrations VALUES ({version}, '{description}',"
                     " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));\nCOMMIT;"
                 )
@@ -172,6 +252,126 @@ class StoreBase:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
+
+    def _migrate_postgres(self) -> None:
+        """Each missing migration in its own transaction, under a transaction-scoped
+        advisory lock so that two hosts starting at once do not both apply it."""
+        newest = max(v for v, _, _ in MIGRATIONS)
+        if self.conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is not None:
+            current = self.schema_version()
+            if current > newest:
+                raise StoreTooNewError(
+                    f"The order store {self.location} was written by a newer amzorders (schema "
+                    f"{current}, this version knows {newest}). Upgrade amzorders (pip install -U amzorders) "
+                    "and run the command again; the store was not changed."
+                )
+            if current == newest:
+                return
+        for version, description, script in MIGRATIONS:
+            with self.transaction():
+                self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':amzorders-migrate'))")
+                self.conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
+                if self.conn.execute("SELECT 1 FROM schema_migrations WHERE version = ?", (version,)).fetchone():
+                    continue
+                self._postgres_prelude()
+                self.conn.execute(render_ddl(script, POSTGRES, trgm_schema=self._trgm_schema()))
+                self.conn.execute(
+                    "INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                    (version, description, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
+                )
+
+    def _postgres_prelude(self) -> None:
+        """What every PostgreSQL migration may rely on: pg_trgm, the SQLite-compatible
+        functions, the increment-number sequences (all idempotent)."""
+        if self._trgm_schema() is None:
+            try:
+                self.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+            except Exception as exc:  # noqa: BLE001 - psycopg's error, reworded
+                raise StoreError(
+                    f"The PostgreSQL store {self.location} needs the pg_trgm extension, and this user may "
+                    f"not create it ({str(exc).splitlines()[0]}). Ask the database's owner or a superuser "
+                    "to run: CREATE EXTENSION pg_trgm;"
+                ) from None
+        self.conn.execute(POSTGRES_FUNCTIONS)
+        for name in SEQUENCE_NAMES:
+            self.conn.execute(f"CREATE SEQUENCE IF NOT EXISTS {sequence_object(name)}")
+
+    def _trgm_schema(self) -> str | None:
+        row = self.conn.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace"
+            " WHERE e.extname = 'pg_trgm'"
+        ).fetchone()
+        return row[0] if row else None
+
+    # -- the sync lock --------------------------------------------------------------
+
+    @contextmanager
+    def sync_lock(
+        self,
+        account: str,
+        wait_seconds: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Iterator[None]:
+        """One sync per account at a time. SQLite: the flock beside the file
+        (services/locking.py, one per store). PostgreSQL: a session advisory lock, keyed
+        by schema and account, held on a connection of its own, so every host sharing the
+        database is excluded and the server releases it when the holder dies."""
+        if not self.dialect.is_postgres:
+            from amzorders.services.locking import sync_lock
+
+            with sync_lock(self.path if self.path is not None else ":memory:", wait_seconds):
+                yield
+            return
+        from amzorders.store import pg
+
+        key = self._sync_lock_key(account)
+        since = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        label = f"amzorders sync {pg.host_label()} since {since}"
+        lock_conn = pg.connect(self._url, password=self._password, schema=self._schema, application=label, keepalive=True)
+        try:
+            deadline = clock() + wait_seconds
+            while not lock_conn.execute("SELECT pg_try_advisory_lock(?)", (key,)).fetchone()[0]:
+                remaining = deadline - clock()
+                if remaining <= 0:
+                    raise LockedError(self._sync_locked_message(lock_conn, account, key, wait_seconds))
+                sleep(min(0.1, remaining))
+            yield
+        finally:
+            lock_conn.close()  # closing the session releases the advisory lock
+
+    def _sync_lock_key(self, account: str) -> int:
+        schema = self._schema or self.conn.execute("SELECT current_schema()").fetchone()[0]
+        digest = hashlib.sha256(f"amzorders-sync:{schema}:{account}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+    def _sync_locked_message(self, lock_conn: Any, account: str, key: int, wait_seconds: float) -> str:
+        unsigned = key & 0xFFFFFFFFFFFFFFFF
+        row = lock_conn.execute(
+            """SELECT a.application_name, a.client_addr::text FROM pg_locks l
+                 JOIN pg_stat_activity a ON a.pid = l.pid
+                WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                  AND l.classid = ?::bigint::oid AND l.objid = ?::bigint::oid""",
+            (unsigned >> 32, unsigned & 0xFFFFFFFF),
+        ).fetchone()
+        who = "holder unknown"
+        if row is not None and row[0]:
+            who = row[0].removeprefix("amzorders sync ").replace("@", " on ", 1)
+            who = f"pid {who}" + (f", connected from {row[1]}" if row[1] else "")
+        where = f"account {account} of {self.location}"
+        if wait_seconds > 0:
+            return (
+                f"Another sync is still running for {where} ({who}) after waiting {wait_seconds:g} "
+                "seconds. It will finish by itself; use a longer --wait, or run sync again later."
+            )
+        return (
+            f"Another sync is running for {where} ({who}). It will finish by itself; "
+            "use --wait SECONDS to wait for it."
+        )
 
     def schema_version(self) -> int:
         row = self.conn.execute("SELECT max(version) FROM schema_migrations").fetchone()

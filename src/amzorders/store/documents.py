@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.store.base import StoreBase, dec, money_text
+from amzorders.store.dialect import sequence_object
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +56,9 @@ class DocumentsRepository(StoreBase):
 
     def peek_sequence_value(self, name: str) -> int:
         """The value ``next_sequence_value(name)`` would return now (for --dry-run)."""
+        if self.dialect.is_postgres:
+            last, called = self.conn.execute(f"SELECT last_value, is_called FROM {sequence_object(name)}").fetchone()
+            return int(last) + 1 if called else int(last)
         row = self.conn.execute("SELECT value FROM sequences WHERE name = ?", (name,)).fetchone()
         return int(row[0]) + 1 if row else 1
 

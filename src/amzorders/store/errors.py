@@ -6,8 +6,9 @@ or None when ``exc`` is not a failure of the store or the machine (then it is a 
 stays an unexpected failure). The store calls it where transactions begin and end and
 where the file is opened; the CLI boundary calls it for anything that escapes a read.
 
-Another engine (PostgreSQL) adds its own ``_translate_<engine>`` and a branch in
-``translate_store_error``; the error kinds and their exit codes live in ``errors.py``.
+PostgreSQL's errors (psycopg) go through ``_translate_postgres``, by SQLSTATE
+(https://www.postgresql.org/docs/15/errcodes-appendix.html); psycopg is never imported
+here. The error kinds and their exit codes live in ``errors.py``.
 
 SQLite's result codes: https://www.sqlite.org/rescode.html (primary code = low byte of the
 extended code, which Python exposes as ``sqlite_errorcode`` since 3.11).
@@ -60,6 +61,8 @@ def translate_store_error(exc: BaseException, path: Path | str | None) -> AmzOrd
         return exc
     if isinstance(exc, sqlite3.Error):
         return _translate_sqlite(exc, _where(path), path)
+    if type(exc).__module__.startswith("psycopg"):
+        return _translate_postgres(exc, _where(path))
     if isinstance(exc, OSError):
         return translate_os_error(exc, f"the file {exc.filename}" if exc.filename else _where(path))
     return None
@@ -123,6 +126,43 @@ def _translate_sqlite(exc: sqlite3.Error, what: str, path: Path | str | None) ->
         return NotAStoreError(_not_a_store_message(what, "it is not an SQLite database"))
     if isinstance(exc, sqlite3.OperationalError) and text.startswith(("no such table", "no such column")):
         return NotAStoreError(_not_a_store_message(what, f"it lacks part of the schema ({text})"))
+    return None
+
+
+def _translate_postgres(exc: BaseException, what: str) -> AmzOrdersError | None:
+    from amzorders.dburl import redact_urls_in
+
+    state = getattr(exc, "sqlstate", None) or ""
+    first_line = redact_urls_in((str(exc).strip().splitlines() or [type(exc).__name__])[0])
+    # Two hosts racing: a deadlock or serialization failure the server broke, a lock
+    # wait cut short, or the unique guard that keeps an action from being queued twice.
+    if state in ("40001", "40P01", "55P03", "23505"):
+        return ConcurrentChangeError(CONCURRENT_LOSER_MESSAGE)
+    if state == "53100":
+        return DiskFullError(_disk_full_message(what, "the PostgreSQL server's disk is full"))
+    if state == "25006":
+        return ReadOnlyError(
+            f"Cannot write {what}: the PostgreSQL server accepts only reads (a standby, or "
+            "default_transaction_read_only). Point --db / AMZORDERS_DB at the primary server."
+        )
+    if state == "53300":
+        return StoreBusyError(
+            f"{what[0].upper()}{what[1:]} has no free connection slot (too many clients); nothing of "
+            "this command was saved. Run it again in a moment, or raise max_connections on the server."
+        )
+    if state in ("42P01", "42703"):
+        return NotAStoreError(_not_a_store_message(what, f"it lacks part of the schema ({first_line})"))
+    if state.startswith("XX"):
+        return StoreCorruptError(
+            f"{what[0].upper()}{what[1:]} reported an internal error ({first_line}). Ask the database's "
+            "administrator to check the server; restore from a backup if data is damaged."
+        )
+    if state.startswith(("08", "57P")) or type(exc).__name__ == "OperationalError":
+        return StoreError(
+            f"Lost or could not make the connection to {what} ({first_line}). Nothing of this "
+            "command was saved unless it said so. Check that the PostgreSQL server is running and "
+            "reachable, then run the command again."
+        )
     return None
 
 

@@ -17,9 +17,20 @@ class LimitsRepository(StoreBase):
     def reserve_rate_token(self, bucket: str, rate: float, burst: int, now: float) -> float:
         """Take one token from ``bucket``; return the seconds to wait before sending."""
         with self.transaction():
+            # SQLite's IMMEDIATE transaction already excludes other writers; PostgreSQL
+            # locks the bucket row (FOR UPDATE), so hosts take tokens one after another.
             row = self.conn.execute(
-                "SELECT tokens, updated_at FROM rate_buckets WHERE bucket = ?", (bucket,)
+                "SELECT tokens, updated_at FROM rate_buckets WHERE bucket = ?" + self.dialect.for_update, (bucket,)
             ).fetchone()
+            if row is None and self.dialect.is_postgres:
+                self.conn.execute(
+                    """INSERT INTO rate_buckets (bucket, tokens, updated_at, rate, burst) VALUES (?, ?, ?, ?, ?)
+                       ON CONFLICT (bucket) DO NOTHING""",
+                    (bucket, float(burst), now, rate, burst),
+                )
+                row = self.conn.execute(
+                    "SELECT tokens, updated_at FROM rate_buckets WHERE bucket = ? FOR UPDATE", (bucket,)
+                ).fetchone()
             state = BucketState(tokens=row[0], updated_at=row[1]) if row else None
             new_state, wait = reserve(state, now, rate, burst)
             self.conn.execute(

@@ -1,8 +1,11 @@
 """Numbered schema migrations. Each runs in its own transaction and is recorded in
 ``schema_migrations``; never edit a released migration, add the next number.
 
-Conventions: times are TEXT 'YYYY-MM-DDTHH:MM:SSZ' (UTC, sortable); money is TEXT holding
-an exact decimal string (read back as Decimal); booleans are INTEGER 0/1.
+Conventions: times are TEXT 'YYYY-MM-DDTHH:MM:SSZ' (UTC, sortable); money is MONEY (SQLite:
+TEXT holding an exact decimal string; PostgreSQL: NUMERIC; both read back as that text and
+turned into Decimal); booleans are INTEGER 0/1. The scripts are written once, in SQLite's
+DDL, and rendered for each engine by store/dialect.py: render_ddl (identity keys, NUMERIC,
+DOUBLE PRECISION, the trigram search table). See docs/architecture.md, "SQL for both engines".
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ CREATE TABLE amazon_orders (
     seller_order_id       TEXT,
     shipping_address_json TEXT,
     currency              TEXT,
-    grand_total           TEXT,
+    grand_total           MONEY,
     item_count            INTEGER NOT NULL DEFAULT 0,
     raw_json              TEXT NOT NULL,
     import_warnings       TEXT,
@@ -57,11 +60,11 @@ CREATE TABLE amazon_order_items (
     title            TEXT,
     quantity_ordered INTEGER NOT NULL,
     quantity_shipped INTEGER NOT NULL DEFAULT 0,
-    unit_price       TEXT,
-    item_price       TEXT,
-    shipping_price   TEXT,
-    tax              TEXT,
-    discount         TEXT,
+    unit_price       MONEY,
+    item_price       MONEY,
+    shipping_price   MONEY,
+    tax              MONEY,
+    discount         MONEY,
     currency         TEXT,
     is_gift          INTEGER NOT NULL DEFAULT 0,
     gift_message     TEXT,
@@ -82,15 +85,15 @@ CREATE TABLE commerce_orders (
     state            TEXT NOT NULL,
     status           TEXT NOT NULL,
     currency         TEXT NOT NULL,
-    subtotal         TEXT NOT NULL,
-    shipping_amount  TEXT NOT NULL,
-    tax_amount       TEXT NOT NULL,
-    discount_amount  TEXT NOT NULL,
-    grand_total      TEXT NOT NULL,
-    total_invoiced   TEXT NOT NULL DEFAULT '0',
-    total_paid       TEXT NOT NULL DEFAULT '0',
-    total_refunded   TEXT NOT NULL DEFAULT '0',
-    total_canceled   TEXT NOT NULL DEFAULT '0',
+    subtotal         MONEY NOT NULL,
+    shipping_amount  MONEY NOT NULL,
+    tax_amount       MONEY NOT NULL,
+    discount_amount  MONEY NOT NULL,
+    grand_total      MONEY NOT NULL,
+    total_invoiced   MONEY NOT NULL DEFAULT '0',
+    total_paid       MONEY NOT NULL DEFAULT '0',
+    total_refunded   MONEY NOT NULL DEFAULT '0',
+    total_canceled   MONEY NOT NULL DEFAULT '0',
     version          INTEGER NOT NULL DEFAULT 0,   -- optimistic lock: bumped by every change
     created_at       TEXT NOT NULL,
     updated_at       TEXT NOT NULL
@@ -104,11 +107,11 @@ CREATE TABLE commerce_order_items (
     sku             TEXT NOT NULL,
     name            TEXT NOT NULL,
     asin            TEXT,
-    price           TEXT NOT NULL,
-    row_total       TEXT NOT NULL,
-    tax_amount      TEXT NOT NULL DEFAULT '0',
-    discount_amount TEXT NOT NULL DEFAULT '0',
-    shipping_amount TEXT NOT NULL DEFAULT '0',
+    price           MONEY NOT NULL,
+    row_total       MONEY NOT NULL,
+    tax_amount      MONEY NOT NULL DEFAULT '0',
+    discount_amount MONEY NOT NULL DEFAULT '0',
+    shipping_amount MONEY NOT NULL DEFAULT '0',
     qty_ordered     INTEGER NOT NULL,
     qty_invoiced    INTEGER NOT NULL DEFAULT 0,
     qty_shipped     INTEGER NOT NULL DEFAULT 0,
@@ -121,17 +124,42 @@ CREATE TABLE commerce_order_items (
     CHECK (qty_refunded <= qty_invoiced)
 );
 
+-- Amazon-bound actions, written in the same transaction as the change that caused them
+-- (before the tables that refer to it: PostgreSQL needs referenced tables to exist).
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    account         TEXT NOT NULL,
+    amazon_order_id TEXT NOT NULL REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,            -- confirm_shipment / cancel / refund
+    idempotency_key TEXT NOT NULL UNIQUE,
+    payload_json    TEXT NOT NULL,
+    state           TEXT NOT NULL DEFAULT 'pending',  -- pending / submitted / done / failed
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at TEXT NOT NULL,
+    last_error      TEXT,
+    request_id      TEXT,
+    feed_id         TEXT,
+    feed_document_id TEXT,
+    result_json     TEXT,
+    created_at      TEXT NOT NULL,
+    updated_at      TEXT NOT NULL,
+    sent_at         TEXT,
+    completed_at    TEXT
+);
+CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
+CREATE INDEX outbox_order ON outbox (amazon_order_id);
+
 CREATE TABLE invoices (
     id              INTEGER PRIMARY KEY,
     increment_id    TEXT NOT NULL UNIQUE,
     order_id        INTEGER NOT NULL REFERENCES commerce_orders (id) ON DELETE CASCADE,
     state           TEXT NOT NULL DEFAULT 'paid',
     capture         TEXT NOT NULL DEFAULT 'offline',
-    subtotal        TEXT NOT NULL,
-    shipping_amount TEXT NOT NULL,
-    tax_amount      TEXT NOT NULL,
-    discount_amount TEXT NOT NULL,
-    grand_total     TEXT NOT NULL,
+    subtotal        MONEY NOT NULL,
+    shipping_amount MONEY NOT NULL,
+    tax_amount      MONEY NOT NULL,
+    discount_amount MONEY NOT NULL,
+    grand_total     MONEY NOT NULL,
     source          TEXT NOT NULL DEFAULT 'operator',  -- operator / amazon
     comment         TEXT,
     created_at      TEXT NOT NULL
@@ -142,8 +170,8 @@ CREATE TABLE invoice_items (
     invoice_id    INTEGER NOT NULL REFERENCES invoices (id) ON DELETE CASCADE,
     order_item_id TEXT NOT NULL,
     qty           INTEGER NOT NULL CHECK (qty > 0),
-    row_total     TEXT NOT NULL,
-    tax_amount    TEXT NOT NULL DEFAULT '0'
+    row_total     MONEY NOT NULL,
+    tax_amount    MONEY NOT NULL DEFAULT '0'
 );
 
 CREATE TABLE shipments (
@@ -173,12 +201,12 @@ CREATE TABLE credit_memos (
     increment_id      TEXT NOT NULL UNIQUE,
     order_id          INTEGER NOT NULL REFERENCES commerce_orders (id) ON DELETE CASCADE,
     reason            TEXT NOT NULL,
-    subtotal          TEXT NOT NULL,
-    shipping_refund   TEXT NOT NULL DEFAULT '0',
-    tax_refund        TEXT NOT NULL DEFAULT '0',
-    adjustment_refund TEXT NOT NULL DEFAULT '0',
-    adjustment_fee    TEXT NOT NULL DEFAULT '0',
-    grand_total       TEXT NOT NULL,
+    subtotal          MONEY NOT NULL,
+    shipping_refund   MONEY NOT NULL DEFAULT '0',
+    tax_refund        MONEY NOT NULL DEFAULT '0',
+    adjustment_refund MONEY NOT NULL DEFAULT '0',
+    adjustment_fee    MONEY NOT NULL DEFAULT '0',
+    grand_total       MONEY NOT NULL,
     comment           TEXT,
     outbox_id         INTEGER REFERENCES outbox (id),
     created_at        TEXT NOT NULL
@@ -188,8 +216,8 @@ CREATE TABLE credit_memo_items (
     credit_memo_id INTEGER NOT NULL REFERENCES credit_memos (id) ON DELETE CASCADE,
     order_item_id  TEXT NOT NULL,
     qty            INTEGER NOT NULL CHECK (qty >= 0),
-    row_total      TEXT NOT NULL,
-    tax_amount     TEXT NOT NULL DEFAULT '0'
+    row_total      MONEY NOT NULL,
+    tax_amount     MONEY NOT NULL DEFAULT '0'
 );
 
 -- Status history: comments and automatic entries, on the commerce order when there is
@@ -207,29 +235,6 @@ CREATE TABLE status_history (
 );
 CREATE INDEX status_history_order ON status_history (amazon_order_id, id);
 
--- Amazon-bound actions, written in the same transaction as the change that caused them.
-CREATE TABLE outbox (
-    id              INTEGER PRIMARY KEY,
-    account         TEXT NOT NULL,
-    amazon_order_id TEXT NOT NULL REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
-    kind            TEXT NOT NULL,            -- confirm_shipment / cancel / refund
-    idempotency_key TEXT NOT NULL UNIQUE,
-    payload_json    TEXT NOT NULL,
-    state           TEXT NOT NULL DEFAULT 'pending',  -- pending / submitted / done / failed
-    attempts        INTEGER NOT NULL DEFAULT 0,
-    next_attempt_at TEXT NOT NULL,
-    last_error      TEXT,
-    request_id      TEXT,
-    feed_id         TEXT,
-    feed_document_id TEXT,
-    result_json     TEXT,
-    created_at      TEXT NOT NULL,
-    updated_at      TEXT NOT NULL,
-    sent_at         TEXT,
-    completed_at    TEXT
-);
-CREATE INDEX outbox_due ON outbox (state, next_attempt_at);
-CREATE INDEX outbox_order ON outbox (amazon_order_id);
 
 CREATE TABLE sync_state (
     account             TEXT PRIMARY KEY,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
@@ -24,6 +23,7 @@ from amzorders.domain.views import (
     ShipmentRecord,
 )
 from amzorders.store.base import ConcurrentChangeError, StoreBase, dec, dec_or_none, money_text
+from amzorders.store.dialect import sequence_object
 from amzorders.store.retention import scrub_raw_order
 
 
@@ -73,7 +73,7 @@ def _money_fields(text: str | None) -> dict:
     }
 
 
-def _summary(row: sqlite3.Row) -> OrderSummary:
+def _summary(row) -> OrderSummary:
     return OrderSummary(
         amazon_order_id=row["amazon_order_id"],
         increment_id=row["increment_id"],
@@ -208,12 +208,12 @@ class OrdersRepository(StoreBase):
                    is_prime = excluded.is_prime, is_business = excluded.is_business,
                    is_gift = excluded.is_gift,
                    buyer_cancel_requested = excluded.buyer_cancel_requested,
-                   buyer_name = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_name END,
-                   buyer_email = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_email END,
-                   buyer_company = CASE WHEN pii_purged_at IS NULL THEN excluded.buyer_company END,
+                   buyer_name = CASE WHEN amazon_orders.pii_purged_at IS NULL THEN excluded.buyer_name END,
+                   buyer_email = CASE WHEN amazon_orders.pii_purged_at IS NULL THEN excluded.buyer_email END,
+                   buyer_company = CASE WHEN amazon_orders.pii_purged_at IS NULL THEN excluded.buyer_company END,
                    buyer_po_number = excluded.buyer_po_number,
                    seller_order_id = excluded.seller_order_id,
-                   shipping_address_json = CASE WHEN pii_purged_at IS NULL
+                   shipping_address_json = CASE WHEN amazon_orders.pii_purged_at IS NULL
                        THEN excluded.shipping_address_json END,
                    currency = excluded.currency, grand_total = excluded.grand_total,
                    item_count = excluded.item_count, raw_json = excluded.raw_json,
@@ -279,9 +279,13 @@ class OrdersRepository(StoreBase):
     # -- sequences -----------------------------------------------------------------
 
     def next_sequence_value(self, name: str) -> int:
+        if self.dialect.is_postgres:
+            # A real sequence: hosts never wait on one another for a number (a counter row
+            # would stay locked until commit and could deadlock with order updates).
+            return int(self.conn.execute(f"SELECT nextval('{sequence_object(name)}')").fetchone()[0])
         row = self.conn.execute(
             """INSERT INTO sequences (name, value) VALUES (?, 1)
-               ON CONFLICT (name) DO UPDATE SET value = value + 1 RETURNING value""",
+               ON CONFLICT (name) DO UPDATE SET value = sequences.value + 1 RETURNING value""",
             (name,),
         ).fetchone()
         return int(row[0])
@@ -641,11 +645,11 @@ class OrdersRepository(StoreBase):
             if len(term) >= 3 and not any(ch in term for ch in "%_\\"):
                 # Plain LIKE lets the trigram index answer (10x faster at 100k orders);
                 # SQLite does not hand LIKE ... ESCAPE to the FTS5 index.
-                where.append("a.id IN (SELECT rowid FROM order_search WHERE text LIKE ?)")
+                where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {self.dialect.like} ?)")
                 params.append(f"%{term}%")
             else:
                 like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                where.append("a.id IN (SELECT rowid FROM order_search WHERE text LIKE ? ESCAPE '\\')")
+                where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {self.dialect.like} ? ESCAPE '\\')")
                 params.append(like)
         sql = (
             f"SELECT {_SUMMARY_COLUMNS} FROM amazon_orders a "

@@ -140,7 +140,8 @@ class OutboxRepository(StoreBase):
                 return token, []
             sql += f" AND id IN ({','.join('?' * len(row_ids))})"
             params.extend(row_ids)
-        sql += " ORDER BY id"
+        # PostgreSQL: rows another host is claiming right now are skipped, not waited for.
+        sql += " ORDER BY id" + self.dialect.skip_locked
         with self.transaction():
             rows = self.conn.execute(sql, params).fetchall()
             for row in rows:

@@ -123,6 +123,8 @@ class RetentionRepository(StoreBase):
     def orders_due_for_pii_purge(self, cutoff: datetime) -> list[str]:
         """Amazon order ids, oldest first, whose retention clock (see module doc) started
         at or before ``cutoff`` and whose buyer data is not purged yet."""
+        if self.dialect.is_postgres:
+            return self._orders_due_for_pii_purge_postgres(cutoff)
         rows = self.conn.execute(
             """WITH clocks AS (
                    SELECT a.amazon_order_id, a.status,
@@ -149,6 +151,34 @@ class RetentionRepository(StoreBase):
         ).fetchall()
         return [r[0] for r in rows]
 
+    def _orders_due_for_pii_purge_postgres(self, cutoff: datetime) -> list[str]:
+        """The same rule in PostgreSQL's JSON and time functions (the times are ISO text)."""
+        rows = self.conn.execute(
+            """WITH clocks AS (
+                   SELECT a.amazon_order_id, a.status,
+                          a.last_updated::timestamptz AS updated_t,
+                          a.deliver_by::timestamptz AS deliver_t,
+                          (SELECT max((p ->> 'shipTime')::timestamptz)
+                             FROM jsonb_array_elements(
+                                    CASE WHEN jsonb_typeof(a.raw_json::jsonb -> 'packages') = 'array'
+                                         THEN a.raw_json::jsonb -> 'packages' ELSE '[]'::jsonb END) AS p
+                            WHERE jsonb_typeof(p) = 'object') AS shipped_t
+                     FROM amazon_orders a
+                    WHERE a.pii_purged_at IS NULL AND a.status IN ('SHIPPED', 'CANCELLED')
+               ), started AS (
+                   SELECT amazon_order_id,
+                          CASE WHEN status = 'CANCELLED' THEN updated_t
+                               ELSE coalesce(greatest(deliver_t, shipped_t), updated_t)
+                          END AS clock_t
+                     FROM clocks
+               )
+               SELECT amazon_order_id FROM started
+                WHERE clock_t <= ?::timestamptz
+                ORDER BY clock_t, amazon_order_id""",
+            (to_iso(cutoff),),
+        ).fetchall()
+        return [r[0] for r in rows]
+
     def purge_order_pii(self, amazon_order_ids: list[str], now: datetime) -> list[str]:
         """Remove the buyer's personal data of these orders (see module doc); returns the
         ids actually purged (already purged or unknown ids are skipped). Runs in batches of
@@ -160,7 +190,7 @@ class RetentionRepository(StoreBase):
                 for amazon_order_id in chunk:
                     if self._purge_one(amazon_order_id, now):
                         purged.append(amazon_order_id)
-                if purged:
+                if purged and not self.dialect.is_postgres:
                     # FTS5 keeps deleted terms in its index segments until they are merged.
                     self.conn.execute("INSERT INTO order_search (order_search) VALUES ('optimize')")
         return purged
@@ -197,13 +227,13 @@ class RetentionRepository(StoreBase):
             self.conn.execute(
                 """UPDATE status_history SET comment = replace(comment, ?1, ?2),
                        notify_error = replace(notify_error, ?1, ?2)
-                    WHERE amazon_order_id = ?3 AND (instr(comment, ?1) OR instr(coalesce(notify_error, ''), ?1))""",
+                    WHERE amazon_order_id = ?3 AND (instr(comment, ?1) > 0 OR instr(coalesce(notify_error, ''), ?1) > 0)""",
                 (text, PURGED_MARK, amazon_order_id),
             )
             for table in ("invoices", "credit_memos"):  # the documents with free-text comments
                 self.conn.execute(
                     f"""UPDATE {table} SET comment = replace(comment, ?1, ?2)
-                         WHERE instr(coalesce(comment, ''), ?1) AND order_id IN
+                         WHERE instr(coalesce(comment, ''), ?1) > 0 AND order_id IN
                                (SELECT id FROM commerce_orders WHERE amazon_order_id = ?3)""",
                     (text, PURGED_MARK, amazon_order_id),
                 )
@@ -241,6 +271,8 @@ class RetentionRepository(StoreBase):
         """Leave no copy of purged data in free pages or the WAL: VACUUM rewrites the file,
         then a TRUNCATE checkpoint empties the WAL. (secure_delete already zeroes freed
         space.) Returns None when done, else what stopped it (another connection busy)."""
+        if self.dialect.is_postgres:
+            return self._vacuum_postgres()
         import sqlite3
 
         try:
@@ -255,5 +287,19 @@ class RetentionRepository(StoreBase):
             return (
                 "another amzorders process was reading the store, so its write-ahead log could not be "
                 "emptied; its old pages are overwritten at the next checkpoint"
+            )
+        return None
+
+    def _vacuum_postgres(self) -> str | None:
+        """VACUUM the tables a purge rewrites, so the old row versions holding buyer data
+        are removed from the live tables now rather than whenever autovacuum comes by.
+        (WAL archives and backups are the operator's: see the README.)"""
+        tables = "amazon_orders, amazon_order_items, order_search, status_history, invoices, credit_memos"
+        try:
+            self.conn.execute(f"VACUUM {tables}")
+        except Exception as exc:  # noqa: BLE001 - psycopg's error, reported as text
+            return (
+                f"the purged rows' old versions could not be vacuumed now ({str(exc).splitlines()[0]}); "
+                "autovacuum removes them later, or run VACUUM on the store's tables as their owner"
             )
         return None
