@@ -846,7 +846,7 @@ def _parse_sync(table: _Table, sources: dict[str, str]) -> SyncSettings:
     retention = table.get_int("pii_retention_days", minimum=1, maximum=36500)
     if retention is not None:
         values["pii_retention_days"] = retention
-    lock_timeout = table.get_number("lock_timeout_seconds", minimum=0)
+    lock_timeout = table.get_number("lock_timeout_seconds", minimum=0, maximum=86_400)
     if lock_timeout is not None:
         values["lock_timeout_seconds"] = float(lock_timeout)
     for key in values:
@@ -995,14 +995,15 @@ class _Table:
             raise self.error(key, f"must be between {minimum} and {maximum} (got {value})")
         return value
 
-    def get_number(self, key: str, *, minimum: float) -> float | int | None:
+    def get_number(self, key: str, *, minimum: float, maximum: float) -> float | int | None:
         value = self._raw(key, False)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.error(key, f"must be a number (got {_describe(value)})")
-        if value < minimum:
-            raise self.error(key, f"must be at least {minimum} (got {value})")
+        # TOML has nan and inf: neither is a number of seconds (nan passes every < test).
+        if not (minimum <= value <= maximum):
+            raise self.error(key, f"must be between {minimum:g} and {maximum:g} (got {value})")
         return value
 
     def get_str_list(self, key: str) -> tuple[str, ...] | None:

@@ -32,9 +32,12 @@ class AmzOrdersError(Exception):
 
     exit_code: ExitCode = ExitCode.NOT_FOUND_OR_NOT_ALLOWED
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, multiline: bool = False) -> None:
         super().__init__(message)
         self.message = message
+        # True for a listing (the bad rows of a CSV): its line breaks are kept on output;
+        # any other message is printed on one line whatever it quotes.
+        self.multiline = multiline
 
 
 class NotFoundError(AmzOrdersError):

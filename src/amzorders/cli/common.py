@@ -146,3 +146,52 @@ def _show_warnings(options: CliOptions, warnings: tuple[str, ...]) -> None:
         if message not in options.shown_warnings:
             options.shown_warnings.add(message)
             warn(message)
+
+
+# -- option parsers -------------------------------------------------------------------
+# Given to typer as ``parser=``: they raise UsageError (exit 2, one "Error:" line). Click's
+# own int/float types call int()/float(), which take Arabic-Indic digits, '1_0', 'nan' and
+# 1e300, and let a 30-digit id reach SQLite as an OverflowError.
+
+MAX_ROW_ID = 2**63 - 1  # SQLite's INTEGER PRIMARY KEY
+MAX_WAIT_SECONDS = 86_400.0  # a day: a cron sync waiting longer than that is a mistake
+
+
+def ascii_int(option: str, minimum: int, maximum: int):
+    """A parser for a whole number in [minimum, maximum], ASCII digits only."""
+    import re
+
+    def parse(text: str) -> int:
+        from amzorders.errors import UsageError
+
+        value = str(text).strip()
+        if not re.fullmatch(r"[+-]?[0-9]+", value, re.ASCII):
+            raise UsageError(f"{option}: '{text}' is not a whole number; write digits like {minimum}.")
+        if len(value.lstrip("+-").lstrip("0")) > len(str(maximum)) or not minimum <= int(value) <= maximum:
+            raise UsageError(f"{option}: {value[:30]} is out of range; give a number from {minimum} to {maximum}.")
+        return int(value)
+
+    parse.__name__ = "INTEGER"
+    return parse
+
+
+def seconds_option(option: str, maximum: float = MAX_WAIT_SECONDS):
+    """A parser for a duration in seconds: a plain decimal in [0, maximum], finite."""
+    import re
+
+    def parse(text: str) -> float:
+        from amzorders.errors import UsageError
+
+        value = str(text).strip()
+        if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{0,6})?|\.[0-9]{1,6}", value, re.ASCII):
+            raise UsageError(
+                f"{option}: '{text}' is not a number of seconds; write e.g. 30 or 0.5 "
+                f"(at most {maximum:g})."
+            )
+        seconds = float(value)
+        if seconds > maximum:
+            raise UsageError(f"{option}: {value} seconds is more than {maximum:g}; give at most {maximum:g}.")
+        return seconds
+
+    parse.__name__ = "SECONDS"
+    return parse

@@ -251,11 +251,12 @@ def _env_flag(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-def _print_error(message: str) -> None:
+def _print_error(message: str, keep_newlines: bool = False) -> None:
     # Plain write: messages may contain [brackets] that rich would take for markup.
     # Redacted as a last line of defence: messages must never hold secrets anyway.
-    # Neutralised: Amazon's own error text (message, details) is data, not terminal input.
-    sys.stderr.write(f"Error: {safe_text(logsetup.redact(message), keep_newlines=True)}\n")
+    # Neutralised: Amazon's own error text and what the operator typed are data, not
+    # terminal input. One line unless the error is a listing (the bad rows of a CSV).
+    sys.stderr.write(f"Error: {safe_text(logsetup.redact(message), keep_newlines=keep_newlines)}\n")
     sys.stderr.flush()
 
 
@@ -354,7 +355,7 @@ def _report_error(err: AmzOrdersError, options: CliOptions) -> int:
     _log.error("%s failed (exit %d): %s", options.command, int(err.exit_code), err.message)
     if options.debug:
         _print_traceback(err)
-    _print_error(err.message)
+    _print_error(err.message, keep_newlines=getattr(err, "multiline", False))
     return int(err.exit_code)
 
 

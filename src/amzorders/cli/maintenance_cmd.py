@@ -13,7 +13,8 @@ if TYPE_CHECKING:
     from amzorders.services.audit import AuditReport
     from amzorders.services.retention import PurgeReport
 
-_DAYS = re.compile(r"^\s*(\d+)\s*(d|days?|w|weeks?)?\s*$", re.IGNORECASE)
+_DAYS = re.compile(r"^\s*([0-9]+)\s*(d|days?|w|weeks?)?\s*$", re.IGNORECASE | re.ASCII)
+MAX_DAYS = 36_500  # 100 years: beyond any order, inside datetime's range
 
 
 def register(app: typer.Typer) -> None:
@@ -28,9 +29,12 @@ def parse_days(value: str) -> int:
     match = _DAYS.match(value)
     if not match:
         raise UsageError(f"--older-than: '{value}' is not a number of days; use e.g. 30d or 4w.")
-    amount = int(match.group(1))
+    digits = match.group(1)
     unit = (match.group(2) or "d").lower()
-    return amount * 7 if unit.startswith("w") else amount
+    days = int(digits) * (7 if unit.startswith("w") else 1) if len(digits) <= 6 else MAX_DAYS + 1
+    if days > MAX_DAYS:
+        raise UsageError(f"--older-than: '{value.strip()}' is more than {MAX_DAYS} days (100 years); use e.g. 30d or 4w.")
+    return days
 
 
 def purge_pii_command(
@@ -101,12 +105,13 @@ def audit_command(
     from amzorders.domain.models import utcnow
     from amzorders.services.audit import AuditDifferencesError, audit
     from amzorders.services.importer import ImportSettings
-    from amzorders.services.orders import parse_time_option
+    from amzorders.services.orders import check_import_window, parse_time_option
 
     now = utcnow()
     since_dt = parse_time_option("since", since, now)
     until_dt = parse_time_option("until", until, now)
     assert since_dt is not None  # --since always has a value
+    check_import_window(since_dt, until_dt, now)  # audit reads by createdAfter/createdBefore too
     app = get_app(ctx)
     orders = app.settings.orders
     settings = ImportSettings(

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, out_data, out_json, stdout_console, warn
+from amzorders.cli.common import ascii_int, get_app, notice, out_data, out_json, seconds_option, stdout_console, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -86,17 +86,23 @@ def import_command(
     from amzorders.domain.models import utcnow
     from amzorders.errors import UsageError
     from amzorders.services.importer import import_orders
-    from amzorders.services.orders import parse_marketplaces, parse_statuses, parse_time_option
+    from amzorders.services.orders import (
+        check_import_window,
+        parse_marketplaces,
+        parse_order_ids,
+        parse_statuses,
+        parse_time_option,
+    )
 
     now = utcnow()
-    if order and (since or until or status):
+    if order is not None and (since or until or status):
         raise UsageError("--order imports specific orders; it cannot be combined with --since, --until or --status.")
+    order_ids = parse_order_ids(order or ())
     since_dt = parse_time_option("since", since, now)
     until_dt = parse_time_option("until", until, now)
-    if not order and since_dt is None:
+    if not order_ids and since_dt is None:
         raise UsageError("Say what to import: --since DATE (and optionally --until), or --order NUMBER.")
-    if since_dt and until_dt and since_dt >= until_dt:
-        raise UsageError("--since must be earlier than --until.")
+    check_import_window(since_dt, until_dt, now)
     statuses = parse_statuses(status or ())
     marketplaces = parse_marketplaces(marketplace or ())
     app = get_app(ctx)
@@ -109,7 +115,7 @@ def import_command(
             _import_settings(app),
             since=since_dt,
             until=until_dt,
-            order_ids=[o.strip() for o in order or () if o.strip()],
+            order_ids=order_ids,
             statuses=statuses,
             marketplace_ids=marketplaces or app.account.marketplace_ids,
             progress=progress,
@@ -124,11 +130,11 @@ def sync_command(
         typer.Option(help="Re-read orders updated since this time instead of the stored watermark (rewind)."),
     ] = None,
     initial_days: Annotated[
-        Optional[int], typer.Option(help="How far back the first sync reads (default from config: 30).", min=1, max=730)
+        Optional[int], typer.Option(help="How far back the first sync reads, 1-730 (default from config: 30).", parser=ascii_int("--initial-days", 1, 730))
     ] = None,
     wait: Annotated[
         Optional[float],
-        typer.Option("--wait", help="Wait up to this many seconds for a running sync to finish (default: sync.lock_timeout_seconds, 0).", min=0),
+        typer.Option("--wait", help="Wait up to this many seconds (at most 86400) for a running sync to finish (default: sync.lock_timeout_seconds, 0).", parser=seconds_option("--wait")),
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing unless something needs a person.")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Print the summary even when not on a terminal.")] = False,
@@ -145,10 +151,12 @@ def sync_command(
     """
     from amzorders import render
     from amzorders.domain.models import utcnow
-    from amzorders.services.orders import parse_time_option
+    from amzorders.services.orders import check_sync_since, parse_time_option
     from amzorders.services.sync import run_sync
 
-    since_dt = parse_time_option("since", since, utcnow())
+    now = utcnow()
+    since_dt = parse_time_option("since", since, now)
+    check_sync_since(since_dt, now)
     app = get_app(ctx)
     store = app.store()
     client = app.amazon()
@@ -201,7 +209,7 @@ def list_command(
     account: Annotated[Optional[str], typer.Option("--account", help="Only orders of this seller account (after the command; before it, --account picks the account to use).")] = None,
     late: Annotated[bool, typer.Option("--late", help="Only unshipped orders past their ship-by date.")] = False,
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="Text in order numbers, buyer name or e-mail, SKU, ASIN or title.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many orders to show.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many orders to show (1-10000).", parser=ascii_int("--limit", 1, 10_000))] = 20,
     json_output: Annotated[bool, typer.Option("--json", help="JSON output (stable keys, ISO times, money as strings).")] = False,
     csv_output: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
 ) -> None:

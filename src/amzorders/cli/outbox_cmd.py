@@ -6,8 +6,10 @@ from typing import Annotated, Any
 
 import typer
 
-from amzorders.cli.common import get_app, notice, stdout_console, warn
+from amzorders.cli.common import MAX_ROW_ID, ascii_int, get_app, notice, stdout_console, warn
 from amzorders.textsafe import json_text
+
+_ROW_ID = ascii_int("ID", 1, MAX_ROW_ID)
 
 outbox_app = typer.Typer(
     help="Actions waiting to go to Amazon, sent, or rejected (list, show, retry, dismiss).",
@@ -62,7 +64,7 @@ def list_command(
     ctx: typer.Context,
     show_all: Annotated[bool, typer.Option("--all", help="Also accepted and dismissed actions.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows to show.", min=1)] = 200,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows to show.", parser=ascii_int("--limit", 1, 100_000))] = 200,
 ) -> None:
     """Actions not yet accepted by Amazon (newest first); --all shows everything.
 
@@ -105,7 +107,7 @@ def list_command(
 @outbox_app.command("show")
 def show_command(
     ctx: typer.Context,
-    row_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox row id (see 'outbox list').")],
+    row_id: Annotated[int, typer.Argument(metavar="ID", parser=_ROW_ID, help="Outbox row id (see 'outbox list').")],
     json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
     """One action: what is sent (payload), its feed, and what Amazon answered."""
@@ -159,7 +161,7 @@ def show_command(
 @outbox_app.command("retry")
 def retry_command(
     ctx: typer.Context,
-    row_id: Annotated[int, typer.Argument(metavar="ID", help="A rejected outbox row.")],
+    row_id: Annotated[int, typer.Argument(metavar="ID", parser=_ROW_ID, help="A rejected outbox row.")],
 ) -> None:
     """Send a rejected action again now (after fixing its cause)."""
     from amzorders.domain.models import utcnow
@@ -193,7 +195,7 @@ def retry_command(
 @outbox_app.command("dismiss")
 def dismiss_command(
     ctx: typer.Context,
-    row_id: Annotated[int, typer.Argument(metavar="ID", help="A rejected outbox row.")],
+    row_id: Annotated[int, typer.Argument(metavar="ID", parser=_ROW_ID, help="A rejected outbox row.")],
 ) -> None:
     """Acknowledge a rejected action: sync stops reporting it ('outbox list --all' still shows it)."""
     from amzorders.domain.models import utcnow

@@ -68,13 +68,26 @@ def part(amount: Decimal, before: int, units: int, ordered: int, currency: str) 
     return share(amount, before + units, ordered, currency) - share(amount, before, ordered, currency)
 
 
+# Far above any order line (Amazon's quantityOrdered is an int32) and short enough to
+# check before int() sees it.
+MAX_QUANTITY = 1_000_000
+# Amounts an operator types: up to 10 integer digits, 6 decimals (the currency's minor
+# unit is checked later); plain ASCII decimal, no exponent, sign or digit separators.
+_AMOUNT = re.compile(r"[0-9]{1,10}(\.[0-9]{0,6})?|\.[0-9]{1,6}", re.ASCII)
+
+
 def parse_quantity(text: str, what: str) -> int:
     value = text.strip()
-    if not re.fullmatch(r"[+-]?\d+", value):
+    # ASCII digits only: int() would take '١' (an Arabic-Indic one) as 1.
+    if not re.fullmatch(r"[+-]?[0-9]+", value, re.ASCII):
         raise UsageError(f"{what}: quantity '{text}' is not a whole number. Write SKU=QTY, e.g. SKU-1=2.")
+    if len(value.lstrip("+-").lstrip("0")) > len(str(MAX_QUANTITY)):
+        raise UsageError(f"{what}: quantity {value[:20]}... is far more than any order has (at most {MAX_QUANTITY}).")
     qty = int(value)
     if qty <= 0:
         raise UsageError(f"{what}: quantity must be at least 1 (got {qty}). Leave the item out instead.")
+    if qty > MAX_QUANTITY:
+        raise UsageError(f"{what}: quantity {qty} is far more than any order has (at most {MAX_QUANTITY}).")
     return qty
 
 
@@ -100,15 +113,18 @@ def parse_amount(text: str | None, option: str) -> Decimal | None:
     if text is None:
         return None
     value = text.strip()
-    try:
-        amount = Decimal(value)
-    except InvalidOperation:
-        raise UsageError(f"{option}: '{text}' is not an amount; write a number like 4.99.") from None
-    if not amount.is_finite():
-        raise UsageError(f"{option}: '{text}' is not an amount; write a number like 4.99.")
-    if amount < 0:
+    if value.startswith("-") and _AMOUNT.fullmatch(value[1:]):
         raise UsageError(f"{option}: the amount cannot be negative (got {text}); give it as a positive number.")
-    return amount
+    if not _AMOUNT.fullmatch(value):
+        # Decimal() would take '1e400', 'NaN', '١' and '1_000'; none is an amount one types.
+        raise UsageError(
+            f"{option}: '{text}' is not an amount; write a number like 4.99 "
+            "(digits and a decimal point, at most 10 digits before it)."
+        )
+    try:
+        return Decimal(value)
+    except InvalidOperation:  # pragma: no cover - the pattern admits only valid decimals
+        raise UsageError(f"{option}: '{text}' is not an amount; write a number like 4.99.") from None
 
 
 def _check_money_digits(amount: Decimal, currency: str, option: str) -> Decimal:

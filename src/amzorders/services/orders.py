@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from amzorders.domain.codes import FULFILLMENT_STATUSES, MARKETPLACES
 from amzorders.domain.timefmt import parse_when
@@ -12,6 +13,12 @@ from amzorders.errors import NotFoundError, UsageError
 from amzorders.store import Store
 
 MAX_LIMIT = 10_000
+# Orders API v2026-01-01, searchOrders: createdBefore (and lastUpdatedBefore) "must be ...
+# at least two minutes before the time of the request" (orders_2026-01-01.json).
+AMAZON_BEFORE_MARGIN = timedelta(minutes=2)
+# Amazon order numbers look like 902-1845936-5435065; the model gives no pattern, so only
+# what can never be one is refused locally: empty, too long, anything but letters, digits, '-'.
+_ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,40}", re.ASCII)
 
 
 def parse_time_option(name: str, value: str | None, now: datetime) -> datetime | None:
@@ -21,6 +28,43 @@ def parse_time_option(name: str, value: str | None, now: datetime) -> datetime |
         return parse_when(value, now)
     except ValueError as exc:
         raise UsageError(f"--{name}: {exc}.") from None
+
+
+def check_import_window(since: datetime | None, until: datetime | None, now: datetime) -> None:
+    """What searchOrders would refuse, refused before asking Amazon."""
+    if since is not None and since > now:
+        raise UsageError(f"--since {since:%Y-%m-%d %H:%M} UTC is in the future; no order was created then.")
+    if until is not None and until > now - AMAZON_BEFORE_MARGIN:
+        raise UsageError(
+            "--until must be at least 2 minutes ago (Amazon's rule for createdBefore); "
+            "leave it out to import up to now."
+        )
+    if since is not None and until is not None and since >= until:
+        raise UsageError("--since must be earlier than --until.")
+
+
+def check_sync_since(since: datetime | None, now: datetime) -> None:
+    if since is not None and since > now - AMAZON_BEFORE_MARGIN:
+        raise UsageError(
+            f"--since {since:%Y-%m-%d %H:%M} UTC is not in the past: Amazon only answers for "
+            "updates at least 2 minutes old. Give an earlier time, e.g. --since 2d."
+        )
+
+
+def parse_order_ids(values: Iterable[str]) -> list[str]:
+    """Amazon order numbers for getOrder; refused here when they cannot be one."""
+    ids: list[str] = []
+    for value in values:
+        order_id = value.strip()
+        if not order_id:
+            raise UsageError("--order needs an Amazon order number, e.g. --order 902-1845936-5435065.")
+        if not _ORDER_ID.fullmatch(order_id):
+            raise UsageError(
+                f"--order {order_id[:60]!r} is not an Amazon order number (letters, digits and '-', "
+                "like 902-1845936-5435065)."
+            )
+        ids.append(order_id)
+    return list(dict.fromkeys(ids))
 
 
 def parse_statuses(values: Iterable[str]) -> tuple[str, ...]:

@@ -617,7 +617,8 @@ def ship_from_csv(
     if problems:
         listing = "\n".join(f"  line {line}: {message}" for line, message in sorted(problems))
         raise UsageError(
-            f"{path} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}"
+            f"{path} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}",
+            multiline=True,
         )
     if dry_run:
         results = []
