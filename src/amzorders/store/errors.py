@@ -99,7 +99,7 @@ def _translate_sqlite(exc: sqlite3.Error, what: str, path: Path | str | None) ->
                 f"Cannot read {what}: the disk reported an I/O error. Check the disk, then "
                 "restore the store from a backup if the error stays."
             )
-        return DiskFullError(_disk_full_message(what, "the disk refused a write (disk I/O error)"))
+        return DiskFullError(_disk_full_message(what, _why_a_write_failed(path)))
     if primary in (SQLITE_READONLY, SQLITE_CANTOPEN) and _on_read_only_file_system(path):
         return ReadOnlyError(_read_only_message(what, "it is on a read-only file system"))
     if primary == SQLITE_READONLY:
@@ -164,6 +164,24 @@ def _translate_postgres(exc: BaseException, what: str) -> AmzOrdersError | None:
             "reachable, then run the command again."
         )
     return None
+
+
+def _why_a_write_failed(path: Path | str | None) -> str:
+    """SQLite says only "disk I/O error" for a write the kernel refused; name the likely
+    cause: a file-size limit (EFBIG under ulimit -f) or a file system with no space left."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if soft != resource.RLIM_INFINITY:
+        return f"the disk refused a write (disk I/O error; this process may write files of at most {soft} bytes: ulimit -f)"
+    if path not in (None, ":memory:"):
+        try:
+            stats = os.statvfs(Path(path).resolve().parent)
+            if stats.f_bavail * stats.f_frsize < 1024 * 1024:
+                return "no space is left on its file system (disk I/O error)"
+        except OSError:
+            pass
+    return "the disk refused a write (disk I/O error)"
 
 
 def _on_read_only_file_system(path: Path | str | None) -> bool:
