@@ -215,3 +215,38 @@ def test_csv_without_header_columns(run, db, tmp_path):
     assert result.exit_code == 2 and "header lacks" in result.stderr
     result = run("ship", "--from-csv", tmp_path / "missing.csv")
     assert result.exit_code == 2 and "no file" in result.stderr
+
+
+
+def test_csv_from_stdin(cli, db):
+    text = f"order,carrier,tracking\n000000001,UPS,{UPS}\n"
+    result = cli("--db", db, "ship", "--from-csv", "-", "--no-push", input=text)
+    assert result.exit_code == 0, result.output
+    assert "1 row(s), 1 shipment(s) created." in result.stderr
+
+
+def test_csv_size_limit_applies_while_reading(run, db, tmp_path, monkeypatch):
+    """The limit is checked on the bytes read so far: an endless stream is refused."""
+    from amzorders.services import processing
+
+    monkeypatch.setattr(processing, "MAX_CSV_BYTES", 64 * 1024)
+    big = tmp_path / "big.csv"
+    with big.open("wb") as handle:
+        handle.write(f"order,carrier,tracking\n".encode())
+        handle.truncate(10 * 1024 * 1024)  # sparse: 10 MB of NULs after the header
+    before = dump_file(db)
+    result = run("ship", "--from-csv", big, "--no-push")
+    assert result.exit_code == 2, result.output
+    assert "larger than" in result.stderr or "NUL" in result.stderr
+    zero = run("ship", "--from-csv", "/dev/zero", "--no-push")
+    assert zero.exit_code == 2, zero.output
+    assert "Error:" in zero.stderr and "unexpected" not in zero.output
+    assert dump_file(db) == before
+
+
+def test_csv_not_utf8_names_the_line(run, db, tmp_path):
+    path = tmp_path / "latin1.csv"
+    path.write_bytes(f"order,carrier,tracking\n000000001,UPS,{UPS}\n000000001,UPS,caf\xe9\n".encode("latin-1"))
+    result = run("ship", "--from-csv", path, "--no-push")
+    assert result.exit_code == 2, result.output
+    assert "not UTF-8" in result.stderr

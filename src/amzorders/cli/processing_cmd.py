@@ -9,6 +9,7 @@ written); 3 --notify without [email] configured; 4 Amazon rejected the action.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -147,7 +148,7 @@ def ship_command(
     ship_date: Annotated[Optional[str], typer.Option("--ship-date", metavar="WHEN", help="When it shipped (ISO date/time or 2h, 1d ago). Default: now.")] = None,
     item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help="Accept a tracking number that does not look like the carrier's.")] = False,
-    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV (order, carrier, tracking, sku, qty, ship_date, method, carrier_name).")] = None,
+    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV (order, carrier, tracking, sku, qty, ship_date, method, carrier_name); '-' reads standard input. At most 20 MB.")] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the request for Amazon; write nothing.")] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
@@ -164,7 +165,9 @@ def ship_command(
         if order or carrier or tracking or carrier_name or method or ship_date or item:
             raise UsageError("--from-csv takes everything from the file; do not give ORDER, --carrier, --tracking, --item or other shipment options with it.")
         context = _context(ctx, push=not no_push)
-        bulk = processing.ship_from_csv(context, from_csv, force=force, notify=notify, dry_run=dry_run)
+        # '-' reads the CSV from standard input (a pipe from the carrier's export).
+        source = sys.stdin.buffer if str(from_csv) == "-" else from_csv
+        bulk = processing.ship_from_csv(context, source, force=force, notify=notify, dry_run=dry_run)
         if dry_run:
             if json_output:
                 from amzorders import render

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from amzorders.config import AccountConfig, EmailSettings
 from amzorders.domain import rules
@@ -43,6 +43,8 @@ from amzorders.services.orders import find_amazon_order_id
 from amzorders.store import AmazonOrderFacts, Store
 
 MAX_CSV_BYTES = 20 * 1024 * 1024
+MAX_CSV_ROWS = 50_000  # keeps memory bounded however short the rows
+MAX_LISTED_PROBLEMS = 100  # bad rows listed in the error; the count says how many more
 
 
 @dataclass
@@ -453,24 +455,79 @@ class _CsvRow:
     values: dict[str, str]
 
 
-def _read_csv(path: Path) -> list[_CsvRow]:
+class _LimitedReader(io.RawIOBase):
+    """A binary stream that refuses to give more than ``limit`` bytes: the size limit
+    applies while reading, so a 1 GB file or /dev/zero never gets into memory."""
+
+    def __init__(self, stream: BinaryIO, limit: int, name: str) -> None:
+        self._stream = stream
+        self._left = limit
+        self._limit = limit
+        self._name = name
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+        wanted = min(len(buffer), self._left + 1)
+        data = self._stream.read(wanted)
+        if len(data) > self._left:
+            raise UsageError(
+                f"--from-csv: {self._name} is larger than {self._limit // (1024 * 1024)} MB; "
+                "split it into smaller files. Nothing was shipped."
+            )
+        self._left -= len(data)
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _open_csv(source: Path | BinaryIO) -> tuple[BinaryIO, str, bool]:
+    """The byte stream of ``source`` (a path, or an open stream such as stdin), its name
+    for messages, and whether we opened it (and so close it)."""
+    if not isinstance(source, Path):
+        return source, "stdin", False
     try:
-        data = path.read_bytes()
+        return source.open("rb"), str(source), True
     except FileNotFoundError:
-        raise UsageError(f"--from-csv: no file {path}.") from None
+        raise UsageError(f"--from-csv: no file {source}.") from None
+    except IsADirectoryError:
+        raise UsageError(f"--from-csv: {source} is a directory; give a CSV file.") from None
+    except OSError as exc:
+        raise UsageError(f"--from-csv: cannot read {source}: {exc.strerror}.") from None
+
+
+def _read_csv(source: Path | BinaryIO) -> list[_CsvRow]:
+    stream, path, opened = _open_csv(source)
+    try:
+        return _parse_csv(stream, path)
+    finally:
+        if opened:
+            stream.close()
+
+
+def _parse_csv(stream: BinaryIO, path: str) -> list[_CsvRow]:
+    buffered = io.BufferedReader(_LimitedReader(stream, MAX_CSV_BYTES, path), buffer_size=64 * 1024)
+    try:
+        sample = buffered.peek(4096)[:4096].decode("utf-8-sig", errors="ignore")
     except OSError as exc:
         raise UsageError(f"--from-csv: cannot read {path}: {exc.strerror}.") from None
-    if len(data) > MAX_CSV_BYTES:
-        raise UsageError(f"--from-csv: {path} is larger than {MAX_CSV_BYTES // (1024 * 1024)} MB; split it.")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"--from-csv: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 CSV.") from None
-    try:
-        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
+    reader = csv.reader(text, dialect)
+    try:
+        return _csv_rows(reader, path)
+    except UnicodeDecodeError:
+        raise UsageError(
+            f"--from-csv: {path} is not UTF-8 text (near line {reader.line_num + 1}); save it as UTF-8 CSV."
+        ) from None
+    except OSError as exc:
+        raise UsageError(f"--from-csv: cannot read {path}: {exc.strerror}.") from None
+
+
+def _csv_rows(reader, path: str) -> list[_CsvRow]:  # type: ignore[no-untyped-def]
     try:
         header = next(reader)
     except StopIteration:
@@ -502,6 +559,8 @@ def _read_csv(path: Path) -> list[_CsvRow]:
             if len(cells) > len(header) and any(c.strip() for c in cells[len(header):]):
                 values["__extra__"] = "yes"
             rows.append(_CsvRow(reader.line_num, values))
+            if len(rows) > MAX_CSV_ROWS:
+                raise UsageError(f"--from-csv: {path} has more than {MAX_CSV_ROWS} rows; split it. Nothing was shipped.")
     except csv.Error as exc:
         raise UsageError(f"--from-csv: {path} line {reader.line_num}: {exc}; nothing was shipped.") from None
     if not rows:
@@ -519,7 +578,7 @@ class _Group:
 
 def ship_from_csv(
     ctx: ProcessingContext,
-    path: Path,
+    source: Path | BinaryIO,
     *,
     force: bool = False,
     notify: bool = False,
@@ -530,7 +589,8 @@ def ship_from_csv(
     Rows of one order with one tracking number form one shipment (one package).
     """
     _check_notify(ctx, notify)
-    rows = _read_csv(path)
+    rows = _read_csv(source)
+    path = source if isinstance(source, Path) else "stdin"
     now = ctx.now()
     problems: list[tuple[int, str]] = []
     groups: dict[tuple[str, str], _Group] = {}
@@ -615,7 +675,10 @@ def ship_from_csv(
             current[loaded.amazon_order_id] = plan.order
             plans.append((loaded, plan))
     if problems:
-        listing = "\n".join(f"  line {line}: {message}" for line, message in sorted(problems))
+        shown = sorted(problems)[:MAX_LISTED_PROBLEMS]
+        listing = "\n".join(f"  line {line}: {message}" for line, message in shown)
+        if len(problems) > len(shown):
+            listing += f"\n  ... and {len(problems) - len(shown)} more bad row(s) after line {shown[-1][0]}"
         raise UsageError(
             f"{path} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}",
             multiline=True,
