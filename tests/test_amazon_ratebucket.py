@@ -99,7 +99,7 @@ def test_never_more_calls_than_burst_plus_refill(rate: float, burst: int, gaps: 
 
 def test_limiter_sleeps_when_bucket_is_empty_and_not_before() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getOrder": (0.5, 3)}, headroom=0)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getOrder": (0.5, 3)}, headroom=0, refill_margin=0.0)
     waits = [limiter.acquire("getOrder") for _ in range(5)]
     assert waits[:3] == [0.0, 0.0, 0.0]
     # Each sleep moves the fake clock on, so every further call waits one period.
@@ -115,7 +115,7 @@ def test_limiter_default_plans_come_from_usage_plans() -> None:
 
 def test_unknown_operation_is_not_throttled() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, refill_margin=0.0)
     assert [limiter.acquire("someNewOperation") for _ in range(100)] == [0.0] * 100
     assert clock.sleeps == []
     limiter.observe_rate("someNewOperation", 0.1)
@@ -124,7 +124,7 @@ def test_unknown_operation_is_not_throttled() -> None:
 
 def test_observe_rate_changes_the_refill_but_keeps_the_burst() -> None:
     clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getFeed": (2.0, 2)}, headroom=0)
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"getFeed": (2.0, 2)}, headroom=0, refill_margin=0.0)
     limiter.observe_rate("getFeed", 0.25)
     assert limiter.plan("getFeed") == (0.25, 2)
     limiter.acquire("getFeed")
@@ -134,7 +134,7 @@ def test_observe_rate_changes_the_refill_but_keeps_the_burst() -> None:
 
 @pytest.mark.parametrize("nonsense", [0.0, -3.0, float("inf"), float("nan")])
 def test_observe_rate_ignores_nonsense(nonsense: float) -> None:
-    limiter = RateLimiter(plans={"getFeed": (2.0, 15)})
+    limiter = RateLimiter(plans={"getFeed": (2.0, 15)}, refill_margin=0.0)
     limiter.observe_rate("getFeed", nonsense)
     assert limiter.plan("getFeed") == (2.0, 15)
 
@@ -143,7 +143,8 @@ def test_on_wait_is_told_before_sleeping() -> None:
     clock = FakeClock()
     told: list[tuple[str, float]] = []
     limiter = RateLimiter(
-        clock=clock, sleep=clock.sleep, plans={"createFeed": (0.0083, 1)}, on_wait=lambda op, s: told.append((op, s))
+        clock=clock, sleep=clock.sleep, plans={"createFeed": (0.0083, 1)}, on_wait=lambda op, s: told.append((op, s)),
+        refill_margin=0.0,
     )
     limiter.acquire("createFeed")
     limiter.acquire("createFeed")
@@ -165,18 +166,18 @@ class RecordingBackend:
 def test_limiter_uses_the_given_backend_with_the_plan_and_clock() -> None:
     clock = FakeClock(now=1234.5)
     backend = RecordingBackend()
-    limiter = RateLimiter(backend, clock=clock, sleep=clock.sleep)
+    limiter = RateLimiter(backend, clock=clock, sleep=clock.sleep, refill_margin=0.0)
     limiter.acquire("getOrder")
-    # One token of the burst stays unused as a margin against latency jitter.
-    assert backend.calls == [("getOrder", 0.5, 29, 1234.5)]
+    # The whole burst of the usage plan is used.
+    assert backend.calls == [("getOrder", 0.5, 30, 1234.5)]
 
 
-def test_headroom_keeps_one_token_of_each_burst_spare() -> None:
+def test_the_whole_burst_is_used_and_refill_waits_get_the_margin() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep, plans={"confirmShipment": (2.0, 10), "createFeed": (1.0, 1)})
-    waits = [limiter.acquire("confirmShipment") for _ in range(10)]
-    assert waits == [0.0] * 9 + [pytest.approx(0.5)]
-    # A burst of one has nothing to spare: it is used.
+    waits = [limiter.acquire("confirmShipment") for _ in range(11)]
+    # Ten calls at once (the plan's burst), then one refill period plus the jitter margin.
+    assert waits == [0.0] * 10 + [pytest.approx(0.5 + limiter.refill_margin)]
     assert limiter.acquire("createFeed") == 0.0
     with pytest.raises(ValueError):
         RateLimiter(headroom=-1)
@@ -186,8 +187,8 @@ def test_two_limiters_sharing_a_backend_share_the_budget() -> None:
     clock = FakeClock()
     backend = InMemoryBucketBackend()
     plans = {"confirmShipment": (2.0, 2)}
-    first = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans, headroom=0)
-    second = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans, headroom=0)
+    first = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans, headroom=0, refill_margin=0.0)
+    second = RateLimiter(backend, clock=clock, sleep=clock.sleep, plans=plans, headroom=0, refill_margin=0.0)
     assert first.acquire("confirmShipment") == 0.0
     assert second.acquire("confirmShipment") == 0.0
     assert first.acquire("confirmShipment") == pytest.approx(0.5)

@@ -214,15 +214,19 @@ class StoreBucketBackend:
 
     def known_plans(self) -> dict[str, tuple[float, int]]:
         """The usage plans, with the rates Amazon last reported to any process on this
-        store (x-amzn-RateLimit-Limit): a new process paces right from its first call."""
+        store (x-amzn-RateLimit-Limit): a new process paces right from its first call.
+
+        The burst is always the published plan's: Amazon does not report it, and what a
+        bucket row holds is a level, not a plan (reading it back as the plan made every
+        process lose one unit of burst)."""
         from amzorders.domain.codes import USAGE_PLANS
 
         plans = dict(USAGE_PLANS)
         prefix = f"{self.account_name}:"
-        for bucket, (_tokens, _updated, rate, burst) in self.store.rate_bucket_states().items():
+        for bucket, (_tokens, _updated, rate, _burst) in self.store.rate_bucket_states().items():
             operation = bucket[len(prefix):] if bucket.startswith(prefix) else None
             if operation in plans and rate > 0:
-                plans[operation] = (rate, burst)
+                plans[operation] = (rate, USAGE_PLANS[operation][1])
         return plans
 
 

@@ -60,6 +60,8 @@ _MALFORMED_REQUEST = (
     requests.exceptions.InvalidSchema,
 )
 FEEDS_PATH = "/feeds/2021-06-30"
+# Seconds one client may wait after 429s per operation (see SpApiClient.max_throttle_wait).
+DEFAULT_MAX_THROTTLE_WAIT = 600.0
 # Pages one searchOrders run follows at most (100 orders each: a million orders; at the
 # usage plan's 0.0056 req/s that is days of quota). More means a loop, not a backlog.
 DEFAULT_MAX_PAGES = 10_000
@@ -130,6 +132,7 @@ class SpApiClient:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
+        max_throttle_wait: float = DEFAULT_MAX_THROTTLE_WAIT,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
@@ -137,8 +140,18 @@ class SpApiClient:
         self.token_url = token_url
         self.account_name = account_name
         self.rate_limiter = rate_limiter if rate_limiter is not None else RateLimiter(sleep=sleep)
+        if self.rate_limiter.on_wait is None:
+            self.rate_limiter.on_wait = self._pacing
         self.timeout = timeout
         self.max_retries = max_retries
+        # Seconds this client may spend waiting after 429s, per operation, in its life
+        # (one command run): a throttling storm on reads ends the pull instead of
+        # holding the run (and the outbox behind it) for hours.
+        self.max_throttle_wait = max_throttle_wait
+        self.throttle_waited: dict[str, float] = {}
+        # Told (operation, seconds, rate per second) before every wait for Amazon's quota:
+        # the limiter's own pacing and the waits after a 429 (progress displays).
+        self.quota_listener: Callable[[str, float, float | None], None] | None = None
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.on_call = on_call
@@ -570,11 +583,12 @@ class SpApiClient:
                 failures += 1
                 last = f"HTTP {status} {error_code or response.reason or ''}".rstrip()
                 last += f", request id {request_id}"
-                # After a 429, no token comes back sooner than Amazon's reported rate allows.
-                at_least = 1.0 / rate if status == 429 and rate is not None else 0.0
                 if status != 429 and not resend_if_maybe_delivered:
                     raise self._unavailable(operation, method, failures, last, request_id, True)
-                self._wait_or_give_up(operation, method, failures, last, request_id, True, at_least)
+                if status == 429:
+                    self._wait_after_throttle(operation, method, failures, last, request_id, rate)
+                else:
+                    self._wait_or_give_up(operation, method, failures, last, request_id, True)
                 continue
 
             raise self._rejected(
@@ -597,6 +611,44 @@ class SpApiClient:
         if failures > self.max_retries:
             raise self._unavailable(operation, method, failures, last, request_id, maybe_delivered, bad_response)
         self._sleep(max(self._backoff(failures), at_least))
+
+    def _pacing(self, operation: str, seconds: float) -> None:
+        if self.quota_listener is not None:
+            plan = self.rate_limiter.plan(operation)
+            self.quota_listener(operation, seconds, plan[0] if plan else None)
+
+    def _wait_after_throttle(
+        self,
+        operation: str,
+        method: str,
+        failures: int,
+        last: str,
+        request_id: str | None,
+        reported_rate: float | None,
+    ) -> None:
+        """After a 429: no token comes back at Amazon sooner than one refill period, at
+        the rate of x-amzn-RateLimit-Limit, or the usage plan's when the header is absent
+        (Amazon sends it "when available"). The waits of a run are bounded per operation."""
+        if failures > self.max_retries:
+            raise self._unavailable(operation, method, failures, last, request_id, True)
+        plan = self.rate_limiter.plan(operation)
+        rate = reported_rate if reported_rate is not None else (plan[0] if plan else None)
+        wait = max(self._backoff(failures), 1.0 / rate if rate else 0.0)
+        waited = self.throttle_waited.get(operation, 0.0)
+        if waited + wait > self.max_throttle_wait:
+            error = AmazonUnavailableError(
+                f"Amazon kept throttling {operation} (HTTP 429, last request id {request_id}): this "
+                f"run already waited {waited:.0f} s for it and the bound is {self.max_throttle_wait:.0f} s. "
+                "Nothing was changed by the throttled call; the next run continues.",
+                status=429,
+                request_id=request_id,
+                operation=operation,
+            )
+            raise _delivered(error, True)
+        self.throttle_waited[operation] = waited + wait
+        if self.quota_listener is not None:
+            self.quota_listener(operation, wait, rate)
+        self._sleep(wait)
 
     def _transfer(
         self,
@@ -1005,6 +1057,7 @@ def _paging_error(outcome: _Outcome, problem: str) -> AmazonBadResponseError:
         status=outcome.response.status_code if outcome.response is not None else None,
         request_id=outcome.request_id,
         operation="searchOrders",
+        code="PaginationLoop",
     )
     return _delivered(error, True)
 

@@ -45,12 +45,18 @@ class RateLimiter:
 
     ``clock`` must be wall-clock time when the backend is shared between processes.
     Operations without a usage plan are not throttled. ``on_wait(operation, seconds)``
-    is told before every wait, so a caller can say why nothing seems to happen.
+    is told before every wait, so a caller can say what it waits for (``plan`` gives
+    the rate) and for how long.
 
-    ``headroom`` tokens of each burst are never used: Amazon's bucket refills by the
-    arrival times of requests, which network latency shifts against ours, so a bucket
-    drained exactly to zero would still collect the odd 429. One spare token absorbs
-    that jitter at the cost of one call of the first burst.
+    The whole burst is used (``headroom`` 0): Amazon's usage plans promise ``burst``
+    requests at once ("Usage Plans and Rate Limits" in the SP-API docs), and a first
+    import of 20 pages must not wait ~3 minutes for a spare token. Once the burst is
+    spent, each wait for the refill gets ``refill_margin`` seconds more: a request sent
+    the instant our bucket has a token again may otherwise reach Amazon's bucket a few
+    milliseconds early (network jitter). A 429 that still comes is retried after the
+    wait Amazon's rate implies (client.py).
+    The plan (rate, burst) comes from ``plans`` (Amazon's published usage plans) and
+    ``observe_rate`` (the x-amzn-RateLimit-Limit header), never from a bucket's level.
     """
 
     def __init__(
@@ -61,7 +67,8 @@ class RateLimiter:
         *,
         plans: Mapping[str, tuple[float, int]] = codes.USAGE_PLANS,
         on_wait: Callable[[str, float], None] | None = None,
-        headroom: int = 1,
+        headroom: int = 0,
+        refill_margin: float = 0.05,
     ) -> None:
         if headroom < 0:
             raise ValueError("headroom must be 0 or more")
@@ -72,6 +79,7 @@ class RateLimiter:
         self._plans_lock = threading.Lock()
         self.on_wait = on_wait
         self.headroom = headroom
+        self.refill_margin = refill_margin
 
     def plan(self, operation: str) -> tuple[float, int] | None:
         """The (rate per second, burst) in force for ``operation``, or None if unthrottled."""
@@ -87,6 +95,7 @@ class RateLimiter:
         usable_burst = max(1, burst - self.headroom)
         wait_seconds = self._backend.reserve(operation, rate, usable_burst, self._clock())
         if wait_seconds > 0.0:
+            wait_seconds += self.refill_margin
             if self.on_wait is not None:
                 self.on_wait(operation, wait_seconds)
             self._sleep(wait_seconds)

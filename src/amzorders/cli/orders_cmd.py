@@ -20,8 +20,9 @@ def register(app: typer.Typer) -> None:
 
 
 @contextmanager
-def _progress(enabled: bool, label: str) -> Iterator[Callable[[int], None] | None]:
-    """A live count on stderr while orders come in; nothing when stderr is not a terminal."""
+def _progress(enabled: bool, label: str) -> Iterator[Callable[[object], None] | None]:
+    """A live line on stderr while orders come in (pages, orders, quota waits); nothing
+    when stderr is not a terminal."""
     if not enabled or not sys.stderr.isatty():
         yield None
         return
@@ -30,14 +31,37 @@ def _progress(enabled: bool, label: str) -> Iterator[Callable[[int], None] | Non
     from amzorders.cli.common import stderr_console
 
     with Progress(
-        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=stderr_console(), transient=True
+        SpinnerColumn(), TextColumn("{task.description}", markup=False), TimeElapsedColumn(),
+        console=stderr_console(), transient=True,
     ) as progress:
-        task = progress.add_task(f"{label}: 0 orders read", total=None)
+        task = progress.add_task(f"{label}: starting", total=None)
 
-        def update(read: int) -> None:
-            progress.update(task, description=f"{label}: {read} orders read")
+        def update(event) -> None:
+            progress.update(task, description=progress_line(label, event))
+            if event.kind in ("resume", "restart"):
+                progress.console.print(progress_line(label, event), markup=False, highlight=False)
 
         yield update
+
+
+def _clock(seconds: float) -> str:
+    """2:59, 1:05:00: minutes and seconds (hours when needed), rounded up."""
+    total = max(0, int(-(-seconds // 1)))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def progress_line(label: str, event) -> str:
+    """One line for a ``services.importer.ReadProgress`` event."""
+    if event.kind == "wait":
+        every = f"1 {event.operation} call every {_clock(1 / event.rate)}" if event.rate else f"{event.operation} calls"
+        return f"page {event.page}: Amazon allows {every}; next in {_clock(event.wait_seconds)}"
+    if event.kind == "resume":
+        return f"{label}: resuming the interrupted search at page {event.page} (earlier pages are stored)"
+    if event.kind == "restart":
+        return f"{label}: the saved position expired at Amazon; reading the window from page 1"
+    return f"{label}: page {event.page}, {event.orders_read} orders read, {event.orders_stored} stored"
 
 
 def _import_settings(app):
@@ -60,6 +84,9 @@ def _report_import(result, quiet: bool, as_json: bool) -> None:
         print(render.dumps(result))
     elif not quiet:
         notice(result.summary() + ".")
+    if not quiet:
+        for note in result.notes:
+            notice(note)
     for order_id, why in result.rejected:
         warn(f"Order {order_id} could not be stored: {why}. It will be read again by the next sync.")
     if result.warnings and not quiet:
@@ -208,6 +235,8 @@ def list_command(
     channel: Annotated[Optional[str], typer.Option(help="MFN (you ship) or AFN (Amazon ships).")] = None,
     account: Annotated[Optional[str], typer.Option("--account", help="Only orders of this seller account (after the command; before it, --account picks the account to use).")] = None,
     late: Annotated[bool, typer.Option("--late", help="Only unshipped orders past their ship-by date.")] = False,
+    prime: Annotated[Optional[bool], typer.Option("--prime/--not-prime", help="Only Prime orders (or only non-Prime).", show_default=False)] = None,
+    business: Annotated[Optional[bool], typer.Option("--business/--not-business", help="Only Amazon Business orders (or only consumer orders).", show_default=False)] = None,
     search: Annotated[Optional[str], typer.Option("--search", "-s", help="Text in order numbers, buyer name or e-mail, SKU, ASIN or title.")] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="How many orders to show (1-10000).", parser=ascii_int("--limit", 1, 10_000))] = 20,
     json_output: Annotated[bool, typer.Option("--json", help="JSON output (stable keys, ISO times, money as strings).")] = False,
@@ -236,6 +265,8 @@ def list_command(
         late=late,
         search=search,
         limit=limit,
+        prime=prime,
+        business=business,
     )
     app = get_app(ctx)
     rows = list_orders(app.store(), query)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from amzorders.domain.commerce import (
     CommerceOrder,
@@ -21,12 +21,40 @@ from amzorders.domain.commerce import (
 )
 from amzorders.domain.mapping import OrderPayloadError, parse_order
 from amzorders.domain.models import AmazonOrder, utcnow
-from amzorders.domain.timefmt import to_iso
-from amzorders.store import Store, StoredOrderState
+from amzorders.domain.timefmt import parse_iso, to_iso
+from amzorders.errors import AmazonBadResponseError, AmazonRejectedError
+from amzorders.store import ReadCheckpoint, Store, StoredOrderState
 
-ProgressCallback = Callable[[int], None]  # called with the number of orders read so far
+if TYPE_CHECKING:  # the client module loads requests: not at import time
+    from amzorders.amazon.client import OrdersPage
+
 # searchOrders only serves orders last updated at least this long ago.
 AMAZON_SETTLE_TIME = timedelta(minutes=2)
+# Amazon keeps a pagination token 24 h (orders_2026-01-01.json, Pagination); a saved one
+# is used only while it surely lives.
+TOKEN_LIFETIME = timedelta(hours=24)
+TOKEN_SAFETY_MARGIN = timedelta(minutes=30)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadProgress:
+    """What a pull is doing, for a progress display (services know nothing of terminals).
+
+    ``kind``: "page" (a page was stored), "wait" (the client waits for Amazon's quota:
+    ``operation``, ``wait_seconds``, ``rate`` in calls per second), "resume" (an interrupted
+    search continues at ``page``), "restart" (a saved position could not be used)."""
+
+    kind: str
+    page: int  # the page just stored, or the page about to be read
+    orders_read: int
+    orders_stored: int
+    operation: str | None = None
+    wait_seconds: float = 0.0
+    rate: float | None = None
+    resumed_from_page: int | None = None
+
+
+ProgressCallback = Callable[[ReadProgress], None]
 
 
 class OrdersSource(Protocol):
@@ -37,6 +65,9 @@ class OrdersSource(Protocol):
     def search_orders(self, **kwargs) -> Iterator: ...
 
     def get_order(self, order_id: str) -> dict: ...
+
+    # Optional: told (operation, seconds, rate) before the client waits for quota.
+    quota_listener: Callable[[str, float, float | None], None] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +91,8 @@ class ImportResult:
     watermark: datetime | None = None
     rejected: list[tuple[str, str]] = field(default_factory=list)  # (order id or '?', why)
     warnings: list[tuple[str, str]] = field(default_factory=list)  # (order id, warning)
+    resumed_from_page: int | None = None  # an interrupted search continued at this page
+    notes: list[str] = field(default_factory=list)  # what the operator should know (resume, restart)
 
     def summary(self) -> str:
         text = (
@@ -69,7 +102,13 @@ class ImportResult:
         )
         if self.rejected:
             text += f"; {len(self.rejected)} orders could not be stored"
+        if self.resumed_from_page:
+            text += f"; resumed an interrupted search at page {self.resumed_from_page}"
         return text
+
+    @property
+    def stored(self) -> int:
+        return self.new + self.updated + self.unchanged
 
 
 class OrderImporter:
@@ -81,8 +120,15 @@ class OrderImporter:
 
     # -- entry points --------------------------------------------------------------
 
-    def store_page(self, raw_orders: list, result: ImportResult, watermark: datetime | None = None) -> None:
-        """Store one page of raw orders in one transaction (with the watermark, if given)."""
+    def store_page(
+        self,
+        raw_orders: list,
+        result: ImportResult,
+        watermark: datetime | None = None,
+        with_page: Callable[[], None] | None = None,
+    ) -> None:
+        """Store one page of raw orders in one transaction (with the watermark, if given,
+        and whatever ``with_page`` writes: the search's checkpoint)."""
         parsed: list[AmazonOrder] = []
         for raw in raw_orders:
             try:
@@ -108,6 +154,8 @@ class OrderImporter:
             self._history = []
             if watermark is not None:
                 self.store.set_watermark(self.settings.account, watermark)
+            if with_page is not None:
+                with_page()
         result.pages += 1
 
     # -- one order -----------------------------------------------------------------
@@ -353,6 +401,142 @@ class OrderImporter:
 # -- use cases ---------------------------------------------------------------------
 
 
+class _SearchRun:
+    """One searchOrders walk that saves its position with every stored page and resumes a
+    walk an earlier run left unfinished (same parameters, token younger than 24 h)."""
+
+    def __init__(self, store: Store, client: OrdersSource, importer: OrderImporter, result: ImportResult,
+                 kind: str, progress: ProgressCallback | None, now: Callable[[], datetime]) -> None:
+        self.store = store
+        self.client = client
+        self.importer = importer
+        self.result = result
+        self.kind = kind
+        self.progress = progress
+        self.now = now
+        self.account = importer.settings.account
+        self.next_page = 1
+
+    def saved(self, matches: Callable[[dict], bool]) -> ReadCheckpoint | None:
+        """The saved position of this kind of search, if it can be resumed now."""
+        checkpoint = self.store.read_checkpoint(self.account, self.kind)
+        if checkpoint is None:
+            return None
+        fresh = checkpoint.saved_at > self.now() - (TOKEN_LIFETIME - TOKEN_SAFETY_MARGIN)
+        if fresh and matches(checkpoint.params):
+            return checkpoint
+        self._clear()
+        if not fresh:
+            self.result.notes.append(
+                f"An interrupted search from {to_iso(checkpoint.started_at)} was not resumed: its "
+                "pagination token is older than Amazon keeps tokens (24 h); the window is read again."
+            )
+        return None
+
+    def walk(self, params: dict, *, token: str | None = None, first_page: int = 1, pages_before: int = 0,
+             orders_before: int = 0, started_at: datetime | None = None,
+             on_last_page: Callable[[OrdersPage], datetime | None] = lambda page: None) -> None:
+        """Read and store every page of the search ``params``, from ``token`` if given."""
+        started = started_at or self.now()
+        self.next_page = first_page
+        orders_in_search = orders_before
+        listener_before = getattr(self.client, "quota_listener", None)
+        if hasattr(self.client, "quota_listener"):
+            self.client.quota_listener = self._waiting
+        try:
+            pages = self.client.search_orders(**_search_kwargs(params), pagination_token=token)
+            iterator = iter(pages)
+            while True:
+                try:
+                    page = next(iterator)
+                except StopIteration:
+                    return
+                except AmazonRejectedError:
+                    if token is not None and self.next_page == first_page:
+                        raise _TokenRefused() from None
+                    raise
+                except AmazonBadResponseError as error:
+                    if error.code == "PaginationLoop":
+                        # A saved token would only lead into the same loop.
+                        self._clear()
+                    raise
+                orders_in_search += len(page.orders)
+                page_number = self.next_page
+                if page.next_token is None:
+                    watermark = on_last_page(page)
+
+                    def finish() -> None:
+                        self.store.clear_read_checkpoint(self.account, self.kind)
+
+                    self.importer.store_page(page.orders, self.result, watermark=watermark, with_page=finish)
+                    if watermark is not None:
+                        self.result.watermark = watermark
+                else:
+                    checkpoint = ReadCheckpoint(
+                        account=self.account, kind=self.kind, params=params, next_token=page.next_token,
+                        pages=pages_before + (page_number - first_page) + 1, orders=orders_in_search,
+                        started_at=started, saved_at=self.now(),
+                    )
+                    self.importer.store_page(
+                        page.orders, self.result, with_page=lambda c=checkpoint: self.store.save_read_checkpoint(c)
+                    )
+                self.next_page = page_number + 1
+                self._tell("page", page_number)
+        finally:
+            if hasattr(self.client, "quota_listener"):
+                self.client.quota_listener = listener_before
+
+    def resume(self, checkpoint: ReadCheckpoint, on_last_page: Callable[[OrdersPage], datetime | None]) -> bool:
+        """Continue a saved search; False when Amazon no longer takes its token."""
+        first_page = checkpoint.pages + 1
+        self.result.resumed_from_page = first_page
+        self._tell("resume", first_page)
+        try:
+            self.walk(checkpoint.params, token=checkpoint.next_token, first_page=first_page,
+                      pages_before=checkpoint.pages, orders_before=checkpoint.orders,
+                      started_at=checkpoint.started_at, on_last_page=on_last_page)
+        except _TokenRefused:
+            self._clear()
+            self.result.resumed_from_page = None
+            self.result.notes.append(
+                f"Amazon no longer accepted the saved position (page {first_page}) of the interrupted "
+                "search; it was read again from its start."
+            )
+            self._tell("restart", 1)
+            return False
+        return True
+
+    def _clear(self) -> None:
+        with self.store.transaction():
+            self.store.clear_read_checkpoint(self.account, self.kind)
+
+    def _waiting(self, operation: str, seconds: float, rate: float | None) -> None:
+        if self.progress is not None:
+            self.progress(ReadProgress("wait", self.next_page, self.result.read, self.result.stored,
+                                       operation=operation, wait_seconds=seconds, rate=rate,
+                                       resumed_from_page=self.result.resumed_from_page))
+
+    def _tell(self, kind: str, page: int) -> None:
+        if self.progress is not None:
+            self.progress(ReadProgress(kind, page, self.result.read, self.result.stored,
+                                       resumed_from_page=self.result.resumed_from_page))
+
+
+class _TokenRefused(Exception):
+    """Amazon answered the first request of a resumed search with a 4xx."""
+
+
+def _search_kwargs(params: dict) -> dict:
+    """Checkpoint parameters (JSON) -> search_orders keyword arguments."""
+    kwargs = {}
+    for name, value in params.items():
+        if name.endswith(("_after", "_before")) and value is not None:
+            kwargs[name] = parse_iso(value)
+        elif name in ("marketplace_ids", "fulfillment_statuses") and value:
+            kwargs[name] = list(value)
+    return kwargs
+
+
 def sync_orders(
     store: Store,
     client: OrdersSource,
@@ -364,27 +548,45 @@ def sync_orders(
     progress: ProgressCallback | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> ImportResult:
-    """Incremental pull by lastUpdatedAfter from the stored watermark (or ``since``)."""
-    start = since or store.get_watermark(settings.account) or (now() - timedelta(days=initial_days))
+    """Incremental pull by lastUpdatedAfter from the stored watermark (or ``since``).
+
+    An earlier run's unfinished search (same window start, token still alive) continues
+    at its next page; the watermark moves only with the search's last page."""
     importer = OrderImporter(store, settings, now)
     result = ImportResult()
     calls_before = client.call_count
-    # Without lastUpdatedBefore Amazon reads up to 2 minutes before the request; should a
-    # response not name its bound, that is the bound this run covered.
-    fallback_watermark = now() - AMAZON_SETTLE_TIME
-    pages = client.search_orders(last_updated_after=start, marketplace_ids=list(marketplace_ids) or None)
-    for page in pages:
-        last_page = page.next_token is None
-        watermark = (page.last_updated_before or fallback_watermark) if last_page else None
-        if watermark is not None and watermark < start:
-            watermark = None  # never move the watermark backwards
-        importer.store_page(page.orders, result, watermark=watermark)
-        if last_page:
-            result.watermark = watermark
-        if progress:
-            progress(result.read)
+    run = _SearchRun(store, client, importer, result, "sync", progress, now)
+    watermark_before = store.get_watermark(settings.account)
+    markets = sorted(marketplace_ids)
+
+    def same_search(params: dict) -> bool:
+        return params.get("marketplace_ids", []) == markets and (
+            since is None or params.get("last_updated_after") == to_iso(since)
+        )
+
+    checkpoint = run.saved(same_search)
+    done = False
+    if checkpoint is not None:
+        done = run.resume(checkpoint, _watermark_for(checkpoint.params, checkpoint.started_at))
+    if not done:
+        start = since or watermark_before or (now() - timedelta(days=initial_days))
+        params = {"last_updated_after": to_iso(start), "marketplace_ids": markets}
+        run.walk(params, on_last_page=_watermark_for(params, now()))
     result.api_calls = client.call_count - calls_before
     return result
+
+
+def _watermark_for(params: dict, started_at: datetime) -> Callable[[OrdersPage], datetime | None]:
+    """The watermark a search's last page sets: Amazon's ``lastUpdatedBefore``, or (a
+    response naming no bound) 2 minutes before the first request; never backwards."""
+    start = parse_iso(params["last_updated_after"])
+    fallback = started_at - AMAZON_SETTLE_TIME
+
+    def watermark(page: OrdersPage) -> datetime | None:
+        mark = page.last_updated_before or fallback
+        return None if mark < start else mark
+
+    return watermark
 
 
 def import_orders(
@@ -400,26 +602,52 @@ def import_orders(
     progress: ProgressCallback | None = None,
     now: Callable[[], datetime] = utcnow,
 ) -> ImportResult:
-    """One-off pull: specific orders by id (getOrder), or a created-time window."""
+    """One-off pull: specific orders by id (getOrder), or a created-time window.
+
+    A window import interrupted earlier continues at its next page when it is asked for
+    again (same statuses and marketplaces, a start within the saved search's age of the
+    saved one, as a relative ``--since 30d`` typed again gives); orders created after the
+    saved search's bound are then read by a second search."""
     importer = OrderImporter(store, settings, now)
     result = ImportResult()
     calls_before = client.call_count
     ids = list(dict.fromkeys(order_ids))
     if ids:
-        for order_id in ids:
+        for n, order_id in enumerate(ids, start=1):
             importer.store_page([client.get_order(order_id)], result)
             if progress:
-                progress(result.read)
+                progress(ReadProgress("page", n, result.read, result.stored))
+        result.api_calls = client.call_count - calls_before
+        return result
+    run = _SearchRun(store, client, importer, result, "import", progress, now)
+    params = {
+        "created_after": to_iso(since) if since else None,
+        "created_before": to_iso(until) if until else None,
+        "fulfillment_statuses": sorted(statuses),
+        "marketplace_ids": sorted(marketplace_ids),
+    }
+
+    def same_import(saved: dict) -> bool:
+        if any(saved.get(k) != params[k] for k in ("created_before", "fulfillment_statuses", "marketplace_ids")):
+            return False
+        if since is None or saved.get("created_after") is None:
+            return saved.get("created_after") == params["created_after"]
+        drift = parse_iso(params["created_after"]) - parse_iso(saved["created_after"])
+        return timedelta(0) <= drift <= TOKEN_LIFETIME
+
+    checkpoint = run.saved(same_import)
+    bound: list[datetime | None] = [None]
+
+    def remember_bound(page: OrdersPage) -> None:
+        bound[0] = page.created_before
+        return None
+
+    if checkpoint is not None and run.resume(checkpoint, remember_bound):
+        if until is None and bound[0] is not None:
+            # The saved search ended at its own bound; newer orders come from a second one.
+            rest = dict(params, created_after=to_iso(bound[0]))
+            run.walk(rest, first_page=run.next_page)
     else:
-        pages = client.search_orders(
-            created_after=since,
-            created_before=until,
-            fulfillment_statuses=list(statuses) or None,
-            marketplace_ids=list(marketplace_ids) or None,
-        )
-        for page in pages:
-            importer.store_page(page.orders, result)
-            if progress:
-                progress(result.read)
+        run.walk(params)
     result.api_calls = client.call_count - calls_before
     return result

@@ -1,9 +1,10 @@
 """The cron job: one sync run = pull orders, deliver the outbox, follow feeds, purge.
 
 Runs under the store's sync lock for the account (a file lock beside a SQLite store, an
-advisory lock on PostgreSQL: Store.sync_lock). The pull and the delivery are independent: when the
-pull fails, queued actions are still delivered before the pull's error is raised, so an
-Amazon read outage never holds back shipments Amazon would accept.
+advisory lock on PostgreSQL: Store.sync_lock). The pull and the delivery are independent:
+queued actions are delivered before the pull (a long backfill or a throttled search never
+holds back shipments Amazon would accept) and again after it; when the pull fails, the
+delivery still runs before the pull's error is raised.
 """
 
 from __future__ import annotations
@@ -54,6 +55,9 @@ def run_sync(
             before_pull()
         pull: ImportResult | None = None
         pull_error: AmazonError | None = None
+        # Reads and writes have separate usage plans at Amazon: deliver first, so what
+        # operators queued goes out within this run's first seconds.
+        delivery = deliver_outbox(store, client, account)
         try:
             pull = sync_orders(
                 store,
@@ -66,7 +70,7 @@ def run_sync(
             )
         except AmazonError as error:
             pull_error = error
-        delivery = deliver_outbox(store, client, account)
+        delivery.merge(deliver_outbox(store, client, account))
         delivery.merge(follow_feeds(store, client, account))
         purge = purge_pii(store, older_than_days=pii_retention_days) if pii_retention_days else None
         rejected = store.failed_outbox_rows(account.name)

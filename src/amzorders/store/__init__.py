@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from amzorders.store.base import ConcurrentChangeError, StoreError
 from amzorders.store.buyer_contact import BuyerContactRepository
+from amzorders.store.checkpoints import CheckpointsRepository, ReadCheckpoint
 from amzorders.store.documents import AmazonOrderFacts, DocumentsRepository
 from amzorders.store.limits import LimitsRepository
 from amzorders.store.orders import OrdersRepository, StoredOrderState
@@ -16,9 +17,9 @@ from amzorders.store.retention import RetentionRepository
 
 class Store(
     OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository,
-    BuyerContactRepository,
+    BuyerContactRepository, CheckpointsRepository,
 ):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
 
-__all__ = ["AmazonOrderFacts", "ConcurrentChangeError", "Store", "StoreError", "StoredOrderState"]
+__all__ = ["AmazonOrderFacts", "ConcurrentChangeError", "ReadCheckpoint", "Store", "StoreError", "StoredOrderState"]

@@ -277,8 +277,27 @@ ALTER TABLE commerce_orders ADD COLUMN money_warning TEXT;
 """
 
 
+# Where an interrupted searchOrders stands (store/checkpoints.py): Amazon keeps a
+# pagination token 24 h, valid with the same parameters, so a backfill resumes at its
+# next page. One row per account and kind of search, written with each stored page.
+MIGRATION_3 = """
+CREATE TABLE read_checkpoints (
+    account     TEXT NOT NULL,
+    kind        TEXT NOT NULL,      -- sync (lastUpdated window) / import (created window)
+    params      TEXT NOT NULL,      -- JSON: the search parameters of the first page
+    next_token  TEXT NOT NULL,
+    pages       INTEGER NOT NULL,
+    orders      INTEGER NOT NULL,
+    started_at  TEXT NOT NULL,
+    saved_at    TEXT NOT NULL,
+    PRIMARY KEY (account, kind)
+);
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
     (2, "money components per item", MIGRATION_2),
+    (3, "searchOrders checkpoints for resumable backfills", MIGRATION_3),
 ]
