@@ -230,7 +230,10 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
             ("Last update", when(s.last_updated)),
         ]
     )
+    details = view.details
     flags = [name for name, on in (("Prime", s.is_prime), ("Business", s.is_business), ("Gift", view.is_gift)) if on]
+    if details is not None:
+        flags += [p for p in details.programs if p not in ("PRIME", "AMAZON_BUSINESS")]
     account = _pairs(
         [
             ("Customer", s.buyer_name),
@@ -263,7 +266,7 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
                     ("Payment", "Amazon Pay: collected by Amazon, captured offline"),
                     ("Amazon order #", s.amazon_order_id),
                     ("Seller order id", view.seller_order_id),
-                    ("Fulfillment", "Amazon (AFN)" if s.channel == "AFN" else "Merchant (MFN)"),
+                    ("Fulfillment", _fulfillment_label(s.channel)),
                     ("Shipping service", view.service_level),
                     ("Ship by", Text(when(s.ship_by), style="bold red" if s.is_late(now) else "")),
                     ("Deliver by", when(view.deliver_by)),
@@ -323,6 +326,10 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
                 money(item.discount, currency),
             )
     parts.append(_section("Items Ordered", items))
+    if details is not None:
+        amazon_rows = _details_rows(details)
+        if amazon_rows:
+            parts.append(_section("Amazon Details", _pairs(amazon_rows)))
 
     if c:
         totals = [
@@ -348,6 +355,63 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
     if view.import_warnings:
         parts.append(_section("Import warnings", Text("\n".join(clean(w) for w in view.import_warnings), style="yellow")))
     return Group(*parts)
+
+
+def _fulfillment_label(channel: str) -> Any:
+    if channel == "AFN":
+        return "Amazon (AFN)"
+    if channel == "MFN":
+        return "Merchant (MFN)"
+    return plain(f"unknown: fulfilledBy {channel} (nothing is shipped from here)", "yellow")
+
+
+def _window(window: Any) -> str | None:
+    if window is None or (window.earliest is None and window.latest is None):
+        return None
+    if window.earliest and window.latest:
+        return f"{when(window.earliest)} - {when(window.latest)}"
+    return when(window.earliest or window.latest)
+
+
+def _details_rows(d: Any) -> list[tuple[str, Any]]:
+    """What the order view shows of domain.details.AmazonOrderDetails (all of it)."""
+    rows: list[tuple[str, Any]] = [
+        ("Programs", ", ".join(clean(p) for p in d.programs)),
+        ("Sales channel", d.channel_name if d.channel_name not in (None, "AMAZON") else None),
+        ("Ship-by window", _window(d.ship_by)),
+        ("Deliver-by window", _window(d.deliver_by)),
+        ("Label printing", _window(d.label_printing)),
+    ]
+    for label, registrations in (("Buyer tax id", d.buyer_tax_registrations), ("Marketplace tax id", d.marketplace_tax_registrations)):
+        for r in registrations:
+            text = " ".join(clean(x) for x in (r.registration_type, r.number) if x)
+            extra = [clean(r.legal_name)] if r.legal_name else []
+            extra += [f"{clean(k)} {clean(v)}" for k, v in r.attributes]
+            if r.entity_type not in (None, "BUYER", "MARKETPLACE"):
+                extra.append(clean(r.entity_type))
+            rows.append((label, text + (f" ({'; '.join(extra)})" if extra else "")))
+    rows.append(("Invoice preference", d.buyer_invoice_preference))
+    rows.append(("Invoice status", d.invoice_status))
+    for a in d.associated_orders:
+        kind = {"REPLACEMENT_ORIGINAL_ID": "replacement of", "EXCHANGE_ORIGINAL_ID": "exchange for"}.get(
+            a.association_type or "", clean(a.association_type) or "associated with")
+        rows.append(("Associated order", f"{kind} {clean(a.order_id)}"))
+    from amzorders.domain.details import SHIPPING_CONSTRAINTS
+
+    for c in d.constraints:
+        words = SHIPPING_CONSTRAINTS.get(c.constraint, c.constraint)
+        rows.append(("Constraint", plain(f"{words} ({clean(c.level) or 'stated'}), item {c.order_item_id}", "bold")))
+    for p in d.points:
+        rows.append(("Points", f"item {clean(p.order_item_id)}: {p.points if p.points is not None else '?'} points"
+                     + (f" ({clean(p.value)})" if p.value else "")))
+    for p in d.packages:
+        status = clean(p.status) or "status unknown"
+        if p.detailed_status:
+            status += f" / {clean(p.detailed_status)}"
+        where = " ".join(clean(x) for x in (p.carrier, p.tracking_number) if x)
+        rows.append(("Package", f"{clean(p.package_reference_id)}: {status}" + (f", {where}" if where else "")
+                     + (f", shipped {when(p.ship_time)}" if p.ship_time else "")))
+    return rows
 
 
 def _section(title: str, body: Any) -> Panel:

@@ -36,16 +36,40 @@ INCLUDED_DATA: tuple[str, ...] = (
     "FULFILLMENT_ORDERS",
 )
 
-# What amzorders asks for on every read: enough for the commerce order and the view.
+# What amzorders asks for on every read: everything it keeps and shows. Amazon sends a
+# block only when asked (orders_2026-01-01.json, includedData): TAX brings the buyer's and
+# the marketplace's tax registrations (a B2B invoice needs the buyer's VAT id), EXPENSE
+# the points granted. PAYMENT and FULFILLMENT_ORDERS are not used.
 DEFAULT_INCLUDED_DATA: tuple[str, ...] = (
     "BUYER",
     "RECIPIENT",
     "PROCEEDS",
+    "EXPENSE",
     "PROMOTION",
     "CANCELLATION",
     "FULFILLMENT",
     "PACKAGES",
+    "TAX",
 )
+
+# Order.programs "Possible values" (orders_2026-01-01.json).
+ORDER_PROGRAMS: tuple[str, ...] = (
+    "AMAZON_BAZAAR",
+    "AMAZON_BUSINESS",
+    "AMAZON_EASY_SHIP",
+    "AMAZON_HAUL",
+    "DELIVERY_BY_AMAZON",
+    "FBM_SHIP_PLUS",
+    "INVOICE_BY_AMAZON",
+    "IN_STORE_PICK_UP",
+    "PREMIUM",
+    "PREORDER",
+    "PRIME",
+)
+# SalesChannel.channelName, AssociatedOrder.associationType, PackageStatus.status.
+CHANNEL_NAMES: tuple[str, ...] = ("AMAZON", "NON_AMAZON")
+ASSOCIATION_TYPES: tuple[str, ...] = ("REPLACEMENT_ORIGINAL_ID", "EXCHANGE_ORIGINAL_ID")
+PACKAGE_STATUSES: tuple[str, ...] = ("PENDING", "IN_TRANSIT", "SHIPPED", "DELIVERED", "CANCELLED", "UNDELIVERABLE")
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,9 @@ def should_create_commerce_order(order: AmazonOrder) -> bool:
         return False
     if order.fulfilled_by == "AMAZON":
         return order.status in AFN_IMPORT_STATUSES
-    return order.status in MFN_IMPORT_STATUSES
+    if order.fulfilled_by == "MERCHANT":
+        return order.status in MFN_IMPORT_STATUSES
+    return False  # fulfilledBy unknown: an Amazon order only, until Amazon says who ships
 
 
 @dataclass(slots=True)

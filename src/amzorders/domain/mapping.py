@@ -13,6 +13,7 @@ from typing import Any
 
 from amzorders.domain import money as money_model
 from amzorders.domain.codes import FULFILLMENT_STATUSES
+from amzorders.domain.details import unknown_list_values
 from amzorders.domain.models import Address, AmazonOrder, AmazonOrderItem, AmazonPackage, Money
 from amzorders.domain.timefmt import parse_iso_or_none
 
@@ -291,6 +292,8 @@ def parse_order(data: Any) -> AmazonOrder:
             seller_order_id = _text(alias.get("aliasId"))
     packages = [p for p in (_package(_dict(x)) for x in _list(data.get("packages"))) if p]
     programs = tuple(p for p in (_text(x) for x in _list(data.get("programs"))) if p)
+    # Unknown values of Amazon's lists are kept as they came, and said.
+    warnings.extend(f"unknown {what} kept as is" for what in unknown_list_values(data))
     return AmazonOrder(
         order_id=order_id,
         created_time=created,

@@ -151,8 +151,14 @@ class AmazonOrder:
 
     @property
     def channel(self) -> str:
-        """MFN for merchant-fulfilled, AFN for Amazon-fulfilled (Seller Central's words)."""
-        return "AFN" if self.fulfilled_by == "AMAZON" else "MFN"
+        """MFN for merchant-fulfilled, AFN for Amazon-fulfilled (Seller Central's words);
+        any other ``fulfilledBy`` is kept as Amazon sent it (never taken for MFN: nothing
+        may be shipped from here unless the order is known to be merchant-fulfilled)."""
+        if self.fulfilled_by == "AMAZON":
+            return "AFN"
+        if self.fulfilled_by == "MERCHANT":
+            return "MFN"
+        return self.fulfilled_by or "UNKNOWN"
 
     @property
     def is_prime(self) -> bool:

@@ -408,6 +408,11 @@ def plan_shipment(
             f"Order {number} is fulfilled by Amazon (AFN): Amazon ships it, so it cannot be shipped "
             "from here. Its shipments come in with 'amzorders sync'."
         )
+    if channel != "MFN":
+        raise NotAllowedError(
+            f"Order {number} is not known to be merchant-fulfilled (fulfilledBy {channel}); it is not "
+            "shipped from here."
+        )
     if amazon_status in PENDING_STATUSES:
         raise NotAllowedError(f"Order {number} is still {amazon_status} at Amazon; wait until Amazon releases it.")
     if amazon_status == "CANCELLED":

@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from amzorders.domain.commerce import CommerceOrder
+from amzorders.domain.details import AmazonOrderDetails
 from amzorders.domain.models import Address
 
 
@@ -169,6 +170,9 @@ class OrderView:
     credit_memos: list[CreditMemoRecord] = field(default_factory=list)
     history: list[HistoryEntry] = field(default_factory=list)
     outbox: list[OutboxRecord] = field(default_factory=list)
+    # Everything else Amazon sent (programs, tax registrations, windows, constraints,
+    # associated orders, packages): domain/details.py, read from the stored raw order.
+    details: AmazonOrderDetails | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,3 +189,5 @@ class OrderQuery:
     search: str | None = None
     limit: int = 20
     offset: int = 0
+    prime: bool | None = None  # programs include PRIME
+    business: bool | None = None  # an Amazon Business order

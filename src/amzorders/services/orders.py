@@ -121,6 +121,8 @@ def build_query(
     late: bool = False,
     search: str | None = None,
     limit: int = 20,
+    prime: bool | None = None,
+    business: bool | None = None,
 ) -> OrderQuery:
     if limit < 1 or limit > MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT} (got {limit}).")
@@ -142,6 +144,8 @@ def build_query(
         channel=channel,
         account=account,
         late_before=now if late else None,
+        prime=prime,
+        business=business,
         search=search.strip() if search else None,
         limit=limit,
     )
@@ -187,7 +191,10 @@ def available_actions(view: OrderView) -> list[str]:
         return actions
     if any(i.qty_to_invoice for i in c.items):
         actions.append(f"amzorders invoice {number}")
-    if s.channel == "MFN" and s.amazon_status in ("UNSHIPPED", "PARTIALLY_SHIPPED") and any(
+    # Only what the tool can prove allowed: merchant-fulfilled (fulfilledBy MERCHANT), a
+    # known shippable status, no program that forbids or changes confirmShipment.
+    blocked = view.details.blocks_shipping() if view.details is not None else None
+    if s.channel == "MFN" and blocked is None and s.amazon_status in ("UNSHIPPED", "PARTIALLY_SHIPPED") and any(
         i.qty_to_ship for i in c.items
     ):
         actions.append(f"amzorders ship {number} --carrier CODE --tracking NUMBER")

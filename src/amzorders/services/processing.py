@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 from amzorders.config import AccountConfig, EmailSettings
 from amzorders.domain import rules
 from amzorders.domain.commerce import CommerceOrder
+from amzorders.domain.details import order_details
 from amzorders.domain.models import quantize_money, utcnow
 from amzorders.domain.timefmt import to_iso
 from amzorders.errors import AmzOrdersError, NotAllowedError, UsageError
@@ -131,6 +132,26 @@ def _load(ctx: ProcessingContext, key: str) -> _Loaded:
     assert facts is not None
     order = ctx.store.load_commerce_order(amazon_order_id=amazon_order_id)
     return _Loaded(amazon_order_id, facts, order)
+
+
+def _check_shippable(loaded: _Loaded) -> None:
+    """Refuse a shipment the tool cannot prove Amazon allows: only merchant-fulfilled
+    orders (fulfilledBy MERCHANT), none for in-store pickup or Ship+ (Amazon rejects
+    confirmShipment for FBM_SHIP_PLUS), none with a program this version does not know."""
+    number = loaded.facts.increment_id or loaded.amazon_order_id
+    if loaded.facts.channel == "AFN":
+        raise NotAllowedError(
+            f"Order {number} is fulfilled by Amazon (AFN): Amazon ships it, so it cannot be shipped from "
+            "here. Its shipments come in with 'amzorders sync'."
+        )
+    if loaded.facts.channel != "MFN":
+        raise NotAllowedError(
+            f"Order {number} has a fulfilledBy this version of amzorders does not know "
+            f"({loaded.facts.channel}); it is not shipped from here. Check it in Seller Central."
+        )
+    why = order_details({"programs": list(loaded.facts.programs)}).blocks_shipping()
+    if why:
+        raise NotAllowedError(f"Order {number} is not shipped from here: {why}.")
 
 
 def _require_commerce(loaded: _Loaded, action: str) -> CommerceOrder:
@@ -339,12 +360,7 @@ def ship(
     """One package: a shipment with carrier and tracking, confirmed to Amazon."""
     _check_notify(ctx, notify)
     loaded = _load(ctx, order_key)
-    if loaded.facts.channel == "AFN":
-        number = loaded.facts.increment_id or loaded.amazon_order_id
-        raise NotAllowedError(
-            f"Order {number} is fulfilled by Amazon (AFN): Amazon ships it, so it cannot be shipped from "
-            "here. Its shipments come in with 'amzorders sync'."
-        )
+    _check_shippable(loaded)
     order = _require_commerce(loaded, "ship")
     _check_notify(ctx, notify, loaded.facts)
     request = rules.ShipmentRequest(
@@ -608,8 +624,7 @@ def ship_from_csv(
             if loaded is None:
                 loaded = _load(ctx, key)
                 loaded_by_key[key] = loaded
-            if loaded.facts.channel == "AFN":
-                raise NotAllowedError(f"order {key} is fulfilled by Amazon (AFN); Amazon ships it")
+            _check_shippable(loaded)
             order = _require_commerce(loaded, "ship")
             _check_notify(ctx, notify, loaded.facts)
             code, _ = rules.check_carrier(v["carrier"], v.get("carrier_name"))

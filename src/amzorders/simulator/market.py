@@ -643,14 +643,17 @@ class Market:
         details = self.details(index)
         currency = details.currency
         marketplace = MARKETPLACES[skel.marketplace_id]
+        extras = self._extras(index, skel, details)
         order: dict[str, Any] = {
             "orderId": skel.order_id,
             "createdTime": iso(skel.created),
             "lastUpdatedTime": iso(state.last_updated),
-            "programs": list(details.programs),
+            "programs": list(details.programs) + extras["programs"],
             "salesChannel": {"channelName": "AMAZON", "marketplaceId": marketplace.marketplace_id,
                              "marketplaceName": marketplace.name},
         }
+        if extras["associated"]:
+            order["associatedOrders"] = extras["associated"]
         if "BUYER" in included:
             buyer = {"buyerName": details.buyer_name, "buyerEmail": details.buyer_email}
             if details.company:
@@ -718,6 +721,10 @@ class Market:
                     cancellation["cancellationExecution"] = {"cancelledBy": by, "cancelReason": reason}
                 if cancellation:
                     item["cancellation"] = cancellation
+            if "TAX" in included and marketplace.region == "na":
+                # US marketplace facilitator: Amazon collects and remits the sales tax.
+                item["tax"] = {"taxCollections": [{"model": "MARKETPLACE_FACILITATOR",
+                                                   "responsibleParty": "Amazon Services LLC"}]}
             if "FULFILLMENT" in included:
                 shipped = state.shipped.get(line.order_item_id, 0)
                 cancelled = state.cancelled.get(line.order_item_id, 0)
@@ -727,12 +734,68 @@ class Market:
                 }
                 if line.gift_message:
                     fulfillment["packing"] = {"giftOption": {"giftMessage": line.gift_message, "giftWrapLevel": "Classic"}}
+                constraints = extras["constraints"].get(line.order_item_id)
+                if constraints:
+                    fulfillment["shipping"] = {"shippingConstraints": {name: "MANDATORY" for name in constraints}}
                 item["fulfillment"] = fulfillment
             items.append(item)
         order["orderItems"] = items
+        if "TAX" in included and extras["tax"]:
+            order["tax"] = extras["tax"]
         if "PACKAGES" in included and state.packages:
             order["packages"] = [self._render_package(p) for p in state.packages]
         return order
+
+    def _extras(self, index: int, skel: Any, details: Any) -> dict[str, Any]:
+        """Order facts Amazon's model documents that the base generator leaves out, drawn
+        deterministically per order (orders_2026-01-01.json): tax registrations of business
+        buyers (VAT in the EU and GB, BUSINESS elsewhere) and the marketplace's own VAT
+        registration in the EU and GB (Amazon as deemed supplier); shipping constraints on
+        some items (signature, age verification, pallet); replacement orders pointing at
+        an earlier order; and, rarely, a program value Amazon added after this version
+        (a client must keep it and not guess what it allows)."""
+        rng = random.Random((self.seed << 40) ^ (index * 2_654_435_761) ^ 0x5EED)
+        country = MARKETPLACES[skel.marketplace_id].country
+        eu = country in ("GB", "DE", "FR", "IT", "ES")
+        programs: list[str] = []
+        if rng.random() < 0.004:
+            programs.append("NEW_PROGRAM_NOT_IN_THE_MODEL")
+        registrations = []
+        if details.company:
+            number = f"{country}{rng.randint(100_000_000, 999_999_999)}"
+            registrations.append({
+                "entityType": "BUYER",
+                "legalName": details.company,
+                "taxRegistrationType": "VAT" if eu else "BUSINESS",
+                "taxRegistrationNumber": number,
+                **({"taxRegistrationAttributes": [{"key": "TAX_OFFICE", "value": "Finanzamt Berlin"}]} if country == "DE" else {}),
+            })
+        if eu:
+            registrations.append({
+                "entityType": "MARKETPLACE",
+                "legalName": "Amazon EU S.a r.l.",
+                "taxRegistrationType": "VAT",
+                "taxRegistrationNumber": "GB727255821" if country == "GB" else "LU20260743",
+            })
+        tax: dict[str, Any] = {}
+        if registrations:
+            tax["taxRegistrations"] = registrations
+        if details.company and eu:
+            tax["taxInvoicing"] = {"buyerInvoicePreference": "BUSINESS"}
+        constraints: dict[str, list[str]] = {}
+        for line in details.lines:
+            roll = rng.random()
+            if roll < 0.03:
+                constraints[line.order_item_id] = ["signatureConfirmation"]
+            elif roll < 0.04:
+                constraints[line.order_item_id] = ["recipientAgeVerification", "signatureConfirmation"]
+            elif roll < 0.045 and details.company:
+                constraints[line.order_item_id] = ["palletDelivery"]
+        associated = []
+        if 10 < index < self.history_count and rng.random() < 0.01:
+            original = self.skeleton(index - 1 - rng.randrange(min(index - 1, 50)))
+            associated.append({"orderId": original.order_id, "associationType": "REPLACEMENT_ORIGINAL_ID"})
+        return {"programs": programs, "tax": tax, "constraints": constraints, "associated": associated}
 
     @staticmethod
     def _item_breakdowns(line: Line, currency: str) -> list[dict[str, Any]]:

@@ -27,13 +27,23 @@ class AmazonOrderFacts:
     buyer_email: str | None
     currency: str | None
     increment_id: str | None  # the commerce order number, None when there is none
+    programs: tuple[str, ...] = ()  # Order.programs (PRIME, FBM_SHIP_PLUS, IN_STORE_PICK_UP...)
+
+
+def _programs(raw_json: str | None) -> tuple[str, ...]:
+    try:
+        programs = json.loads(raw_json or "{}").get("programs")
+    except (ValueError, AttributeError):
+        return ()
+    return tuple(str(p) for p in programs) if isinstance(programs, list) else ()
 
 
 class DocumentsRepository(StoreBase):
     def amazon_order_facts(self, amazon_order_id: str) -> AmazonOrderFacts | None:
         row = self.conn.execute(
             """SELECT a.amazon_order_id, a.account, a.status, a.channel, a.marketplace_id,
-                      a.purchase_date, a.buyer_name, a.buyer_email, a.currency, c.increment_id
+                      a.purchase_date, a.buyer_name, a.buyer_email, a.currency, c.increment_id,
+                      a.raw_json
                FROM amazon_orders a LEFT JOIN commerce_orders c
                  ON c.amazon_order_id = a.amazon_order_id
                WHERE a.amazon_order_id = ?""",
@@ -52,6 +62,7 @@ class DocumentsRepository(StoreBase):
             buyer_email=row["buyer_email"],
             currency=row["currency"],
             increment_id=row["increment_id"],
+            programs=_programs(row["raw_json"]),
         )
 
     def peek_sequence_value(self, name: str) -> int:

@@ -8,6 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from amzorders.domain.commerce import CommerceItem, CommerceOrder
+from amzorders.domain.details import order_details
 from amzorders.domain.models import Address, AmazonOrder
 from amzorders.domain.money import components_from_json, components_to_json
 from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
@@ -636,6 +637,12 @@ class OrdersRepository(StoreBase):
         if query.account:
             where.append("a.account = ?")
             params.append(query.account)
+        if query.prime is not None:
+            where.append("a.is_prime = ?")
+            params.append(int(query.prime))
+        if query.business is not None:
+            where.append("a.is_business = ?")
+            params.append(int(query.business))
         if query.late_before:
             # Matches the partial index amazon_orders_late.
             where.append("a.status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED') AND a.ship_by < ?")
@@ -697,8 +704,12 @@ class OrdersRepository(StoreBase):
             address = Address(**json.loads(row["shipping_address_json"]))
         marketplace_name = None
         try:
-            marketplace_name = json.loads(row["raw_json"]).get("salesChannel", {}).get("marketplaceName")
-        except (ValueError, AttributeError):
+            raw = json.loads(row["raw_json"])
+        except (TypeError, ValueError):
+            raw = {}
+        try:
+            marketplace_name = raw.get("salesChannel", {}).get("marketplaceName")
+        except AttributeError:
             marketplace_name = None
         items = tuple(
             AmazonItemView(
@@ -738,6 +749,7 @@ class OrdersRepository(StoreBase):
             import_warnings=tuple((row["import_warnings"] or "").splitlines()),
             amazon_items=items,
             commerce=commerce,
+            details=order_details(raw),
         )
         view.history = self.history(amazon_order_id)
         if commerce is not None:
