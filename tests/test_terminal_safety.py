@@ -128,7 +128,18 @@ token_url = "{fake.token_url}"
         for order in orders:
             commands += [(["show", order["orderId"]], False), (["show", order["orderId"], "--json"], False)]
         commands += [(["import", "--order", "111-0000000-9999999"], True)]
-        commands += [(["outbox", "list"], False), (["config", "show"], False)]
+        commands += [(["outbox", "list"], False), (["config", "show"], False), (["audit"], True)]
+        commands += [(["purge-pii", "--dry-run", "--older-than", "0d"], False)]
+        # A CSV file is untrusted text too: its cells reach the Error: line and the dry run.
+        csv_file = tmp_path / "ship.csv"
+        csv_file.write_text(
+            "order,carrier,tracking,sku,qty\n"
+            + "".join(f"{o['orderId']},UPS,1Z{n:016d},{HOSTILE[n % len(HOSTILE)].replace(',', ' ')},1\n" for n, o in enumerate(orders))
+            + f"{HOSTILE[0]},UPS,1Z0000000000000000,x,1\n",
+            encoding="utf-8",
+        )
+        commands += [(["ship", "--from-csv", str(csv_file), "--dry-run"], False)]
+        commands += [(["invoice", orders[1]["orderId"], "--comment", HOSTILE[4]], False), (["show", orders[1]["orderId"]], False)]
 
         outputs = {}
         total_foreign = []
@@ -144,6 +155,8 @@ token_url = "{fake.token_url}"
     list_output = outputs["list"][1]
     assert "\\x1b" in list_output and SGR.search(list_output)
     shown = "".join(out for _, out in outputs.values())
+    csv_code, csv_output = outputs[f"ship --from-csv {tmp_path / 'ship.csv'} --dry-run"]
+    assert csv_code != 0 and "Error:" in csv_output
     for visible in ("alert", "esrever", "markup", "[white]", "Closing [/] tag", ":cake:", "Müller & Söhne GmbH", "日本語の名前"):
         assert visible in shown, visible
     code, error_output = outputs["import --order 111-0000000-9999999"]
