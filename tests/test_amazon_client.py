@@ -253,7 +253,7 @@ def test_pages_follow_next_token_and_resend_the_same_parameters(fake: FakeAmazon
         "fulfillmentStatuses": "UNSHIPPED,PARTIALLY_SHIPPED",
         "marketplaceIds": "ATVPDKIKX0DER,A2EUQ1WTGCTBG2",
         "fulfilledBy": "MERCHANT",
-        "includedData": "BUYER,RECIPIENT,PROCEEDS,PROMOTION,CANCELLATION,FULFILLMENT,PACKAGES",
+        "includedData": "BUYER,RECIPIENT,PROCEEDS,EXPENSE,PROMOTION,CANCELLATION,FULFILLMENT,PACKAGES,TAX",
         "maxResultsPerPage": "2",
     }
     assert queries == [expected, {**expected, "paginationToken": "tok/2+=="}, {**expected, "paginationToken": "tok3"}]
