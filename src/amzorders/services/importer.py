@@ -7,6 +7,7 @@ stored in one transaction; the sync watermark is committed with the last page it
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +29,7 @@ from amzorders.store import ReadCheckpoint, Store, StoredOrderState
 if TYPE_CHECKING:  # the client module loads requests: not at import time
     from amzorders.amazon.client import OrdersPage
 
+_log = logging.getLogger(__name__)
 # searchOrders only serves orders last updated at least this long ago.
 AMAZON_SETTLE_TIME = timedelta(minutes=2)
 # Amazon keeps a pagination token 24 h (orders_2026-01-01.json, Pagination); a saved one
@@ -490,6 +492,8 @@ class _SearchRun:
         """Continue a saved search; False when Amazon no longer takes its token."""
         first_page = checkpoint.pages + 1
         self.result.resumed_from_page = first_page
+        _log.info("%s of account %s: resuming the search saved at %s at page %d (%d orders read before)",
+                  self.kind, self.account, to_iso(checkpoint.saved_at), first_page, checkpoint.orders)
         self._tell("resume", first_page)
         try:
             self.walk(checkpoint.params, token=checkpoint.next_token, first_page=first_page,
