@@ -67,6 +67,7 @@ app = _new_app()
 # written yet is skipped, so the CLI works while the project grows.
 COMMAND_MODULES: tuple[str, ...] = (
     "config_cmd",
+    "db_cmd",
     "maintenance_cmd",
     "message_cmd",
     "orders_cmd",
@@ -80,6 +81,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 # all of them). Anything else (--help, a typo) gets the full app.
 COMMAND_OWNERS: dict[str, str] = {
     "config": "config_cmd",
+    "db": "db_cmd",
     "purge-pii": "maintenance_cmd",
     "audit": "maintenance_cmd",
     "import": "orders_cmd",

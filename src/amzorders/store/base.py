@@ -97,17 +97,18 @@ class StoreBase:
         return str(self.path) if self.path is not None else ":memory:"
 
     @classmethod
-    def open(cls, path: Path | str, *, password: str | None = None) -> "StoreBase":
+    def open(cls, path: Path | str, *, password: str | None = None, sqlite_only: bool = False) -> "StoreBase":
         """Open (creating when missing) the store at ``path`` and bring its schema up to date.
 
         ``path``: a SQLite file, or a ``postgresql://user@host:port/dbname`` URL
         (``password``: the config's db_password, used when the URL, PGPASSWORD and
-        ~/.pgpass give none). A SQLite directory is created 0700 and the file 0600: it holds
+        ~/.pgpass give none). ``sqlite_only``: a path is always a SQLite file, even in the
+        test suite's PostgreSQL mode (db copy reads one). A SQLite directory is created 0700 and the file 0600: it holds
         buyer data.
         """
         if is_postgres_url(path):
             return cls._open_postgres(str(path), password=password, schema=None)
-        redirect = os.environ.get(TEST_REDIRECT_ENV)
+        redirect = None if sqlite_only else os.environ.get(TEST_REDIRECT_ENV)
         if redirect and str(path) != ":memory:":
             return cls._open_postgres(redirect, password=None, schema=test_redirect_schema(Path(path)))
         path = Path(path)
