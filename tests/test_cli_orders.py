@@ -67,6 +67,7 @@ def test_sync_brings_amazon_changes_and_released_orders(cli, simulated_account):
     assert any("asked to cancel" in h["comment"] for h in view["history"])
 
 
+@pytest.mark.sqlite_only
 def test_newcomer_without_config_uses_the_builtin_simulator_in_its_own_store(cli, amzorders_home):
     result = cli("sync", "--verbose")
     assert result.exit_code == 0, result.stderr
@@ -126,6 +127,7 @@ def test_show_by_amazon_and_commerce_number(cli, simulated_account):
     assert data["available_actions"]
 
 
+@pytest.mark.sqlite_only
 def test_import_specific_orders_and_window(cli, simulated_account):
     sim = simulated_account.sim
     wanted = sim.order_ids()[:2]
@@ -187,6 +189,7 @@ def test_amazon_failing_is_exit_5_and_store_unchanged(cli, simulated_account):
     assert dump_store(simulated_account.db_path) == before
 
 
+@pytest.mark.sqlite_only
 def test_second_sync_while_one_runs_exits_6_and_changes_nothing(cli, simulated_account):
     from amzorders.services.locking import sync_lock
 
@@ -200,6 +203,7 @@ def test_second_sync_while_one_runs_exits_6_and_changes_nothing(cli, simulated_a
     assert cli("sync").exit_code == 0  # released with the with-block
 
 
+@pytest.mark.sqlite_only
 def test_sync_purges_buyer_data_when_retention_is_configured(cli, simulated_account, amzorders_home):
     from conftest import write_account_config
 

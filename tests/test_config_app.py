@@ -33,6 +33,7 @@ def test_fresh_machine_app_uses_the_simulator_and_its_own_store(amzorders_home):
         assert app.db_path == amzorders_home / "simulator.db"
 
 
+@pytest.mark.sqlite_only
 def test_store_is_opened_lazily_once_at_the_chosen_path(amzorders_home, tmp_path):
     app = App.from_options(db_path=tmp_path / "data" / "orders.db")
     assert not (tmp_path / "data" / "orders.db").exists()  # nothing opened yet

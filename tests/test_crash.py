@@ -242,6 +242,7 @@ def _updated(order: dict) -> datetime:
     return datetime.fromisoformat(order["lastUpdatedTime"].replace("Z", "+00:00"))
 
 
+@pytest.mark.sqlite_only
 def test_sigkill_at_every_kill_point_leaves_a_consistent_store_and_exactly_once_actions(tmp_path: Path) -> None:
     with Simulator(tmp_path / "m.json", seed=SEED, orders=ORDERS, rate_limits=False,
                    feed_processing_seconds=120, frozen_clock=True) as sim:

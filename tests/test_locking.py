@@ -192,6 +192,7 @@ def test_a_garbled_lock_file_still_gives_a_clear_message(tmp_path):
         stop(child)
 
 
+@pytest.mark.sqlite_only
 def test_cli_sync_exits_6_while_another_sync_runs(cli, simulated_account, tmp_path):
     """Through the real CLI: exit 6 at once, then --wait after the holder is gone."""
     child = start_holder(simulated_account.db_path)

@@ -98,6 +98,7 @@ def stored_ids(db_path: Path) -> list[str]:
         conn.close()
 
 
+@pytest.mark.sqlite_only
 def test_no_trace_of_a_purged_buyer_remains_in_the_database_file(world: World):
     ids = stored_ids(world.db_path)
     raws = {i: world.sim.order(i) for i in ids}
@@ -135,6 +136,7 @@ def test_no_trace_of_a_purged_buyer_remains_in_the_database_file(world: World):
         assert raws[order_id]["buyer"]["buyerEmail"].encode() in after
 
 
+@pytest.mark.sqlite_only
 def test_due_orders_follow_the_retention_clock_and_keep_accounting_data(world: World):
     ids = stored_ids(world.db_path)
     raws = {i: world.sim.order(i) for i in ids}
@@ -174,6 +176,7 @@ def test_due_orders_follow_the_retention_clock_and_keep_accounting_data(world: W
         store.close()
 
 
+@pytest.mark.sqlite_only
 def test_dry_run_changes_nothing_and_lists_the_due_orders(world: World, cli):
     def snapshot() -> list:
         conn = sqlite3.connect(world.db_path)

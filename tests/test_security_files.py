@@ -38,6 +38,7 @@ def write_config(home: Path, text: str, mode: int) -> Path:
     return path
 
 
+@pytest.mark.sqlite_only
 def test_store_and_its_directory_are_created_private(cli, amzorders_home, tmp_path):
     result = cli("list")
     assert result.exit_code == 0, result.output
@@ -51,6 +52,7 @@ def test_store_and_its_directory_are_created_private(cli, amzorders_home, tmp_pa
             assert mode_of(companion) == 0o600
 
 
+@pytest.mark.sqlite_only
 def test_an_existing_store_readable_by_others_is_tightened(cli, tmp_path):
     db = tmp_path / "orders.db"
     assert cli("--db", db, "list").exit_code == 0

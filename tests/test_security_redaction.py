@@ -4,6 +4,8 @@ the simulator issued) may appear on stdout, stderr or in the log file."""
 
 from __future__ import annotations
 
+import pytest
+
 import re
 import stat
 from pathlib import Path
@@ -57,6 +59,7 @@ class TokenSpy:
         sim.api_token = api_token  # type: ignore[method-assign]
 
 
+@pytest.mark.sqlite_only
 def test_no_secret_in_any_output_or_the_log(cli, amzorders_home, tmp_path, monkeypatch):
     # The SMTP password from the environment: a secret that must never show either.
     monkeypatch.setenv("AMZORDERS_SMTP_PASSWORD", SMTP_PASSWORD)

@@ -35,12 +35,14 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
+@pytest.mark.sqlite_only
 def test_dev_null_is_not_a_store(cli):
     result = cli("--db", "/dev/null", "list")
     assert result.exit_code == ExitCode.STORE_UNUSABLE == 7
     assert "not a regular file" in _one_error_line(result)
 
 
+@pytest.mark.sqlite_only
 def test_random_bytes_are_not_a_store(cli, tmp_path):
     junk = tmp_path / "junk.db"
     junk.write_bytes(bytes(range(256)) * 40)
@@ -51,6 +53,7 @@ def test_random_bytes_are_not_a_store(cli, tmp_path):
     assert _digest(junk) == before
 
 
+@pytest.mark.sqlite_only
 def test_another_programs_database_is_refused_and_not_changed(cli, tmp_path):
     other = tmp_path / "other.db"
     conn = sqlite3.connect(other)
@@ -65,6 +68,7 @@ def test_another_programs_database_is_refused_and_not_changed(cli, tmp_path):
     conn.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_store_from_a_newer_amzorders_says_upgrade(cli, tmp_path):
     path = _seeded_store(tmp_path / "s.db")
     conn = sqlite3.connect(path)
@@ -77,6 +81,7 @@ def test_a_store_from_a_newer_amzorders_says_upgrade(cli, tmp_path):
     assert "newer amzorders" in line and "Upgrade" in line
 
 
+@pytest.mark.sqlite_only
 def test_a_store_missing_a_table_is_not_a_store(cli, tmp_path):
     path = _seeded_store(tmp_path / "s.db")
     conn = sqlite3.connect(path)
@@ -88,6 +93,7 @@ def test_a_store_missing_a_table_is_not_a_store(cli, tmp_path):
     assert "no such table: outbox" in _one_error_line(result)
 
 
+@pytest.mark.sqlite_only
 def test_a_corrupt_store_says_restore_from_backup(cli, tmp_path):
     path = _seeded_store(tmp_path / "s.db")
     with path.open("r+b") as handle:  # keep page 1 (the header), wreck the b-tree pages
@@ -101,6 +107,7 @@ def test_a_corrupt_store_says_restore_from_backup(cli, tmp_path):
     assert _digest(path) == before
 
 
+@pytest.mark.sqlite_only
 def test_a_store_busy_beyond_the_timeout_is_exit_6(cli, tmp_path, monkeypatch):
     from amzorders.store import base
 

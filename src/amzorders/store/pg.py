@@ -92,13 +92,21 @@ def translate(sql: str) -> tuple[str, tuple[int, ...] | None]:
     return converted, (tuple(order) if numbered else None)
 
 
+def _no_nul(values: Sequence[Any]) -> Sequence[Any]:
+    """PostgreSQL text cannot hold NUL (SQLite's can): one in Amazon's text becomes U+FFFD,
+    the replacement character, rather than failing the whole page."""
+    if any(isinstance(v, str) and "\x00" in v for v in values):
+        return [v.replace("\x00", "\ufffd") if isinstance(v, str) else v for v in values]
+    return values
+
+
 def _params(sql: str, params: Sequence[Any] | None) -> tuple[str, Sequence[Any] | None]:
     if params is None:
         return sql, None
     converted, order = translate(sql)
     if order is not None:
         params = [params[i] for i in order]
-    return converted, params
+    return converted, _no_nul(params)
 
 
 class _NumericAsText(Loader if psycopg else object):  # type: ignore[misc]
@@ -146,6 +154,7 @@ class PgConnection:
         converted, order = translate(sql)
         if order is not None:
             rows = [[r[i] for i in order] for r in rows]
+        rows = [_no_nul(r) for r in rows]
         try:
             cursor.executemany(converted, rows)
         except psycopg.Error as exc:
