@@ -338,3 +338,31 @@ def test_the_simulator_refuses_refunds_of_units_it_did_not_charge(marketplace):
     row = store.outbox_row(result.outbox_ids[0])
     assert row.state == "failed" and "has not shipped" in (row.last_error or "")
     assert sim.refunds(order_id) == []
+
+
+def test_simulator_orders_and_financial_events_validate_against_amazons_models(marketplace):
+    from amzorders.services import processing
+    from amzorders.services.outbox import deliver_outbox, follow_feeds
+    from test_simulator_support import assert_orders_valid, assert_valid
+
+    sim, client, store = marketplace
+    account = AccountConfig(name="main", region="na", marketplace_ids=("ATVPDKIKX0DER",), merchant_id="A1SIM")
+    order_id = _import(sim, client, store, marketplace_id="ATVPDKIKX0DER", items=[2],
+                       shapes=["promotion", "shipping", "shipping_promotion", "gift_wrap", "points", "sub_unit"])
+    assert_orders_valid("GetOrderResponse", {"order": sim.order(order_id)})
+    ctx = processing.ProcessingContext(store=store, account=account, client_factory=lambda: client, now=sim.now)
+    processing.invoice(ctx, order_id)
+    processing.ship(ctx, order_id, carrier="Other", carrier_name="Local", tracking="T-1", force=True)
+    processing.refund(ctx, order_id, reason="CustomerReturn", adjustment_fee=Decimal("1.00"))
+    deliver_outbox(store, client, account, now=sim.now())
+    sim.advance(seconds=90)
+    follow_feeds(store, client, account, now=sim.now())
+    assert sim.api_list_financial_events_by_order_id(order_id, {})["payload"]["FinancialEvents"]["RefundEventList"] == []
+    sim.advance(minutes=121)  # refunds are posted to the financial events after a lag
+    response = sim.api_list_financial_events_by_order_id(order_id, {})
+    assert_valid("financesV0.json", "ListFinancialEventsResponse", response)
+    [event] = client.list_refund_events(order_id)
+    charges = {c["ChargeType"]: c["ChargeAmount"]["CurrencyAmount"]
+               for i in event["ShipmentItemAdjustmentList"] for c in i["ItemChargeAdjustmentList"]}
+    assert charges["RestockingFee"] == Decimal("1.00") and charges["Principal"] < 0  # the seller's side
+    assert all(isinstance(v, Decimal) for v in charges.values())

@@ -315,9 +315,9 @@ def test_a_feed_that_keeps_ending_fatal_is_failed_after_the_limit(sim, store, cl
     assert sim.refunds(order["orderId"]) == []
 
 
-def test_refund_already_applied_counts_as_done_not_failed(sim, store, client):
-    # Two rows carrying the same MerchantAdjustmentID stand for "the answer of the first
-    # createFeed was lost and the refund was sent again": Amazon applies it once.
+def test_a_resubmitted_adjustment_is_a_second_refund_at_amazon(sim, store, client):
+    # Amazon does not deduplicate MerchantAdjustmentID: two feeds carrying the same refund
+    # are two refunds (the simulator is as strict as that; the outbox must never resend).
     [order] = new_orders(sim, store, client, 1, status="SHIPPED")
     first = queue(store, "refund", order, refund_payload(order, "CM-SAME"), "refund:first")
     deliver_outbox(store, client, ACCOUNT)
@@ -326,4 +326,84 @@ def test_refund_already_applied_counts_as_done_not_failed(sim, store, client):
     deliver_outbox(store, client, ACCOUNT)
     report = finish_feeds(sim, store, client)
     assert report.done == [second] and store.outbox_row(first).state == "done"
+    assert len(sim.refunds(order["orderId"])) == 2
+    assert [a["duplicate"] for a in actions(sim, "refund", order["orderId"])] == [False, True]
+
+
+def wait_for(condition, what: str) -> None:
+    """Wait for the simulator's own progress (a request it is still finishing), not a time."""
+    for _ in range(3000):
+        if condition():
+            return
+        threading.Event().wait(0.01)
+    raise AssertionError(f"the simulator never got to: {what}")
+
+
+def test_a_refund_whose_create_feed_answer_was_lost_is_settled_by_amazon_financial_events(sim, store):
+    [order] = new_orders(sim, store, make_client(sim), 1, status="SHIPPED")
+    row_id = queue(store, "refund", order, refund_payload(order, "CM-LOST"), "refund:lost")
+    impatient = SpApiClient(sim.base_url, LwaCredentials(**SIMULATOR_CREDENTIALS), sim.token_url,
+                            backoff_base=0.01, max_retries=0, timeout=(5.0, 0.2))
+    sim.inject("slow", operation="createFeed")  # Amazon creates the feed; its answer never arrives
+    now = utcnow()
+    report = deliver_outbox(store, impatient, ACCOUNT, now=now)
+    assert report.pending == [row_id] and store.outbox_row(row_id).result["maybe_sent"] is True
+    wait_for(lambda: len(sim._store.data["feeds"]) == 1, "creating the feed whose answer was lost")
+    sim.advance(seconds=90)  # Amazon processes that feed: the refund is applied
     assert len(sim.refunds(order["orderId"])) == 1
+    client = make_client(sim)
+
+    # Amazon's financial events do not show it yet: the row waits, visibly, and is not resent.
+    waiting = deliver_outbox(store, client, ACCOUNT, now=now + LATER)
+    record = store.outbox_row(row_id)
+    assert waiting.checking == [row_id] and waiting.sent == [] and record.state == "pending"
+    assert "Checking with Amazon" in record.last_error and record.result["checking"]
+    assert sim.call_counts()["createFeed"] == 1
+
+    sim.advance(minutes=125)  # the refund event is posted
+    settled = deliver_outbox(store, client, ACCOUNT, now=now + 2 * LATER)
+    assert settled.done == [row_id] and settled.sent == []
+    assert store.outbox_row(row_id).state == "done"
+    assert sim.call_counts()["createFeed"] == 1 and len(sim.refunds(order["orderId"])) == 1
+
+
+def test_a_refund_that_never_reached_amazon_is_sent_once_after_the_finances_window(sim, store, client):
+    from amzorders.services.outbox import FINANCES_SETTLE
+
+    [order] = new_orders(sim, store, client, 1, status="SHIPPED")
+    row_id = queue(store, "refund", order, refund_payload(order, "CM-503"), "refund:503")
+    sim.inject("503", operation="createFeed")  # may have been processed, as far as the client knows
+    now = utcnow()
+    assert deliver_outbox(store, client, ACCOUNT, now=now).pending == [row_id]
+    assert store.outbox_row(row_id).result["maybe_sent"] is True
+    assert deliver_outbox(store, client, ACCOUNT, now=now + LATER).checking == [row_id]
+    assert sim.call_counts().get("createFeed", 0) == 1
+    sim.advance(minutes=48 * 60 + 5)
+    late = deliver_outbox(store, client, ACCOUNT, now=now + FINANCES_SETTLE + LATER)
+    assert late.submitted == [row_id]
+    assert finish_feeds(sim, store, client).done == [row_id]
+    assert len(sim.refunds(order["orderId"])) == 1
+
+
+def test_a_feed_not_done_after_eight_hours_is_reported_and_never_resent(sim, store, client):
+    from amzorders.services.sync import SyncReport
+
+    [order] = new_orders(sim, store, client, 1)
+    row_id = queue(store, "cancel", order, cancel_payload(order), "cancel:stuck")
+    sim.inject("feed_stuck", operation="createFeed")
+    now = utcnow()
+    assert deliver_outbox(store, client, ACCOUNT, now=now).submitted == [row_id]
+    sim.advance(minutes=60)
+    assert follow_feeds(store, client, ACCOUNT, now=now + timedelta(hours=1)).stuck == []
+    sim.advance(minutes=8 * 60)
+    report = follow_feeds(store, client, ACCOUNT, now=now + timedelta(hours=9))
+    assert [row for row, _ in report.stuck] == [row_id]
+    record = store.outbox_row(row_id)
+    assert record.state == "submitted" and "8 hours" in record.last_error
+    with pytest.raises(Exception) as raised:
+        SyncReport(pull=None, delivery=report, purge=None, pull_error=None, rejected_message=None).raise_for_problems()
+    assert raised.value.exit_code == 5 and "8 hours" in raised.value.message
+    assert deliver_outbox(store, client, ACCOUNT, now=now + timedelta(hours=10)).sent == []
+    sim.advance(minutes=64 * 60)
+    assert follow_feeds(store, client, ACCOUNT, now=now + timedelta(hours=80)).done == [row_id]
+    assert len(actions(sim, "cancel", order["orderId"])) == 1

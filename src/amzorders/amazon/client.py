@@ -7,6 +7,7 @@ talks to Amazon.
 from __future__ import annotations
 
 import gzip
+import json
 import platform
 import random
 import threading
@@ -14,6 +15,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -312,8 +314,12 @@ class SpApiClient:
         content: bytes,
         content_type: str = "text/xml; charset=UTF-8",
         feed_options: dict[str, str] | None = None,
+        before_create: Callable[[str], None] | None = None,
     ) -> SubmittedFeed:
-        """createFeedDocument, upload ``content`` to its URL, createFeed."""
+        """createFeedDocument, upload ``content`` to its URL, createFeed.
+
+        ``before_create(feed_document_id)`` runs right before createFeed: from then on a
+        feed may exist even if no answer comes (the caller records that doubt)."""
         if not marketplace_ids:
             raise UsageError(f"A {feed_type} feed needs at least one marketplace id.")
         try:
@@ -333,6 +339,8 @@ class SpApiClient:
         except AmazonError as error:
             # Until createFeed is sent, no feed exists: nothing can have been applied.
             raise _delivered(error, False) from None
+        if before_create is not None:
+            before_create(document_id)
         specification: dict[str, Any] = {
             "feedType": feed_type,
             "marketplaceIds": list(marketplace_ids),
@@ -347,6 +355,36 @@ class SpApiClient:
         if not isinstance(feed_id, str):
             raise _shape_error("createFeed", outcome, "it has no feedId")
         return SubmittedFeed(feed_id=feed_id, feed_document_id=document_id)
+
+    # --- Finances API v0 ---------------------------------------------------------------
+
+    def list_refund_events(self, order_id: str) -> list[dict[str, Any]]:
+        """Every RefundEventList entry of the order (listFinancialEventsByOrderId, all
+        pages). Amounts are read as Decimal (the model's BigDecimal is a JSON number, which a
+        float would round). Amazon: "Orders from the last 48 hours might not be included"."""
+        events: list[dict[str, Any]] = []
+        token: str | None = None
+        path = f"/finances/v0/orders/{_segment(order_id)}/financialEvents"
+        for _ in range(1000):  # a guard against a token that never ends
+            params = {"MaxResultsPerPage": "100"}
+            if token:
+                params["NextToken"] = token
+            outcome = self._call("listFinancialEventsByOrderId", "GET", path, params=params)
+            try:
+                body = json.loads(outcome.response.content, parse_float=Decimal) if outcome.response is not None else None
+            except ValueError:
+                body = None
+            if not isinstance(body, dict) or not isinstance(body.get("payload"), dict):
+                raise _shape_error("listFinancialEventsByOrderId", outcome, "it has no payload object")
+            payload = body["payload"]
+            found = (payload.get("FinancialEvents") or {}).get("RefundEventList") or []
+            if not isinstance(found, list):
+                raise _shape_error("listFinancialEventsByOrderId", outcome, "RefundEventList is not a list")
+            events.extend(e for e in found if isinstance(e, dict))
+            token = payload.get("NextToken") or None
+            if not token:
+                return events
+        raise _shape_error("listFinancialEventsByOrderId", outcome, "its NextToken never ends")
 
     def get_feed(self, feed_id: str) -> dict[str, Any]:
         """The Feed object: ``processingStatus``, ``resultFeedDocumentId`` when done."""

@@ -132,6 +132,8 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "createFeed": (0.0083, 15),
     "getFeed": (2.0, 15),
     "getFeedDocument": (0.0222, 10),
+    # Finances API v0 listFinancialEventsByOrderId: 0.5 req/s, burst 30 (financesV0.json).
+    "listFinancialEventsByOrderId": (0.5, 30),
     # Messaging API v1, Solicitations API v1: 1 request/s, burst 5 each (messaging.json,
     # solicitations.json); Uploads API 2020-11-01: 10/s, burst 10 (uploads_2020-11-01.json).
     **{operation: (1.0, 5) for operation in (
@@ -179,6 +181,17 @@ ADJUSTMENT_REASONS: tuple[str, ...] = (
     "Undeliverable",
     "RefusedDelivery",
 )
+
+# Adjustment-feed component type -> the ChargeType Amazon's financial events use for it
+# (financesV0.json ChargeComponent: Principal, Tax, ShippingCharge, ShippingTax, Giftwrap,
+# GiftwrapTax, CODItemCharge, CODItemTaxCharge, Goodwill, RestockingFee, ReturnShipping...).
+FINANCE_CHARGE_TYPES: dict[str, str] = {
+    "Principal": "Principal", "Tax": "Tax", "Shipping": "ShippingCharge", "ShippingTax": "ShippingTax",
+    "GiftWrap": "Giftwrap", "GiftWrapTax": "GiftwrapTax", "COD": "CODItemCharge", "CODTax": "CODItemTaxCharge",
+    "Goodwill": "Goodwill", "RestockingFee": "RestockingFee", "ReturnShipping": "ReturnShipping",
+    "RestockingFeeTax": "RestockingFeeTax", "Other": "Other", "Surcharge": "Surcharge", "ExportCharge": "ExportCharge",
+    "FreeReplacementReturnShipping": "FreeReplacementReturnShipping",
+}
 
 # Price component types of an AdjustedItem.
 ADJUSTMENT_COMPONENTS: tuple[str, ...] = (

@@ -40,7 +40,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Protocol
 
 from amzorders.domain.models import utcnow
-from amzorders.domain.timefmt import to_iso
+from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.domain.views import OutboxRecord
 from amzorders.errors import (
     AmazonError,
@@ -73,6 +73,15 @@ MAYBE_APPLIED_NOTE = (
 )
 # Processing-report codes that mean "this MerchantAdjustmentID was already applied".
 DUPLICATE_ADJUSTMENT_CODES = frozenset({"18031"})
+# Amazon does not promise to deduplicate adjustment feeds (a resubmitted refund is a second
+# refund), so a refund that may already be at Amazon is settled by its financial events
+# (Finances API listFinancialEventsByOrderId, RefundEventList), which "might not include
+# orders of the last 48 hours": the row waits, visibly, that long before it is sent again.
+FINANCES_SETTLE = timedelta(hours=48)
+CHECK_INTERVAL = timedelta(hours=1)
+# Feeds API: "feeds can take up to 8 hours"; past that a feed is reported as stuck.
+FEED_MAX_PROCESSING = timedelta(hours=8)
+CHECKING_NOTE = "Checking with Amazon whether an earlier submission was applied"
 FINISHED_FEED_STATUSES = ("DONE", "FATAL", "CANCELLED")
 
 _random = random.Random()
@@ -104,6 +113,8 @@ class DeliveryReport:
     errors: list[str] = field(default_factory=list)  # transient trouble, for the log/summary
     feeds: list[str] = field(default_factory=list)  # feed ids created
     auth_error: AuthError | ConfigError | None = None  # credentials/config need a person
+    stuck: list[tuple[int, str]] = field(default_factory=list)  # (row id, why): feed not DONE after 8 h
+    checking: list[int] = field(default_factory=list)  # rows waiting for Amazon's financial events
 
     def merge(self, other: DeliveryReport) -> DeliveryReport:
         self.sent.extend(other.sent)
@@ -113,6 +124,8 @@ class DeliveryReport:
         self.pending.extend(other.pending)
         self.errors.extend(other.errors)
         self.feeds.extend(other.feeds)
+        self.stuck.extend(other.stuck)
+        self.checking.extend(other.checking)
         self.auth_error = self.auth_error or other.auth_error
         return self
 
@@ -122,9 +135,25 @@ class DeliveryReport:
             f"{len(self.submitted)} in feeds being processed, {len(self.failed)} rejected, "
             f"{len(set(self.pending))} waiting to retry"
         )
+        if self.checking:
+            text += f"; {len(set(self.checking))} being checked with Amazon before any resend"
+        if self.stuck:
+            text += f"; {len(self.stuck)} in feeds not finished after 8 hours"
         if self.errors:
             text += f"; {len(self.errors)} delivery problems (last: {self.errors[-1]})"
         return text
+
+    def stuck_message(self) -> str | None:
+        """The sync error for feeds Amazon has not finished within its 8 hours (exit 5)."""
+        if not self.stuck:
+            return None
+        shown = "; ".join(f"#{row_id} ({why})" for row_id, why in self.stuck[:5])
+        more = f"; and {len(self.stuck) - 5} more" if len(self.stuck) > 5 else ""
+        return (
+            f"{len(self.stuck)} queued action(s) are in feeds Amazon has not finished within its documented 8 hours: "
+            f"{shown}{more}. They stay submitted (nothing is sent again); check the feeds in Seller Central "
+            "and see 'amzorders outbox list'."
+        )
 
 
 # --- entry points ----------------------------------------------------------------------
@@ -168,6 +197,7 @@ def follow_feeds(store, client: OutboxClient, account, now: datetime | None = No
             feed = client.get_feed(feed_id)
             status = str(feed.get("processingStatus") or "")
             if status not in FINISHED_FEED_STATUSES:
+                _note_if_stuck(store, feed_id, status, records, now, report)
                 continue  # IN_QUEUE / IN_PROGRESS: ask again next time
             document = client.get_feed_result(feed) if feed.get("resultFeedDocumentId") else None
         except AuthError as error:
@@ -190,6 +220,25 @@ def follow_feeds(store, client: OutboxClient, account, now: datetime | None = No
             continue
         _apply_feed_outcome(store, client, feed_id, status, document, records, now, report)
     return report
+
+
+def _note_if_stuck(store, feed_id: str, status: str, records: list[OutboxRecord], now: datetime,
+                   report: DeliveryReport) -> None:
+    for record in records:
+        submitted = ((record.result or {}).get("feed") or {}).get("submitted_at")
+        since = parse_iso(submitted) if submitted else record.sent_at
+        if since is None or now - since < FEED_MAX_PROCESSING:
+            continue
+        hours = int((now - since).total_seconds() // 3600)
+        why = (f"feed {feed_id} is still {status or 'unfinished'} {hours} h after it was submitted; Amazon "
+               "documents up to 8 hours")
+        report.stuck.append((record.id, why))
+        if not (record.result or {}).get("stuck_since"):
+            store.finish_outbox_row(
+                record.id, now=now, state="submitted", expect_state="submitted", feed_id=feed_id,
+                last_error=why[0].upper() + why[1:] + ". Nothing is sent again; check it in Seller Central.",
+                meta={"stuck_since": to_iso(now)},
+            )
 
 
 def rejected_rows_message(records: list[OutboxRecord]) -> str:
@@ -293,6 +342,9 @@ def _send_feed(
         return
     batch: list[OutboxRecord] = []
     try:
+        claimed = [r for r in claimed if not _in_doubt(r) or _settle_doubt(store, client, r, claim, now, report)]
+        if not claimed:
+            return
         merchant_id = _merchant_id(account)
         messages, unusable = _feed_messages(kind, claimed)
         for record, why in unusable:
@@ -302,7 +354,14 @@ def _send_feed(
         if not batch:
             return
         content = _build_document(kind, merchant_id, [message for _, message in messages])
-        submitted = client.submit_feed(FEED_TYPES[kind], [marketplace_id], content, FEED_CONTENT_TYPE)
+
+        def about_to_create(document_id: str) -> None:
+            # From here a feed may exist even if no answer comes: say so on the rows first.
+            store.note_outbox_claimed_rows([r.id for r in batch], claim, {
+                "sending": {"claim": claim, "feed_document_id": document_id, "at": to_iso(now)}}, now)
+
+        submitted = client.submit_feed(FEED_TYPES[kind], [marketplace_id], content, FEED_CONTENT_TYPE,
+                                       before_create=about_to_create)
     except (AuthError, ConfigError) as error:
         for record in claimed:
             _release_for_person(store, record, claim, now, error, report)
@@ -338,7 +397,9 @@ def _send_feed(
                 "message_id": message_id,
                 "feed_type": FEED_TYPES[kind],
                 "submitted_at": to_iso(now),
-            }
+            },
+            # the doubt is over: this feed is the one to follow
+            "sending": None, "maybe_sent": None, "maybe_sent_at": None, "checking": None,
         }
         if store.finish_outbox_row(
             record.id, now=now, state="submitted", claim=claim, attempts_increment=1, last_error=None,
@@ -386,15 +447,16 @@ def _apply_feed_outcome(
         for record in records:
             fatal_count = int((record.result or {}).get("fatal_count") or 0) + 1
             meta = {"fatal_count": fatal_count, "report": {"feed_id": feed_id, "processing_status": status, "description": said}}
-            # A row whose earlier submission lost its answer may already be applied by that
-            # feed: failing it would be a false "nothing was applied". Resending is harmless
-            # (Amazon dedups MerchantAdjustmentID; a canceled order is checked), so it keeps
-            # being retried with backoff until a report settles it.
-            if fatal_count >= MAX_FATAL_FEEDS and not (record.result or {}).get("maybe_sent"):
+            # The limit holds in every path. A row whose earlier submission lost its answer
+            # keeps that doubt: its next send is preceded by a check of Amazon's financial
+            # events (refunds) or the order (cancels), and a failure says it may be applied.
+            if fatal_count >= MAX_FATAL_FEEDS:
                 why = (
                     f"Amazon could not process feed {feed_id} (FATAL, {fatal_count} feeds in a row): {said}. "
-                    "Nothing was applied."
+                    "This feed applied nothing."
                 )
+                if (record.result or {}).get("maybe_sent"):
+                    why += f" {MAYBE_APPLIED_NOTE}"
                 _fail_submitted(store, record, now, why, report, feed_id=feed_id, meta=meta)
                 continue
             delay = _backoff_delay(record.attempts)
@@ -440,6 +502,112 @@ def _apply_feed_outcome(
         if (record.result or {}).get("maybe_sent"):
             why += f" {MAYBE_APPLIED_NOTE}"
         _fail_submitted(store, record, now, why, report, feed_id=feed_id, meta={"report": outcome})
+
+
+def _in_doubt(record: OutboxRecord) -> bool:
+    """An earlier attempt may have reached Amazon: its answer was lost, or its sender was
+    stopped after createFeed was called and before the outcome was recorded."""
+    result = record.result or {}
+    return bool(result.get("maybe_sent") or result.get("sending"))
+
+
+def _doubt_since(record: OutboxRecord, now: datetime) -> datetime:
+    result = record.result or {}
+    for value in (result.get("maybe_sent_at"), (result.get("sending") or {}).get("at")):
+        if value:
+            return parse_iso(value)
+    return record.sent_at or record.updated_at or now
+
+
+def _settle_doubt(store, client: OutboxClient, record: OutboxRecord, claim: str, now: datetime,
+                  report: DeliveryReport) -> bool:
+    """Before anything that might be a second submission, ask Amazon what it applied.
+
+    True: send (Amazon has not applied it, and long enough has passed for its records to
+    show it). False: the row was settled (done) or waits in 'checking with Amazon'."""
+    if record.kind == "refund":
+        applied = _refund_applied(store, client, record)
+    else:  # cancel: getOrder says whether the order is canceled, whichever feed did it
+        order = _fetch_order(client, record)
+        applied = None if order is None else ((order.get("fulfillment") or {}).get("fulfillmentStatus")) == "CANCELLED"
+    if applied:
+        note = ("Amazon's financial events show this refund applied by an earlier submission; not sent again."
+                if record.kind == "refund" else "Amazon shows the order canceled by an earlier submission; not sent again.")
+        _mark_done(store, record, now, report, claim=claim, last_error=None,
+                   meta={"report": {"note": note}, "checking": None, "sending": None})
+        return False
+    since = _doubt_since(record, now)
+    if applied is False and (record.kind != "refund" or now - since >= FINANCES_SETTLE):
+        return True  # Amazon's records would show it by now: it was not applied
+    until = since + FINANCES_SETTLE if record.kind == "refund" else now + CHECK_INTERVAL
+    why = (
+        f"{CHECKING_NOTE} (an earlier attempt got no answer on {to_iso(since)}); Amazon's financial events can "
+        f"lag up to 48 hours, so it is not sent again before {to_iso(until)} unless they show it applied."
+        if applied is False else f"{CHECKING_NOTE}; Amazon could not be asked right now, it is asked again later."
+    )
+    if store.finish_outbox_row(
+        record.id, now=now, state="pending", claim=claim, next_attempt_at=min(until, now + CHECK_INTERVAL),
+        last_error=why, meta={"checking": {"since": to_iso(since), "until": to_iso(until)}},
+    ):
+        report.checking.append(record.id)
+        report.pending.append(record.id)
+    return False
+
+
+def _refund_signature(payload: dict) -> frozenset:
+    """What one refund action asks Amazon, as {(item, charge type, signed amount)}."""
+    from amzorders.domain.codes import FINANCE_CHARGE_TYPES
+
+    totals: dict[tuple[str, str], Decimal] = {}
+    for item in payload.get("items") or ():
+        item_id = str(item.get("order_item_id"))
+        for component in item.get("components") or ():
+            key = (item_id, FINANCE_CHARGE_TYPES.get(str(component["type"]), str(component["type"])))
+            totals[key] = totals.get(key, Decimal(0)) + Decimal(str(component["amount"]))
+        for component in item.get("promotions") or ():
+            key = (item_id, "Promotion" + str(component["type"]))
+            totals[key] = totals.get(key, Decimal(0)) + Decimal(str(component["amount"]))
+    return frozenset((k[0], k[1], v) for k, v in totals.items() if v)
+
+
+def _event_signature(event: dict) -> frozenset:
+    """A RefundEventList entry in the same terms. Financial events are the seller's side:
+    a refund to the buyer is a negative charge, a promotion reversed a positive amount."""
+    totals: dict[tuple[str, str], Decimal] = {}
+    for item in event.get("ShipmentItemAdjustmentList") or ():
+        item_id = str(item.get("OrderItemId"))
+        for charge in item.get("ItemChargeAdjustmentList") or ():
+            amount = Decimal(str((charge.get("ChargeAmount") or {}).get("CurrencyAmount", 0)))
+            key = (item_id, str(charge.get("ChargeType")))
+            totals[key] = totals.get(key, Decimal(0)) - amount
+        for promotion in item.get("PromotionAdjustmentList") or ():
+            amount = Decimal(str((promotion.get("PromotionAmount") or {}).get("CurrencyAmount", 0)))
+            key = (item_id, "Promotion" + str(promotion.get("PromotionType")))
+            totals[key] = totals.get(key, Decimal(0)) - amount
+    return frozenset((k[0], k[1], v) for k, v in totals.items() if v)
+
+
+def _refund_applied(store, client: OutboxClient, record: OutboxRecord) -> bool | None:
+    """Whether Amazon's financial events hold this refund: more events of its exact shape
+    than our other refunds of that shape account for. None: Amazon could not be asked."""
+    lister = getattr(client, "list_refund_events", None)
+    if lister is None:
+        return None
+    try:
+        events = lister(record.amazon_order_id)
+    except AmzOrdersError:
+        return None
+    wanted = _refund_signature(record.payload)
+    matching = sum(1 for event in events if _event_signature(event) == wanted)
+    if not matching:
+        return False
+    others = 0
+    for other in store.outbox_for_order(record.amazon_order_id):
+        if other.id == record.id or other.kind != "refund" or _refund_signature(other.payload) != wanted:
+            continue
+        if other.state in ("done", "submitted") or (other.state == "pending" and other.id < record.id):
+            others += 1
+    return matching > others
 
 
 def _fatal_description(parsed) -> str | None:
@@ -614,9 +782,10 @@ def _back_off(
     store, record: OutboxRecord, claim: str, now: datetime, error: AmazonError, report: DeliveryReport, *, maybe_sent: bool
 ) -> None:
     delay = _backoff_delay(record.attempts + 1)
-    meta: dict[str, Any] = {"report": _error_meta(error)}
+    meta: dict[str, Any] = {"report": _error_meta(error), "sending": None}
     if maybe_sent:
         meta["maybe_sent"] = True
+        meta["maybe_sent_at"] = (record.result or {}).get("maybe_sent_at") or to_iso(now)
     if store.finish_outbox_row(
         record.id, now=now, state="pending", claim=claim, attempts_increment=1, next_attempt_at=now + delay,
         last_error=_describe(error), request_id=error.request_id, meta=meta,

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from amzorders.errors import AmazonError, AmazonRejectedError
+
+from amzorders.errors import AmazonError, AmazonRejectedError, AmazonUnavailableError
 from amzorders.services.importer import ImportResult, ImportSettings, ProgressCallback, sync_orders
 from amzorders.services.outbox import DeliveryReport, deliver_outbox, follow_feeds, rejected_rows_message
 from amzorders.services.retention import PurgeReport, purge_pii
@@ -35,6 +36,9 @@ class SyncReport:
             raise self.delivery.auth_error
         if self.rejected_message:
             raise AmazonRejectedError(self.rejected_message)
+        stuck = self.delivery.stuck_message()
+        if stuck:
+            raise AmazonUnavailableError(stuck)
 
 
 def run_sync(

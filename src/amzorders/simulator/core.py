@@ -76,8 +76,11 @@ CALL_FAULTS = ("429", "500", "503", "reset", "slow", "bad_json", "errors_200", "
 # the page just served again. Both are loops a client must stop.
 PAGING_FAULTS = ("update_during_paging", "duplicate_across_pages", "repeat_token", "repeat_page")
 FAULT_KINDS: tuple[str, ...] = (*CALL_FAULTS, "expire_token", "lwa_refuse", *PAGING_FAULTS,
-                                "feed_fatal", "feed_message_error")
+                                "feed_fatal", "feed_message_error", "feed_stuck")
 FEED_FAULTS = ("feed_fatal", "feed_message_error")
+# feed_stuck (on createFeed): the feed stays IN_PROGRESS for STUCK_FEED_SECONDS (Amazon
+# documents up to 8 hours of processing; some feeds take longer).
+STUCK_FEED_SECONDS = 72 * 3600
 
 SEARCH_PARAMETERS = frozenset({
     "createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore", "fulfillmentStatuses",
@@ -162,10 +165,12 @@ class Simulator:
     """A local Amazon marketplace speaking the SP-API wire format (see the package docs)."""
 
     slow_seconds: float = 5.0
-    # Amazon applies a resubmitted adjustment again (nothing documents deduplication).
-    # Until the outbox settles lost answers through the Finances API, the default keeps the
-    # old, forgiving behaviour (issue 9 switches it).
-    applies_duplicate_adjustments: bool = False
+    # Amazon applies a resubmitted adjustment again (nothing documents deduplication of
+    # MerchantAdjustmentID; Seller Central's adjustment template calls it "not used by Amazon").
+    applies_duplicate_adjustments: bool = True
+    # Refunds show in the Finances API this long after they were applied (Amazon: orders of
+    # the last 48 hours might not be included).
+    finances_lag_seconds: float = 2 * 3600
 
     def __init__(
         self,
@@ -319,7 +324,7 @@ class Simulator:
         data = self._store.data
         self.market.extras = {e["index"]: e for e in data["extra"]}
         self._mutated = {int(i) for i in data["mutations"]}
-        pending = [f["createdTime"] + self.feed_processing_seconds
+        pending = [f["createdTime"] + self._processing_seconds(f)
                    for f in data["feeds"].values() if not f.get("processed")]
         self._next_feed_due = min(pending, default=math.inf)
         self._seen_generation = self._store.generation
@@ -817,10 +822,13 @@ class Simulator:
             now = self._sync()
             if document_id not in self._store.data["documents"]:
                 raise invalid(f"Invalid inputFeedDocumentId: {document_id} is not a feed document of this seller.")
+            stuck = self.take_fault("createFeed", ("feed_stuck",)) == "feed_stuck"
             with self._store.write() as data:
                 feed_id = str(50_000_000_000 + self._next_id(data))
                 data["feeds"][feed_id] = {"feedId": feed_id, "feedType": feed_type, "marketplaceIds": marketplace_ids,
                                           "inputFeedDocumentId": document_id, "createdTime": now, "processed": False}
+                if stuck:
+                    data["feeds"][feed_id]["processingSeconds"] = STUCK_FEED_SECONDS
             self._sync()
         return {"feedId": feed_id}
 
@@ -861,10 +869,13 @@ class Simulator:
         """Finish every feed whose processing time is over, in order, applying its effects once."""
         with self._store.write() as data:
             due = sorted((f for f in data["feeds"].values()
-                          if not f.get("processed") and f["createdTime"] + self.feed_processing_seconds <= now),
-                         key=lambda f: (f["createdTime"], f["feedId"]))
+                          if not f.get("processed") and f["createdTime"] + self._processing_seconds(f) <= now),
+                         key=lambda f: (f["createdTime"] + self._processing_seconds(f), f["feedId"]))
             for feed in due:
-                self._process_feed(data, feed, feed["createdTime"] + self.feed_processing_seconds)
+                self._process_feed(data, feed, feed["createdTime"] + self._processing_seconds(feed))
+
+    def _processing_seconds(self, feed: dict[str, Any]) -> float:
+        return float(feed.get("processingSeconds") or self.feed_processing_seconds)
 
     def _process_feed(self, data: dict[str, Any], feed: dict[str, Any], end: float) -> None:
         feed_id = feed["feedId"]
@@ -1002,6 +1013,72 @@ class Simulator:
         data["refunds"].setdefault(order_id, []).extend(records)
         data["adjustment_ids"].setdefault(order_id, []).append(adjustment_id)
         return None
+
+    # ----- Finances API v0 -----
+
+    def api_list_financial_events_by_order_id(self, order_id: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        """listFinancialEventsByOrderId: the refunds Amazon applied to the order, as a
+        RefundEventList, each posted ``finances_lag_seconds`` after it was applied
+        ("Orders from the last 48 hours might not be included in financial events",
+        financesV0.json). Amounts are from the seller's side: money going back to the buyer
+        is negative, what the seller keeps (RestockingFee) positive, and a promotion
+        reversed is a positive PromotionAmount. Paged by ``MaxResultsPerPage`` (1-100)."""
+        size_text = (query.get("MaxResultsPerPage") or ["100"])[-1]
+        try:
+            size = int(size_text)
+        except ValueError:
+            raise invalid(f"Invalid MaxResultsPerPage: '{size_text}' is not an integer.") from None
+        if not 1 <= size <= 100:
+            raise invalid(f"Invalid MaxResultsPerPage: {size}; it must be between 1 and 100.")
+        with self._lock:
+            now = self._sync()
+            if self.market.index_of(order_id, now) is None:
+                raise invalid(f"Invalid orderId: {order_id} is not an order of this seller.")
+            events = self._refund_events(order_id, now)
+        start = 0
+        token = (query.get("NextToken") or [None])[-1]
+        if token is not None:
+            try:
+                start = int(_unb64(token)["o"])
+            except (ValueError, KeyError, TypeError):
+                raise invalid("Invalid NextToken: it was not issued by this API.") from None
+        payload: dict[str, Any] = {"FinancialEvents": {"RefundEventList": events[start:start + size]}}
+        if start + size < len(events):
+            payload["NextToken"] = _b64({"o": start + size})
+        return {"payload": payload}
+
+    def _refund_events(self, order_id: str, now: float) -> list[dict[str, Any]]:
+        from amzorders.domain.codes import FINANCE_CHARGE_TYPES
+
+        by_adjustment: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for record in self._store.data["refunds"].get(order_id, []):
+            applied = datetime.fromisoformat(record["applied_at"].replace("Z", "+00:00")).timestamp()
+            if applied + self.finances_lag_seconds > now:
+                continue  # not posted yet
+            key = (record["feed_id"], record["merchant_adjustment_id"], record["applied_at"])
+            by_adjustment.setdefault(key, []).append(record)
+        events = []
+        for (feed_id, _, applied_at), records in by_adjustment.items():
+            items: dict[str, dict[str, Any]] = {}
+            for record in records:
+                item = items.setdefault(record["order_item_id"], {
+                    "OrderItemId": record["order_item_id"],
+                    "OrderAdjustmentItemId": f"{feed_id}{len(items) + 1:04d}",
+                    "QuantityShipped": 0, "ItemChargeAdjustmentList": [], "PromotionAdjustmentList": [],
+                })
+                amount = -Decimal(record["amount"])  # the seller's side of the refund
+                money = {"CurrencyCode": record["currency"], "CurrencyAmount": float(amount)}
+                name = record["component"]
+                if name.startswith("Promotion"):
+                    item["PromotionAdjustmentList"].append({"PromotionType": name[len("Promotion"):],
+                                                            "PromotionAmount": money})
+                else:
+                    item["ItemChargeAdjustmentList"].append({"ChargeType": FINANCE_CHARGE_TYPES.get(name, name),
+                                                             "ChargeAmount": money})
+            events.append({"AmazonOrderId": order_id, "PostedDate": iso(
+                datetime.fromisoformat(applied_at.replace("Z", "+00:00")).timestamp() + self.finances_lag_seconds),
+                "ShipmentItemAdjustmentList": list(items.values())})
+        return events
 
     # ----- test hooks -----
 

@@ -30,6 +30,7 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"/feeds/2021-06-30/documents/([^/]+)", "getFeedDocument"),
         ("POST", r"/feeds/2021-06-30/feeds", "createFeed"),
         ("GET", r"/feeds/2021-06-30/feeds/([^/]+)", "getFeed"),
+        ("GET", r"/finances/v0/orders/([^/]+)/financialEvents", "listFinancialEventsByOrderId"),
         *MESSAGING_ROUTES,
     )
 )
@@ -295,6 +296,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         if operation == "getFeedDocument":
             assert path_id is not None
             return 200, sim.api_get_feed_document(path_id, self._base_url())
+        if operation == "listFinancialEventsByOrderId":
+            assert path_id is not None
+            return 200, sim.api_list_financial_events_by_order_id(path_id, query)
         if operation in messaging.OPERATIONS:
             return messaging.handle(sim, operation, path_id, query, raw, self._base_url())
         raise ApiError(404, "NotFound", f"Unknown operation {operation}.")

@@ -26,6 +26,10 @@ OUTBOX_STATES = ("pending", "submitted", "done", "failed")
 #   report         what Amazon's processing report / error said about the row
 #   fatal_count    how many feeds carrying the row ended FATAL
 #   dismissed_at   an operator acknowledged the failure ('outbox dismiss')
+#   sending        {"claim", "feed_document_id", "at"}: createFeed was about to be called
+#   maybe_sent_at  when the doubt began (an answer lost, or a sender killed mid-send)
+#   checking       {"since", "until"}: asking Amazon (Finances API) before any resend
+#   stuck_since    the feed carrying the row is not DONE after Amazon's 8 hours
 
 
 def _record(row) -> OutboxRecord:
@@ -216,6 +220,17 @@ class OutboxRepository(StoreBase):
             params.append(feed_id)
         cursor = self.conn.execute(f"UPDATE outbox SET {', '.join(sets)} WHERE {' AND '.join(where)}", params)
         return cursor.rowcount == 1
+
+    def note_outbox_claimed_rows(self, row_ids: list[int], claim: str, patch: dict, now: datetime) -> None:
+        """Merge ``patch`` into the result JSON of rows still held by ``claim`` (one short
+        transaction, committed at once: the note must survive a kill that follows)."""
+        with self.transaction():
+            for row_id in row_ids:
+                self.conn.execute(
+                    """UPDATE outbox SET updated_at = ?, result_json = json_patch(coalesce(result_json, '{}'), ?)
+                       WHERE id = ? AND state = 'pending' AND json_extract(result_json, '$.claim') = ?""",
+                    (to_iso(now), json.dumps(patch, ensure_ascii=False), row_id, claim),
+                )
 
     def release_outbox_claim(self, row_id: int, claim: str, now: datetime, next_attempt_at: datetime) -> None:
         """Give a claimed row back untouched (a send that never started)."""
