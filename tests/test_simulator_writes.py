@@ -220,29 +220,48 @@ def test_refund_feed_applies_up_to_what_was_charged(sim: Simulator, api: Api) ->
     order = find_order(sim, status="SHIPPED")
     item = order["orderItems"][0]
     breakdown = {b["type"]: Decimal(b["subtotal"]["amount"]) for b in item["proceeds"]["breakdowns"]}
-    principal = breakdown["ITEM"] + breakdown.get("DISCOUNT", Decimal(0))
+    principal = breakdown["ITEM"]  # Principal is held to the item price; promotions go back separately
     half = (principal / 2).quantize(Decimal("0.01"))
     rest = principal - half
     messages = [
         refund_xml(order, "R1", {"Principal": str(half), "Tax": "0.01"}),
-        refund_xml(order, "R1", {"Principal": "0.01"}),  # duplicate id
-        refund_xml(order, "R2", {"Principal": str(rest + Decimal("0.01"))}),  # over the rest
+        refund_xml(order, "R1", {"Principal": "0.01"}),  # the same id again: Amazon applies it again
+        refund_xml(order, "R2", {"Principal": str(rest)}),  # over the rest (0.01 went with the repeat)
         refund_xml(order, "R3", {"Principal": "1.00"}, reason="BecauseISaidSo"),
         refund_xml(order, "R4", {"Principal": "1.00"}, currency="XXX"),
         refund_xml(order, "R5", {"Bribe": "1.00"}),
-        refund_xml(order, "R6", {"Principal": str(rest)}),
+        refund_xml(order, "R6", {"Principal": str(rest - Decimal("0.01"))}),
     ]
     feed, report = run_feed(sim, api, REFUND, envelope("OrderAdjustment", messages))
     assert feed["processingStatus"] == "DONE"
-    assert "<MessagesSuccessful>2</MessagesSuccessful>" in report and "<MessagesWithError>5</MessagesWithError>" in report
-    assert "duplicate adjustment" in report and "more than" in report
+    assert "<MessagesSuccessful>3</MessagesSuccessful>" in report and "<MessagesWithError>4</MessagesWithError>" in report
+    assert "more than" in report
     refunds = sim.refunds(order["orderId"])
     assert [(r["merchant_adjustment_id"], r["component"], r["amount"]) for r in refunds] == [
-        ("R1", "Principal", half), ("R1", "Tax", Decimal("0.01")), ("R6", "Principal", rest)]
+        ("R1", "Principal", half), ("R1", "Tax", Decimal("0.01")), ("R1", "Principal", Decimal("0.01")),
+        ("R6", "Principal", rest - Decimal("0.01"))]
     assert all(isinstance(r["amount"], Decimal) for r in refunds)
     actions = sim.received_actions("refund")
-    assert [a["accepted"] for a in actions] == [True, False, False, False, False, False, True]
-    assert actions[1]["duplicate"] is True
+    assert [a["accepted"] for a in actions] == [True, True, False, False, False, False, True]
+    assert actions[1]["duplicate"] is True  # applied a second time
+
+
+def test_refund_signs_minor_units_and_charged_units_are_enforced(sim: Simulator, api: Api) -> None:
+    order = find_order(sim, status="SHIPPED")
+    messages = [
+        refund_xml(order, "S1", {"Principal": "-1.00"}),  # a refund to the buyer is positive
+        refund_xml(order, "S2", {"Principal": "1.00", "RestockingFee": "0.50"}),  # kept from the buyer: negative
+        refund_xml(order, "S3", {"Principal": "1.005"}),  # more decimals than the currency has
+        refund_xml(order, "S4", {"Principal": "1.00", "RestockingFee": "-0.50"}),
+    ]
+    _, report = run_feed(sim, api, REFUND, envelope("OrderAdjustment", messages))
+    assert "<MessagesSuccessful>1</MessagesSuccessful>" in report
+    assert "must be positive" in report and "must be negative" in report and "decimals" in report
+    assert [(r["merchant_adjustment_id"], r["component"], r["amount"]) for r in sim.refunds(order["orderId"])] == [
+        ("S4", "Principal", Decimal("1.00")), ("S4", "RestockingFee", Decimal("-0.50"))]
+    unshipped = find_order(sim, status="UNSHIPPED")
+    _, report = run_feed(sim, api, REFUND, envelope("OrderAdjustment", [refund_xml(unshipped, "U1", {"Principal": "1.00"})]))
+    assert "has not shipped" in report and sim.refunds(unshipped["orderId"]) == []
 
 
 def test_feed_fatal_for_unparseable_documents_and_bad_requests(sim: Simulator, api: Api) -> None:
