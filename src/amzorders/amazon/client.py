@@ -1065,6 +1065,9 @@ DOCUMENTED_RESPONSES: dict[str, Callable[[Any], str | None]] = {
     "createFeed": _requires(feedId=str),  # CreateFeedResponse
     "getFeed": _requires(feedId=str, feedType=str, createdTime=str, processingStatus=str),  # Feed
     "getFeedDocument": _requires(feedDocumentId=str, url=str),  # FeedDocument
+    # ListFinancialEventsResponse (financesV0.json): nothing is required by the model, but a
+    # reply without its payload says nothing about what Amazon applied.
+    "listFinancialEventsByOrderId": _requires(payload=dict),
 }
 
 
