@@ -598,8 +598,10 @@ def plan_refund(
         refunded_ids.append(item.order_item_id)
         components = item.money
         for kind in money.UNIT_KINDS:
-            add(item.order_item_id, kind, money.unit_part(components.get(kind, Decimal(0)), item.qty_refunded, qty,
-                                                          item.qty_ordered, currency))
+            # Cumulative from the ledger: what the refunded units carry in all, less what
+            # earlier credit memos sent (so an earlier cut by _hold_to_paid_share comes back).
+            carried = money.unit_share(components.get(kind, Decimal(0)), item.qty_refunded + qty, item.qty_ordered, currency)
+            add(item.order_item_id, kind, max(Decimal(0), carried - prior.get((item.order_item_id, kind), Decimal(0))))
         item.qty_refunded += qty
         _hold_to_paid_share(parts.setdefault(item.order_item_id, {}), item, prior, currency)
 
