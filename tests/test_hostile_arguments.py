@@ -139,6 +139,7 @@ def test_every_slot_kind_is_covered():
 
 @settings(max_examples=EXAMPLES, deadline=None, derandomize=FIXED_SAMPLE,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@pytest.mark.sqlite_only  # its subprocess environment drops the PostgreSQL redirection, or it reads the file
 @given(call=CALLS)
 def test_hostile_arguments_get_a_clear_error_and_change_nothing(cli, hostile_store, call):
     name, args = call

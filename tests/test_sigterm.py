@@ -33,6 +33,7 @@ def _amzorders(home: Path, *args: str, **kwargs) -> subprocess.CompletedProcess:
                           timeout=120, **kwargs)
 
 
+@pytest.mark.sqlite_only  # its subprocess environment drops the PostgreSQL redirection, or it reads the file
 def test_sigterm_during_delivery_gives_the_row_back_frees_the_lock_and_exits_143(tmp_path, amzorders_home):
     from amzorders.simulator import Simulator
 
