@@ -407,3 +407,20 @@ def test_a_feed_not_done_after_eight_hours_is_reported_and_never_resent(sim, sto
     sim.advance(minutes=64 * 60)
     assert follow_feeds(store, client, ACCOUNT, now=now + timedelta(hours=80)).done == [row_id]
     assert len(actions(sim, "cancel", order["orderId"])) == 1
+
+
+def test_actions_of_one_order_go_to_amazon_in_the_order_they_were_made(sim, store, client):
+    # A refund queued before a cancel of the same order is applied first; the cancel waits
+    # for the refund's feed instead of overtaking it (cancels used to go first).
+    [order] = new_orders(sim, store, client, 1, status="SHIPPED")
+    [other] = new_orders(sim, store, client, 1)
+    refund_id = queue(store, "refund", order, refund_payload(order, "CM-FIRST"), "refund:first")
+    ship_id = queue(store, "confirm_shipment", order, ship_payload(order, reference="P-AFTER"), "ship:after")
+    independent = queue(store, "cancel", other, cancel_payload(other), "cancel:other")
+    first = deliver_outbox(store, client, ACCOUNT)
+    assert first.submitted == [independent, refund_id] or sorted(first.submitted) == sorted([independent, refund_id])
+    assert ship_id not in first.sent and store.outbox_row(ship_id).state == "pending"
+    finish_feeds(sim, store, client)
+    assert store.outbox_row(refund_id).state == "done"
+    second = deliver_outbox(store, client, ACCOUNT, now=utcnow() + LATER)
+    assert ship_id in second.sent

@@ -271,11 +271,13 @@ def _deliver(store, client: OutboxClient, account, now: datetime, row_ids: list[
     for record in shipments:
         if report.auth_error is not None:
             break
+        if _waits_for_earlier(store, record):
+            continue
         _send_shipment(store, client, account, record.id, now, report)
     for kind in ("cancel", "refund"):
         groups: dict[str, list[int]] = {}
         for record in due:
-            if record.kind == kind:
+            if record.kind == kind and not _waits_for_earlier(store, record):
                 groups.setdefault(str(record.payload.get("marketplace_id") or ""), []).append(record.id)
         for marketplace_id, ids in groups.items():
             for start in range(0, len(ids), MAX_MESSAGES_PER_FEED):
@@ -290,6 +292,23 @@ def _deliver(store, client: OutboxClient, account, now: datetime, row_ids: list[
             return report
         deliver_more(store, client, account, now, row_ids, report)
     return report
+
+
+ORDERED_KINDS = ("confirm_shipment", "cancel", "refund")
+
+
+def _waits_for_earlier(store, record: OutboxRecord) -> bool:
+    """Actions of one order go to Amazon in the order the operator made them: a row waits
+    while an earlier shipment, cancel or refund of its order is not finished (pending, or in
+    a feed not yet processed), so a refund queued before a cancel is applied before it."""
+    if record.kind not in ORDERED_KINDS:
+        return False
+    for other in store.outbox_for_order(record.amazon_order_id):
+        if other.id >= record.id:
+            return False
+        if other.kind in ORDERED_KINDS and other.state in ("pending", "submitted"):
+            return True
+    return False
 
 
 def _send_shipment(store, client: OutboxClient, account, row_id: int, now: datetime, report: DeliveryReport) -> None:
