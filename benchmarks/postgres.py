@@ -282,6 +282,8 @@ def main() -> None:
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
     dbs = Databases(args.url)
+    # A timeout's SIGTERM still drops the databases (finally below).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     print(f"# PostgreSQL vs SQLite -- {machine()}")
     try:
         with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp_name:
