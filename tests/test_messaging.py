@@ -174,3 +174,30 @@ def test_review_request_only_inside_amazons_window_and_only_once(cli, simulated_
     assert len(accepted) == 1
     assert cli("sync").exit_code == 0
     assert len([s for s in sim.received_solicitations(order) if s["accepted"]]) == 1
+
+
+def test_invoice_notify_sends_amazons_invoice_message_with_the_pdf(cli, simulated_account, order):
+    from io import BytesIO
+
+    from pypdf import PdfReader
+
+    sim = simulated_account.sim
+    result = cli("invoice", order, "--notify")
+    assert result.exit_code == 0, result.output
+    assert "sent to the buyer, through Amazon's Messaging API (sendInvoice)" in result.stderr
+    [message] = sim.received_messages(order)
+    assert message["kind"] == "invoice" and message["accepted"]
+    [attachment] = message["attachments"]
+    invoice = json.loads(cli("show", order, "--json").stdout)["invoices"][0]["increment_id"]
+    assert attachment["fileName"] == f"invoice-{invoice}.pdf"
+    text = PdfReader(BytesIO(sim.uploaded_attachment(attachment["uploadDestinationId"]))).pages[0].extract_text()
+    assert f"Invoice {invoice}" in text and order in text
+    assert cli("sync").exit_code == 0
+    assert len(sim.received_messages(order)) == 1
+
+
+def test_ship_and_refund_notify_send_nothing_amazon_tells_the_buyer(cli, simulated_account, order):
+    shipped = cli("ship", order, "--carrier", "UPS", "--tracking", "1Z999AA10123456784", "--notify")
+    assert shipped.exit_code == 0, shipped.output
+    assert "Amazon tells the buyer about the shipment itself" in shipped.stderr
+    assert simulated_account.sim.received_messages() == []

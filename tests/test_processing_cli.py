@@ -90,7 +90,6 @@ BAD_INPUTS = [
     (["cancel", "000000001", "--reason", "Whim"], 2, "not one of Amazon's values"),
     (["cancel", PENDING, "--reason", "NoInventory"], 1, "Cancel it in Seller Central"),
     (["comment", "000000001", "   "], 2, "empty"),
-    (["invoice", "000000001", "--notify"], 3, "[email]"),
 ]
 
 

@@ -169,6 +169,19 @@ class EmailSettings:
 
 
 @dataclass(frozen=True)
+class BusinessSettings:
+    """The seller's details printed on invoices, credit memos and packing slips ([business])."""
+
+    name: str | None = None
+    address: tuple[str, ...] = ()  # printed lines
+    vat_id: str | None = None
+    logo: Path | None = None  # PNG/JPEG printed at the top right
+    fonts: tuple[Path, ...] = ()  # extra TTF fonts for scripts the shipped DejaVu Sans lacks (CJK...)
+    # Marketplaces where the seller uploads its own VAT invoices (UPLOAD_VAT_INVOICE feed).
+    vat_invoice_upload: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class SettingItem:
     """One line of `config show`: a secret's value is only ever "set (hidden)"/"not set"."""
 
@@ -190,6 +203,7 @@ class Settings:
     orders: OrderSettings = OrderSettings()
     sync: SyncSettings = SyncSettings()
     email: EmailSettings = EmailSettings()
+    business: BusinessSettings = BusinessSettings()
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     # AMZORDERS_CLIENT_ID... set although there is no account to apply them to.
@@ -496,6 +510,7 @@ def settings_from_document(
     orders = _parse_orders(root.get_table("orders") or _Table({}, "orders", path), env, sources)
     sync = _parse_sync(root.get_table("sync") or _Table({}, "sync", path), sources)
     email = _parse_email(root.get_table("email") or _Table({}, "email", path), env, sources)
+    business = _parse_business(root.get_table("business") or _Table({}, "business", path), path, sources)
     root.reject_unknown_keys()
 
     return Settings(
@@ -509,6 +524,7 @@ def settings_from_document(
         orders=orders,
         sync=sync,
         email=email,
+        business=business,
         sources=MappingProxyType(sources),
         warnings=warnings,
         unused_env_credentials=unused_env,
@@ -888,6 +904,50 @@ def _parse_email(table: _Table, env: Mapping[str, str], sources: dict[str, str])
     return settings
 
 
+def _parse_business(table: _Table, path: Path, sources: dict[str, str]) -> BusinessSettings:
+    """[business]: files are relative to the config file; marketplaces by id or country."""
+    values: dict[str, Any] = {}
+    for key in ("name", "vat_id"):
+        value = table.get_str(key)
+        if value is not None:
+            values[key] = value
+    if table.has("address"):
+        raw = table._raw("address", False)
+        if isinstance(raw, str):
+            values["address"] = tuple(line.strip() for line in raw.splitlines() if line.strip())
+        else:
+            values["address"] = tuple(line for line in (table.get_str_list("address") or ()) if line)
+    logo = table.get_str("logo")
+    if logo is not None:
+        logo_path = path.parent / Path(logo).expanduser()
+        if not logo_path.is_file():
+            raise table.error("logo", f"names no readable file ({logo_path}); give a PNG or JPEG file or remove it")
+        values["logo"] = logo_path
+    fonts = []
+    for font in table.get_str_list("fonts") or ():
+        font_path = path.parent / Path(font).expanduser()
+        if not font_path.is_file() or font_path.suffix.lower() not in (".ttf", ".otf"):
+            raise table.error("fonts", f"names {font_path}, which is not a .ttf/.otf font file")
+        fonts.append(font_path)
+    if fonts:
+        values["fonts"] = tuple(fonts)
+    upload = []
+    for text in table.get_str_list("vat_invoice_upload") or ():
+        marketplace_id = marketplace_id_from(text)
+        if marketplace_id is None:
+            raise table.error("vat_invoice_upload", f"names {text!r}, which is no marketplace id or country code")
+        if marketplace_id not in codes.VAT_INVOICE_MARKETPLACES:
+            offered = ", ".join(codes.MARKETPLACES[m].country for m in codes.VAT_INVOICE_MARKETPLACES)
+            raise table.error("vat_invoice_upload", f"names {text!r}; Amazon takes VAT invoice uploads only in {offered}")
+        upload.append(marketplace_id)
+    if upload:
+        values["vat_invoice_upload"] = tuple(upload)
+    for key in values:
+        sources[f"business.{key}"] = SOURCE_FILE
+    table.reject_unknown_keys()
+    return BusinessSettings(**values)
+
+
 def parse_bool(text: str, variable: str) -> bool:
     word = text.strip().lower()
     if word in _TRUE_WORDS:
@@ -903,7 +963,8 @@ def parse_bool(text: str, variable: str) -> bool:
 
 # Keys each table accepts, so that a typo is an error instead of a silently ignored line.
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("default_account", "db_path", "db_url", "db_password", "accounts", "orders", "sync", "email"),
+    "": ("default_account", "db_path", "db_url", "db_password", "accounts", "orders", "sync", "email", "business"),
+    "business": ("name", "address", "vat_id", "logo", "fonts", "vat_invoice_upload"),
     "account": (
         "region",
         "marketplace_ids",

@@ -1,19 +1,18 @@
-"""Buyer notifications by e-mail (SMTP), plain text.
+"""E-mail (SMTP), plain text, for the seller's own alerts.
 
-Messages go to the buyer's Amazon-relayed address (``...@marketplace.amazon.com``), which
-Amazon forwards. Sending happens after the order change is committed: a mail failure is
-raised as ``MailError`` for the caller to record, never undoing the change.
-The SMTP password is never put in a message, log line or ``repr``.
+Amazon buyers are never e-mailed: Amazon's communication guidelines route permitted contact
+through the Messaging API (services/messaging.py). Every message carries Date and
+Message-ID headers (RFC 5322 requires Date). A failure is raised as ``MailError`` for the
+caller to record. The SMTP password is never put in a message, log line or ``repr``.
 """
 
 from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Iterable
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.utils import formataddr, make_msgid
+from email.utils import formataddr, formatdate, make_msgid
 
 from amzorders.config import EmailSettings
 from amzorders.errors import AmzOrdersError, ConfigError
@@ -29,9 +28,9 @@ def require_mail(settings: EmailSettings | None) -> EmailSettings:
     """The settings, or a ConfigError (exit 3) saying how to configure [email]."""
     if settings is None or not settings.enabled:
         raise ConfigError(
-            "--notify needs an SMTP server, and none is configured. Add an [email] section to the "
+            "E-mail alerts need an SMTP server, and none is configured. Add an [email] section to the "
             "config file (host, port, security = starttls/ssl/none, username, from_address; the "
-            "password in AMZORDERS_SMTP_PASSWORD), or leave out --notify."
+            "password in AMZORDERS_SMTP_PASSWORD)."
         )
     if not settings.from_address:
         raise ConfigError("email.from_address is not set; add it to the [email] section of the config file.")
@@ -63,6 +62,7 @@ class Mailer:
         message["To"] = mail.to
         message["Subject"] = mail.subject
         domain = (s.from_address or "amzorders.invalid").rpartition("@")[2] or None
+        message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(domain=domain)
         message.set_content(mail.body)
         return message
@@ -112,78 +112,3 @@ class Mailer:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-# ------------------------------------------------------------------ message content
-
-
-def _greeting(buyer_name: str | None) -> str:
-    return f"Hello {buyer_name}," if buyer_name else "Hello,"
-
-
-def _signature(shop_name: str | None) -> str:
-    return f"\nThank you for your order.\n{shop_name or ''}".rstrip() + "\n"
-
-
-def _lines(items: Iterable[tuple[str, str, int]]) -> str:
-    return "\n".join(f"  {qty} x {name} (SKU {sku})" for sku, name, qty in items)
-
-
-def invoice_mail(
-    *, to: str, buyer_name: str | None, amazon_order_id: str, invoice_number: str, currency: str,
-    grand_total: str, items: list[tuple[str, str, int]], comment: str | None, shop_name: str | None = None,
-) -> OutgoingMail:
-    body = (
-        f"{_greeting(buyer_name)}\n\n"
-        f"Your Amazon order {amazon_order_id} has been invoiced (invoice {invoice_number}).\n\n"
-        f"Items:\n{_lines(items)}\n\n"
-        f"Invoice total: {grand_total} {currency} (paid through Amazon).\n"
-        + (f"\n{comment}\n" if comment else "")
-        + _signature(shop_name)
-    )
-    return OutgoingMail(to, f"Invoice {invoice_number} for your Amazon order {amazon_order_id}", body)
-
-
-def shipment_mail(
-    *, to: str, buyer_name: str | None, amazon_order_id: str, shipment_number: str, carrier: str,
-    tracking_number: str, method: str | None, ship_date: str, items: list[tuple[str, str, int]],
-    comment: str | None, shop_name: str | None = None,
-) -> OutgoingMail:
-    body = (
-        f"{_greeting(buyer_name)}\n\n"
-        f"Items of your Amazon order {amazon_order_id} are on their way (shipment {shipment_number}).\n\n"
-        f"Items:\n{_lines(items)}\n\n"
-        f"Carrier: {carrier}\n"
-        + (f"Shipping method: {method}\n" if method else "")
-        + f"Tracking number: {tracking_number}\n"
-        f"Shipped: {ship_date}\n"
-        + (f"\n{comment}\n" if comment else "")
-        + _signature(shop_name)
-    )
-    return OutgoingMail(to, f"Your Amazon order {amazon_order_id} has shipped", body)
-
-
-def credit_memo_mail(
-    *, to: str, buyer_name: str | None, amazon_order_id: str, credit_memo_number: str, currency: str,
-    grand_total: str, items: list[tuple[str, str, int]], shipping_refund: str | None, comment: str | None,
-    shop_name: str | None = None,
-) -> OutgoingMail:
-    item_text = f"Items:\n{_lines(items)}\n\n" if items else ""
-    body = (
-        f"{_greeting(buyer_name)}\n\n"
-        f"A refund was issued for your Amazon order {amazon_order_id} (credit memo {credit_memo_number}).\n\n"
-        f"{item_text}"
-        + (f"Shipping refunded: {shipping_refund} {currency}\n" if shipping_refund else "")
-        + f"Total refunded: {grand_total} {currency}\n"
-        "Amazon returns the money to your original payment method.\n"
-        + (f"\n{comment}\n" if comment else "")
-        + _signature(shop_name)
-    )
-    return OutgoingMail(to, f"Refund for your Amazon order {amazon_order_id}", body)
-
-
-def comment_mail(
-    *, to: str, buyer_name: str | None, amazon_order_id: str, comment: str, shop_name: str | None = None
-) -> OutgoingMail:
-    body = f"{_greeting(buyer_name)}\n\nAbout your Amazon order {amazon_order_id}:\n\n{comment}\n" + _signature(shop_name)
-    return OutgoingMail(to, f"About your Amazon order {amazon_order_id}", body)

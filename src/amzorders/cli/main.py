@@ -72,6 +72,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "message_cmd",
     "orders_cmd",
     "outbox_cmd",
+    "print_cmd",
     "processing_cmd",
     "simulator_cmd",
 )
@@ -96,6 +97,8 @@ COMMAND_OWNERS: dict[str, str] = {
     "comment": "processing_cmd",
     "message": "message_cmd",
     "review-request": "message_cmd",
+    "print": "print_cmd",
+    "vat-upload": "print_cmd",
     "simulator": "simulator_cmd",
 }
 # Global options that take a value (the command name is the first word after them).

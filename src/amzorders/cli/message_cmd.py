@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, warn
+from amzorders.cli.common import notice, warn
 
 PANEL = "Buyer contact"
 ORDER_HELP = "Commerce order number (e.g. 000000012) or Amazon order number."

@@ -20,7 +20,7 @@ from amzorders.cli.common import get_app, notice, out, out_data, out_json, warn
 PANEL = "Processing"
 ORDER_HELP = "Commerce order number (e.g. 000000012) or Amazon order number."
 ITEM_HELP = "SKU=QTY: only this quantity of this item (repeatable). Default: everything left."
-NOTIFY_HELP = "E-mail the buyer (Amazon-relayed address) through the SMTP server of the config's \\[email] section."
+NOTIFY_HELP = "Tell the buyer, by Amazon's rules: an invoice goes as Amazon's sendInvoice message with the PDF; Amazon itself tells buyers of shipments and refunds."
 NO_PUSH_HELP = "Only queue the action for Amazon; 'amzorders sync' sends it."
 JSON_HELP = "Print the result as JSON."
 
@@ -44,6 +44,7 @@ def _context(ctx: typer.Context, push: bool = True):
         email=app.settings.email,
         client_factory=app.amazon,
         push=push,
+        business=app.settings.business,
     )
 
 
@@ -81,13 +82,13 @@ def _report(result, as_json: bool) -> None:
         else:
             out(line)
     if result.notification is not None:
-        if result.notification.sent:
-            notice(f"E-mailed the buyer ({result.notification.to}).")
-        else:
+        if result.notification.error:
             warn(
-                f"The e-mail to the buyer could not be sent: {result.notification.error} "
+                f"Nothing could be sent to {result.notification.to}: {result.notification.error} "
                 "The change is saved; the order history records that the buyer was not notified."
             )
+        elif result.notification.note:
+            notice(result.notification.note)
     if rejected:
         raise typer.Exit(4)
 
@@ -260,7 +261,7 @@ def comment_command(
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
     json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Add a comment to the order history; --notify e-mails it to the buyer.
+    """Add a comment to the order history (buyers are written to with 'amzorders message').
 
     Example: amzorders comment 000000012 "Back in stock, ships Monday." --notify
     """

@@ -68,4 +68,28 @@ def register(app: typer.Typer) -> None:
         finally:
             sim.stop()
 
+    @group.command("received")
+    def received(
+        ctx: typer.Context,
+        what: Annotated[str, typer.Argument(help="messages, solicitations, vat-invoices or actions (shipments, cancels, refunds).")] = "messages",
+        order: Annotated[str | None, typer.Option("--order", metavar="AMAZON_ORDER", help="Only this Amazon order.")] = None,
+    ) -> None:
+        """What the built-in simulated marketplace received (JSON), e.g. to see a message went once."""
+        from amzorders import render
+        from amzorders.cli.common import get_app
+        from amzorders.errors import NotAllowedError, UsageError
+
+        app = get_app(ctx)
+        if not app.using_simulator:
+            raise NotAllowedError("'simulator received' shows the built-in simulator's record; this account talks to Amazon.")
+        sim = app.simulator()
+        readers = {
+            "messages": sim.received_messages, "solicitations": sim.received_solicitations,
+            "vat-invoices": sim.received_vat_invoices,
+            "actions": lambda order_id=None: [a for a in sim.received_actions() if order_id is None or a["order_id"] == order_id],
+        }
+        if what not in readers:
+            raise UsageError(f"Unknown record {what!r}; use one of {', '.join(readers)}.")
+        print(render.dumps(readers[what](order)))
+
     app.add_typer(group, name="simulator")

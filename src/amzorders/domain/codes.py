@@ -111,6 +111,13 @@ MARKETPLACES: dict[str, Marketplace] = {
 
 REGIONS: tuple[str, ...] = ("na", "eu", "fe")
 
+# Where the UPLOAD_VAT_INVOICE feed is offered (Amazon's "Option 3: manually upload
+# invoices" page: Spain, UK, France, Germany, Italy, Netherlands, Poland, Sweden).
+VAT_INVOICE_MARKETPLACES: tuple[str, ...] = (
+    "A1RKKUPIHCS9HS", "A1F83G8C2ARO7P", "A13V1IB3VIYZZH", "A1PA6795UKMFR9",
+    "APJ6JRA9NG5V4", "A1805IZSGTT6HS", "A1C3SOZRARQ6R3", "A2NODRKZP88ZB9",
+)
+
 PRODUCTION_HOSTS: dict[str, str] = {
     "na": "https://sellingpartnerapi-na.amazon.com",
     "eu": "https://sellingpartnerapi-eu.amazon.com",

@@ -642,6 +642,10 @@ def _already_applied(client: OutboxClient, record: OutboxRecord, error) -> bool 
     so the row must neither be failed nor marked done yet."""
     if record.kind == "refund" and error.message_code in DUPLICATE_ADJUSTMENT_CODES:
         return True
+    if record.kind == "vat_invoice":
+        from amzorders.services.vat_invoices import already_uploaded
+
+        return already_uploaded(error)
     if record.kind == "cancel":
         # The cancel's purpose is an order Amazon shows as CANCELLED, whichever feed did it.
         order = _fetch_order(client, record)

@@ -5,9 +5,11 @@ Each use case loads the order, asks ``domain.rules`` for a plan (which refuses w
 clear error before anything is written), then writes in ONE store transaction the
 order's new quantities/totals (``save_commerce_order``: optimistic version check, so two
 operators acting at once cannot double anything), the document, a status history entry
-and, for Amazon-bound actions, an outbox row. After the commit: the buyer e-mail (a
-failure is recorded on the history entry, never undoing the change) and the push of the
-outbox rows to Amazon (best effort; what fails stays queued for ``sync``).
+and, for Amazon-bound actions, an outbox row. After the commit: the push of the outbox
+rows to Amazon (best effort; what fails stays queued for ``sync``) and, with ``notify``,
+what Amazon's rules allow to tell the buyer (``_tell_buyer``): Amazon buyers are never
+e-mailed; Amazon itself tells them of shipments and refunds; an invoice goes as the
+Messaging API's sendInvoice message with the PDF attached.
 
 Outbox payloads (the delivery code sends exactly these):
 
@@ -60,6 +62,7 @@ class ProcessingContext:
     push: bool = True
     now: Callable[[], datetime] = utcnow
     shop_name: str | None = None
+    business: Any = None  # config.BusinessSettings: seller details, VAT invoice upload switch
 
 
 @dataclass
@@ -75,9 +78,12 @@ class Delivery:
 
 @dataclass
 class Notification:
+    """What --notify did: ``note`` says what happened when nothing needed sending."""
+
     to: str
     sent: bool
     error: str | None = None
+    note: str | None = None
 
 
 @dataclass
@@ -170,34 +176,51 @@ def _require_commerce(loaded: _Loaded, action: str) -> CommerceOrder:
     )
 
 
-def _check_notify(ctx: ProcessingContext, notify: bool, facts: AmazonOrderFacts | None = None) -> None:
-    if not notify:
+# Said instead of a buyer message, where Amazon already tells the buyer itself or no
+# Messaging API kind fits (Amazon's communication guidelines; messaging.json).
+AMAZON_TELLS_THE_BUYER = {
+    "shipment": "Amazon tells the buyer about the shipment itself (its rules forbid sellers' shipping "
+                "confirmations); nothing was sent to the buyer.",
+    "credit_memo": "Amazon tells the buyer about the refund itself; nothing was sent to the buyer.",
+    "comment": "No Amazon message kind fits a free comment and Amazon buyers are not e-mailed, so nothing was "
+               "sent to the buyer; to write to them use 'amzorders message ORDER KIND --text ...' "
+               "('amzorders message ORDER' lists the kinds Amazon allows).",
+}
+BUYER_VIA_AMAZON = "the buyer, through Amazon's Messaging API"
+
+
+def _tell_buyer(ctx: ProcessingContext, result: ActionResult) -> None:
+    """--notify, by Amazon's rules: sendInvoice for an invoice, otherwise say why nothing goes."""
+    if result.action != "invoice":
+        result.notification = Notification(to="", sent=False, note=AMAZON_TELLS_THE_BUYER[result.action])
         return
-    from amzorders.mail import require_mail
+    from amzorders.services import documents, messaging
 
-    require_mail(ctx.email)
-    if facts is not None and not facts.buyer_email:
-        raise NotAllowedError(
-            f"Order {facts.increment_id or facts.amazon_order_id} has no buyer e-mail address (Amazon did "
-            "not share one, or it was purged), so the buyer cannot be notified; leave out --notify."
-        )
-
-
-def _notify(ctx: ProcessingContext, result: ActionResult, mail) -> None:
-    """Send after the commit; record the outcome on the history entry."""
-    from amzorders.mail import Mailer, MailError
-
-    error: str | None = None
     try:
-        Mailer(ctx.email).send(mail)  # type: ignore[arg-type]
-    except MailError as exc:
-        error = exc.message
-    except AmzOrdersError as exc:  # e.g. configuration
-        error = exc.message
-    result.notification = Notification(to=mail.to, sent=error is None, error=error)
-    if result.history_id is not None:
-        with ctx.store.transaction():
-            ctx.store.set_history_notification(result.history_id, error is None, error)
+        found = documents.collect_documents(ctx.store, "invoice", [result.amazon_order_id], number=result.document_number)
+        from amzorders.config import BusinessSettings
+
+        pdf = documents.render_pdf(found, ctx.business or BusinessSettings()).content
+        sent = messaging.send_message(
+            ctx, result.amazon_order_id, "invoice",
+            attachments=[messaging.Attachment(f"invoice-{result.document_number}.pdf", pdf, "application/pdf")],
+            idempotency_key=f"message:{result.amazon_order_id}:invoice:{result.document_number}",
+            note=f"Invoice {result.document_number} attached.",
+        )
+    except AmzOrdersError as exc:
+        result.notification = Notification(to=BUYER_VIA_AMAZON, sent=False, error=exc.message)
+        return
+    delivery = sent.deliveries[0] if sent.deliveries else None
+    result.outbox_ids += sent.outbox_ids
+    if delivery is not None and delivery.state == "done":
+        result.notification = Notification(to=BUYER_VIA_AMAZON, sent=True,
+                                           note=f"Invoice {result.document_number} sent to {BUYER_VIA_AMAZON} (sendInvoice).")
+    elif delivery is not None and delivery.state == "failed":
+        result.notification = Notification(to=BUYER_VIA_AMAZON, sent=False, error=delivery.error)
+    else:
+        result.notification = Notification(
+            to=BUYER_VIA_AMAZON, sent=False,
+            note=f"Invoice {result.document_number} queued for {BUYER_VIA_AMAZON}; 'amzorders sync' sends it.")
 
 
 def _push(ctx: ProcessingContext, results: list[ActionResult]) -> None:
@@ -232,10 +255,23 @@ def _push(ctx: ProcessingContext, results: list[ActionResult]) -> None:
         r.deliveries.append(Delivery(oid, r.outbox_kind or "", state, True, rec.last_error if rec else None))
 
 
-def _finish(ctx: ProcessingContext, results: list[ActionResult], mails: list[tuple[ActionResult, Any]]) -> None:
-    for result, mail in mails:
-        _notify(ctx, result, mail)
+def _finish(ctx: ProcessingContext, results: list[ActionResult], notify: bool) -> None:
     _push(ctx, results)
+    if notify:
+        for result in results:
+            _tell_buyer(ctx, result)
+
+
+def _queue_vat_upload(ctx: ProcessingContext, loaded: _Loaded, document: str, number: str, currency: str,
+                      total: Decimal, vat: Decimal, *, send_totals: bool, now: datetime) -> list[int]:
+    """The UPLOAD_VAT_INVOICE outbox row of a new invoice / credit memo, where uploads are on."""
+    from amzorders.services import vat_invoices
+
+    return vat_invoices.queue(
+        ctx.store, account=ctx.account.name, business=ctx.business, amazon_order_id=loaded.amazon_order_id,
+        marketplace_id=loaded.facts.marketplace_id, document=document, number=number, currency=currency,
+        total=total, vat=vat, send_totals=send_totals, now=now,
+    )
 
 
 def _item_names(order: CommerceOrder, lines: Iterable[tuple[str, int]]) -> list[tuple[str, str, int]]:
@@ -264,10 +300,8 @@ def invoice(
     notify: bool = False,
 ) -> ActionResult:
     """Invoice the order (all that is left, or ``items`` 'SKU=QTY'), captured offline."""
-    _check_notify(ctx, notify)
     loaded = _load(ctx, order_key)
     order = _require_commerce(loaded, "invoice")
-    _check_notify(ctx, notify, loaded.facts)
     comment = rules.check_text(comment, "--comment", max_length=2000)
     now = ctx.now()
     plan = rules.plan_invoice(order, _items_option(order, items), now)
@@ -297,20 +331,12 @@ def invoice(
             loaded.amazon_order_id, text, source="operator", status=plan.order.status,
             entity_type="invoice", is_customer_notified=False, now=now,
         )
+        result.outbox_ids += _queue_vat_upload(ctx, loaded, "invoice", number, currency, plan.grand_total, plan.tax,
+                                               send_totals=plan.grand_total == order.grand_total, now=now)
     result.document_number = number
     result.order_state = plan.order.state
     result.summary = f"Invoice {number} created for order {order.increment_id} ({currency} {total}, captured offline)."
-    mails = []
-    if notify:
-        from amzorders.mail import invoice_mail
-
-        mails.append((result, invoice_mail(
-            to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name, amazon_order_id=loaded.amazon_order_id,
-            invoice_number=number, currency=currency, grand_total=total,
-            items=_item_names(order, [(l.order_item_id, l.qty) for l in plan.lines]), comment=comment,
-            shop_name=ctx.shop_name,
-        )))
-    _finish(ctx, [result], mails)
+    _finish(ctx, [result], notify)
     return result
 
 
@@ -358,11 +384,9 @@ def ship(
     dry_run: bool = False,
 ) -> ActionResult:
     """One package: a shipment with carrier and tracking, confirmed to Amazon."""
-    _check_notify(ctx, notify)
     loaded = _load(ctx, order_key)
     _check_shippable(loaded)
     order = _require_commerce(loaded, "ship")
-    _check_notify(ctx, notify, loaded.facts)
     request = rules.ShipmentRequest(
         carrier=carrier, tracking=tracking, carrier_name=carrier_name, method=method,
         ship_date=ship_date, items=_items_option(order, items), force=force,
@@ -375,8 +399,8 @@ def ship(
             outbox_kind="confirm_shipment", payload=confirm_shipment_body(loaded.facts.marketplace_id, ref, plan),
             summary=_ship_summary(ref, order.increment_id, plan, dry_run=True),
         )
-    results, mails = _write_shipments(ctx, [(loaded, plan)], notify)
-    _finish(ctx, results, mails)
+    results = _write_shipments(ctx, [(loaded, plan)])
+    _finish(ctx, results, notify)
     return results[0]
 
 
@@ -387,9 +411,7 @@ def _ship_summary(number: str, order_number: str, plan: rules.ShipPlan, dry_run:
     return f"Shipment {number} {verb} for order {order_number} ({carrier} {plan.tracking_number}, {units} unit(s))."
 
 
-def _write_shipments(
-    ctx: ProcessingContext, plans: list[tuple[_Loaded, rules.ShipPlan]], notify: bool
-) -> tuple[list[ActionResult], list[tuple[ActionResult, Any]]]:
+def _write_shipments(ctx: ProcessingContext, plans: list[tuple[_Loaded, rules.ShipPlan]]) -> list[ActionResult]:
     now = ctx.now()
     results: list[ActionResult] = []
     saved: dict[str, CommerceOrder] = {}
@@ -434,20 +456,7 @@ def _write_shipments(
                 outbox_ids=[outbox_id], history_id=history_id, outbox_kind="confirm_shipment", payload=body,
                 order_state=order.state, summary=_ship_summary(number, order.increment_id, plan),
             ))
-    mails = []
-    if notify:
-        from amzorders.mail import shipment_mail
-
-        for result, (loaded, plan) in zip(results, plans):
-            mails.append((result, shipment_mail(
-                to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name,
-                amazon_order_id=loaded.amazon_order_id, shipment_number=result.document_number,
-                carrier=plan.carrier_name or plan.carrier_code, tracking_number=plan.tracking_number,
-                method=plan.shipping_method, ship_date=plan.ship_date.strftime("%Y-%m-%d"),
-                items=_item_names(plan.order, [(oid, q) for oid, _, q in plan.lines]), comment=None,
-                shop_name=ctx.shop_name,
-            )))
-    return results, mails
+    return results
 
 
 # ------------------------------------------------------------------ bulk shipping from CSV
@@ -604,7 +613,6 @@ def ship_from_csv(
 
     Rows of one order with one tracking number form one shipment (one package).
     """
-    _check_notify(ctx, notify)
     rows = _read_csv(source)
     path = source if isinstance(source, Path) else "stdin"
     now = ctx.now()
@@ -626,7 +634,6 @@ def ship_from_csv(
                 loaded_by_key[key] = loaded
             _check_shippable(loaded)
             order = _require_commerce(loaded, "ship")
-            _check_notify(ctx, notify, loaded.facts)
             code, _ = rules.check_carrier(v["carrier"], v.get("carrier_name"))
             tracking = rules.check_text(v["tracking"], "tracking", required=True, max_length=rules.MAX_TRACKING_LENGTH)
             problem = rules.tracking_problem(code, tracking or "")
@@ -709,8 +716,8 @@ def ship_from_csv(
                 summary=_ship_summary(ref, plan.order.increment_id, plan, dry_run=True),
             ))
         return BulkShipResult(results, len(rows), dry_run=True)
-    results, mails = _write_shipments(ctx, plans, notify)
-    _finish(ctx, results, mails)
+    results = _write_shipments(ctx, plans)
+    _finish(ctx, results, notify)
     return BulkShipResult(results, len(rows))
 
 
@@ -769,11 +776,9 @@ def refund(
     dry_run: bool = False,
 ) -> ActionResult:
     """A credit memo, sent to Amazon as a payment adjustment."""
-    _check_notify(ctx, notify)
     reason_checked = rules.canonical_choice(reason or "", _adjustment_reasons(), "--reason")
     loaded = _load(ctx, order_key)
     order = _require_commerce(loaded, "refund")
-    _check_notify(ctx, notify, loaded.facts)
     comment = rules.check_text(comment, "--comment", max_length=2000)
     now = ctx.now()
     plan = rules.plan_refund(
@@ -824,25 +829,16 @@ def refund(
             loaded.amazon_order_id, text, source="operator", status=plan.order.status,
             entity_type="creditmemo", is_customer_notified=False, now=now,
         )
+        vat_rows = _queue_vat_upload(ctx, loaded, "credit-memo", number, currency, plan.grand_total, plan.tax_refund,
+                                     send_totals=True, now=now)
     result.document_number = number
-    result.outbox_ids = [outbox_id] if outbox_id is not None else []
+    result.outbox_ids = ([outbox_id] if outbox_id is not None else []) + vat_rows
     result.payload = payload
     result.order_state = plan.order.state
     result.summary = f"Credit memo {number} created for order {order.increment_id} ({currency} {total} refunded)."
     if plan.order.state == "closed":
         result.summary += " The order is closed."
-    mails = []
-    if notify:
-        from amzorders.mail import credit_memo_mail
-
-        mails.append((result, credit_memo_mail(
-            to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name, amazon_order_id=loaded.amazon_order_id,
-            credit_memo_number=number, currency=currency, grand_total=total,
-            items=_item_names(order, [(l.order_item_id, l.qty) for l in plan.lines]),
-            shipping_refund=_money_text(plan.shipping_refund, currency) if plan.shipping_refund else None,
-            comment=comment, shop_name=ctx.shop_name,
-        )))
-    _finish(ctx, [result], mails)
+    _finish(ctx, [result], notify)
     return result
 
 
@@ -908,7 +904,7 @@ def cancel(
     result.outbox_ids = [outbox_id]
     result.order_state = plan.order.state
     result.summary = f"Order {order.increment_id} canceled ({plan.reason})."
-    _finish(ctx, [result], [])
+    _finish(ctx, [result], False)
     return result
 
 
@@ -916,11 +912,9 @@ def cancel(
 
 
 def comment(ctx: ProcessingContext, order_key: str, text: str, *, notify: bool = False) -> ActionResult:
-    """A status history comment; with ``notify`` also e-mailed to the buyer."""
-    _check_notify(ctx, notify)
+    """A status history comment (``notify``: says why no buyer message goes with it)."""
     body = rules.check_text(text, "The comment", required=True, max_length=5000) if "\n" not in (text or "") else _multiline(text)
     loaded = _load(ctx, order_key)
-    _check_notify(ctx, notify, loaded.facts)
     number = loaded.order.increment_id if loaded.order else loaded.amazon_order_id
     now = ctx.now()
     result = ActionResult("comment", number, loaded.amazon_order_id)
@@ -931,15 +925,7 @@ def comment(ctx: ProcessingContext, order_key: str, text: str, *, notify: bool =
             is_customer_notified=False, now=now,
         )
     result.summary = f"Comment added to order {number}."
-    mails = []
-    if notify:
-        from amzorders.mail import comment_mail
-
-        mails.append((result, comment_mail(
-            to=loaded.facts.buyer_email, buyer_name=loaded.facts.buyer_name,
-            amazon_order_id=loaded.amazon_order_id, comment=body, shop_name=ctx.shop_name,
-        )))
-    _finish(ctx, [result], mails)
+    _finish(ctx, [result], notify)
     return result
 
 

@@ -57,6 +57,8 @@ from .feeds import (
 )
 from .market import EXTRA_BASE, MAX_NATURAL_LAG, Market, OrderState, iso
 from .state import STATE_FORMAT, StateStore
+from .vat import VAT_INVOICE_FEED
+from .vat import process as process_vat_invoice
 
 SIMULATOR_CREDENTIALS: dict[str, str] = {
     "client_id": "amzn1.application-oa2-client.simulator0000000000000000",
@@ -809,8 +811,12 @@ class Simulator:
         feed_type, marketplace_ids, document_id = body.get("feedType"), body.get("marketplaceIds"), body.get("inputFeedDocumentId")
         if not isinstance(feed_type, str) or not feed_type:
             raise invalid("feedType is required.")
-        if feed_type not in FEED_TYPES:
-            raise invalid(f"Invalid feedType: {feed_type}.", f"The simulator processes {', '.join(FEED_TYPES)}.")
+        if feed_type not in FEED_TYPES and feed_type != VAT_INVOICE_FEED:
+            raise invalid(f"Invalid feedType: {feed_type}.", f"The simulator processes {', '.join(FEED_TYPES)}, {VAT_INVOICE_FEED}.")
+        feed_options = body.get("feedOptions")
+        if feed_options is not None and (not isinstance(feed_options, dict)
+                                         or not all(isinstance(v, str) for v in feed_options.values())):
+            raise invalid("feedOptions must be an object of string values (FeedOptions).")
         if not isinstance(marketplace_ids, list) or not 1 <= len(marketplace_ids) <= 25:
             raise invalid("marketplaceIds must list 1 to 25 marketplace ids.")
         bad = [m for m in marketplace_ids if m not in MARKETPLACES]
@@ -826,7 +832,8 @@ class Simulator:
             with self._store.write() as data:
                 feed_id = str(50_000_000_000 + self._next_id(data))
                 data["feeds"][feed_id] = {"feedId": feed_id, "feedType": feed_type, "marketplaceIds": marketplace_ids,
-                                          "inputFeedDocumentId": document_id, "createdTime": now, "processed": False}
+                                          "inputFeedDocumentId": document_id, "createdTime": now, "processed": False,
+                                          "feedOptions": feed_options or {}}
                 if stuck:
                     data["feeds"][feed_id]["processingSeconds"] = STUCK_FEED_SECONDS
             self._sync()
@@ -884,6 +891,13 @@ class Simulator:
         fault = self.take_fault("feedProcessing", FEED_FAULTS)
         kind = "cancel" if feed["feedType"] == CANCEL_FEED else "refund"
         status = "DONE"
+        if feed["feedType"] == VAT_INVOICE_FEED:  # a PDF with feedOptions, not an XML feed
+            if fault == "feed_fatal":
+                status, report = "FATAL", processing_report(feed_id, 0, [], fatal="Simulated fatal processing error.")
+            else:
+                status, report = process_vat_invoice(self, data, feed, content, end)
+            self._store_report(data, feed, end, status, report)
+            return
         try:
             if fault == "feed_fatal":
                 raise FeedFatal("Simulated fatal processing error (injected fault feed_fatal).")
@@ -913,6 +927,13 @@ class Simulator:
                         and data["adjustment_ids"].get(message.order_id, []).count(message.merchant_reference) > 1),
                 })
             report = processing_report(feed_id, len(messages), errors)
+        result_id = f"amzn1.tortuga.4.na.{uuid.uuid4()}.T{secrets.token_hex(4).upper()}"
+        data["documents"][result_id] = {"contentType": "text/xml; charset=UTF-8", "created": end, "gzip": True,
+                                        "data": base64.b64encode(gzip.compress(report, mtime=0)).decode()}
+        feed.update(processed=True, status=status, endTime=end, resultFeedDocumentId=result_id)
+
+    @staticmethod
+    def _store_report(data: dict[str, Any], feed: dict[str, Any], end: float, status: str, report: bytes) -> None:
         result_id = f"amzn1.tortuga.4.na.{uuid.uuid4()}.T{secrets.token_hex(4).upper()}"
         data["documents"][result_id] = {"contentType": "text/xml; charset=UTF-8", "created": end, "gzip": True,
                                         "data": base64.b64encode(gzip.compress(report, mtime=0)).decode()}
@@ -1097,6 +1118,12 @@ class Simulator:
         from .messaging import received_solicitations
 
         return received_solicitations(self, order_id)
+
+    def received_vat_invoices(self, order_id: str | None = None) -> list[dict[str, Any]]:
+        """Every UPLOAD_VAT_INVOICE document processed (accepted or refused), oldest first."""
+        from .vat import received
+
+        return received(self, order_id)
 
     def uploaded_attachment(self, upload_destination_id: str) -> bytes | None:
         from .messaging import uploaded_content
