@@ -7,10 +7,10 @@ from decimal import Decimal
 import pytest
 
 from amzorders.domain import rules
-from amzorders.errors import ConfigError, NotAllowedError, NotFoundError, UsageError
+from amzorders.errors import NotAllowedError, NotFoundError, UsageError
 from amzorders.services import processing
 from amzorders.store import ConcurrentChangeError, Store
-from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, context, dump, make_order, seed
+from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, context, dump, seed
 
 UPS = "1Z999AA10123456784"
 
