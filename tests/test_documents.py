@@ -143,3 +143,20 @@ def test_buyer_tax_id_comes_from_amazons_tax_registrations():
     ]}}
     assert buyer_tax_id(raw) == "FR40303265045"
     assert buyer_tax_id({}) is None
+
+
+def test_a_b2b_invoice_shows_the_buyer_vat_id_amazon_sent(cli, simulated_account, tmp_path):
+    sim = simulated_account.sim
+    na = {"ATVPDKIKX0DER", "A2EUQ1WTGCTBG2", "A1AM78C64UM0Y8"}
+    business = [o for o in sim.order_ids()
+                if sim.order(o).get("tax") and sim.order(o)["salesChannel"]["marketplaceId"] in na
+                and sim.order(o)["fulfillment"]["fulfillmentStatus"] in ("UNSHIPPED", "PARTIALLY_SHIPPED", "SHIPPED")]
+    assert business, "the seeded marketplace has Amazon Business orders"
+    order_id = business[0]
+    [registration] = sim.order(order_id)["tax"]["taxRegistrations"]
+    assert cli("import", "--order", order_id).exit_code == 0
+    cli("invoice", order_id)  # may already be invoiced (orders imported as shipped are)
+    out = tmp_path / "b2b.pdf"
+    result = cli("print", "invoice", order_id, "-o", out)
+    assert result.exit_code == 0, result.output
+    assert f"Buyer tax ID: {registration['taxRegistrationNumber']}" in pages_text(out)[0]

@@ -35,7 +35,8 @@ PURGED_MARK = "[purged]"
 # Keys holding personal data wherever they appear in an Order object.
 _PERSONAL_KEYS = frozenset(
     k.casefold()
-    for k in ("buyerName", "buyerEmail", "buyerCompanyName", "phone", "email", "giftMessage", "addressInstruction")
+    for k in ("buyerName", "buyerEmail", "buyerCompanyName", "phone", "email", "giftMessage", "addressInstruction",
+              "legalName")  # a tax registration's legal name can be a sole trader's own name
 )
 # Of a buyer's address, only what tax reporting needs survives.
 _ADDRESS_KEYS_KEPT = ("countryCode", "stateOrRegion")
