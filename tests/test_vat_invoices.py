@@ -61,6 +61,8 @@ def test_an_invoice_and_a_credit_memo_go_up_once_each(cli, eu, amzorders_home):
     [row] = _rows(amzorders_home, "vat_invoice")
     assert row.state == "done" and row.payload["number"] == received["invoice_number"]
 
+    shipped = cli("ship", order_id, "--carrier", "DHL", "--tracking", "1234567890")
+    assert shipped.exit_code == 0, shipped.output
     refund = cli("refund", order_id, "--reason", "CustomerReturn")
     assert refund.exit_code == 0, refund.output
     eu.advance(minutes=3)
