@@ -16,13 +16,31 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
-from amzorders.amazon.client import SpApiClient, _delivered, _json_object, _segment, _shape_error
+from amzorders.amazon.client import (
+    DOCUMENTED_RESPONSES,
+    SpApiClient,
+    _delivered,
+    _json_object,
+    _requires,
+    _segment,
+    _shape_error,
+)
 from amzorders.errors import AmazonError, AmazonUnavailableError, UsageError
 
 MESSAGING_PATH = "/messaging/v1/orders"
 UPLOADS_PATH = "/uploads/2020-11-01/uploadDestinations"
 SOLICITATIONS_PATH = "/solicitations/v1/orders"
 REVIEW_SOLICITATION = "productReviewAndSellerFeedback"
+
+
+# The 2xx response schemas of these operations (messaging.json, uploads_2020-11-01.json,
+# solicitations.json): a 2xx without them, or with an errors list, is not data.
+DOCUMENTED_RESPONSES.update({
+    "getMessagingActionsForOrder": _requires(_links=dict),  # GetMessagingActionsForOrderResponse
+    "getSolicitationActionsForOrder": _requires(_links=dict),  # GetSolicitationActionsForOrderResponse
+    "GetAttributes": _requires(),  # GetAttributesResponse: buyer is optional
+    "createUploadDestinationForResource": _requires(payload=dict),  # CreateUploadDestinationResponse
+})
 
 
 @dataclass(frozen=True)
