@@ -662,14 +662,6 @@ class Market:
             order["buyer"] = buyer
         if "RECIPIENT" in included:
             order["recipient"] = {"deliveryAddress": dict(details.address)}
-        if "TAX" in included and details.company:
-            # Amazon Business buyers' VAT registration (OrderTax.taxRegistrations), derived from
-            # the order id so that no random draw of the generator changes.
-            digits = int(hashlib.sha256(skel.order_id.encode()).hexdigest()[:12], 16) % 10**9
-            order["tax"] = {"taxRegistrations": [{
-                "entityType": "BUYER", "taxRegistrationType": "VAT", "legalName": details.company,
-                "taxRegistrationNumber": f"{skel.country}{digits:09d}",
-            }]}
         if "PROCEEDS" in included:
             totals = details.totals_text
             order["proceeds"] = {
