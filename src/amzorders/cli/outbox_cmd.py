@@ -152,7 +152,7 @@ def show_command(
     ):
         render.add_row(fields, label, render.clean(value))
     parts: list[Any] = [fields]
-    parts.append(Panel(Text(json_text(json.dumps(record.payload, indent=2, ensure_ascii=False))), title="Payload", box=box.ROUNDED))
+    parts.append(Panel(Text(json_text(json.dumps(_shown_payload(record.payload), indent=2, ensure_ascii=False))), title="Payload", box=box.ROUNDED))
     if result.get("report"):
         parts.append(Panel(Text(json_text(json.dumps(result["report"], indent=2, ensure_ascii=False))), title="Amazon's answer", box=box.ROUNDED))
     stdout_console().print(Group(*parts))
@@ -229,3 +229,13 @@ def _same_account(app, record) -> None:
             f"Outbox row {record.id} belongs to account '{record.account}'; run the command with "
             f"--account {record.account}."
         )
+
+
+def _shown_payload(payload: dict) -> dict:
+    """The payload for people: a message attachment's bytes (base64) shown as their size."""
+    attachments = payload.get("attachments")
+    if not isinstance(attachments, list) or not all(isinstance(a, dict) for a in attachments):
+        return payload
+    shown = [dict(a, data=f"<{len(a['data']) * 3 // 4} bytes>") if isinstance(a.get("data"), str) else a
+             for a in attachments]
+    return {**payload, "attachments": shown}
