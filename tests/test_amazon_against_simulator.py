@@ -210,3 +210,27 @@ def test_client_buckets_avoid_429s_against_a_rate_limited_marketplace(tmp_path: 
             for order_id in order_ids:
                 careless.get_order(order_id)
         assert limited.count_429s() >= 1
+
+
+def test_access_token_refused_twice_in_a_row_says_so(sim: Simulator) -> None:
+    """A refreshed token refused again is not a missing role: the message says which."""
+    client = client_for(sim, account_name="sim-shop")
+    order_id = sim.order_ids()[0]
+    sim.inject("expire_token", count=2, operation="getOrder")
+    with pytest.raises(AuthError) as caught:
+        client.get_order(order_id)
+    message = str(caught.value)
+    assert "twice in a row" in message and "freshly issued" in message and "clock" in message
+    assert "lacks a role" not in message
+    assert caught.value.exit_code == 3
+    assert client.token_call_count == 2  # one refresh, not a loop
+
+
+def test_refused_refresh_token_names_the_refresh_token(sim: Simulator) -> None:
+    sim.inject("lwa_refuse")
+    client = client_for(sim, account_name="sim-shop")
+    with pytest.raises(AuthError) as caught:
+        client.get_order(sim.order_ids()[0])
+    message = str(caught.value)
+    assert "The refresh token was refused" in message and "authorize the app again" in message
+    assert CREDENTIALS.refresh_token not in message

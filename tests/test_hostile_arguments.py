@@ -156,3 +156,12 @@ def test_hostile_arguments_get_a_clear_error_and_change_nothing(cli, hostile_sto
     assert others == [], f"{where}: the error is not one line: {result.stderr!r}"
     assert not any(ch in error_lines[0] for ch in "\x1b\x00\x07\r"), where
     assert fingerprint(hostile_store) == before, f"{where} changed the store"
+
+
+@pytest.mark.parametrize("option", ["--port", "--seed", "--orders", "--time-scale"])
+@pytest.mark.parametrize("value", ["١", "1e400", "nan", "-1", "99999999999999999999999", "1_0", "", "\x1b[2J"])
+def test_simulator_serve_refuses_hostile_numbers_before_serving(cli, option, value):
+    result = cli("simulator", "serve", f"{option}={value}")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert [line for line in result.stderr.splitlines() if line.startswith("Error:")] != []
+    assert "\x1b" not in result.stderr

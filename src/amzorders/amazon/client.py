@@ -53,6 +53,26 @@ TOKEN_EXPIRY_MARGIN_SECONDS = 60.0
 # 401/403 codes that mean "your access token is no good", worth one refresh.
 TOKEN_REJECTED_CODES = frozenset({"unauthorized", "invalidtoken", "expiredtoken", "invalidaccesstoken"})
 LWA_CREDENTIAL_ERRORS = frozenset({"invalid_grant", "invalid_client", "unauthorized_client"})
+# What each LWA token-endpoint error means, from Login with Amazon's docs ("Retrieve an
+# Access Token and Refresh Token", token errors; "Refresh Tokens": valid indefinitely unless
+# the user removed the app, bound to one client): which credential to fix.
+_LWA_ADVICE = {
+    "invalid_grant": (
+        "The refresh token was refused: it was revoked (the seller removed the app's "
+        "authorization), belongs to another application, or is mistyped. Have the seller authorize the app again in Seller "
+        "Central and put the new refresh token in the config file (or AMZORDERS_REFRESH_TOKEN)."
+    ),
+    "invalid_client": (
+        "The application's client id or client secret was refused (a rotated or mistyped "
+        "secret). Copy both from the Developer Console (LWA credentials) into the config file "
+        "or the AMZORDERS_* environment variables."
+    ),
+    "unauthorized_client": (
+        "The application may not use this refresh token (it belongs to another app, or the app "
+        "is not authorized for this grant). Check that the client id and the refresh token come "
+        "from the same application."
+    ),
+}
 
 ORDERS_PATH = "/orders/2026-01-01/orders"
 # Request errors that no retry can cure: the URL itself is wrong.
@@ -484,8 +504,7 @@ class SpApiClient:
         if response.status_code in (400, 401) or code in LWA_CREDENTIAL_ERRORS:
             error: AmazonError = AuthError(
                 f"Login with Amazon refused the credentials of account '{self.account_name}' ({said}). "
-                "Check the client id, client secret and refresh token in the config file "
-                "or the AMZORDERS_* environment variables.",
+                + _LWA_ADVICE.get(code, _LWA_ADVICE["invalid_client"]),
                 status=response.status_code,
                 code=code,
                 amazon_message=self._scrub(str(description)) if description else None,
@@ -611,11 +630,11 @@ class SpApiClient:
                     continue
                 return _Outcome(response, body, request_id)
 
-            if status in (401, 403) and not token_refreshed and _is_token_rejection(
-                error_code, error_message, error_details
-            ):
-                token_refreshed = refresh_token_now = True
-                continue
+            if status in (401, 403) and _is_token_rejection(error_code, error_message, error_details):
+                if not token_refreshed:
+                    token_refreshed = refresh_token_now = True
+                    continue
+                raise self._token_refused_twice(operation, status, error_code, error_message, error_details, request_id)
 
             if status in RETRYABLE_STATUSES:
                 failures += 1
@@ -845,9 +864,14 @@ class SpApiClient:
             said += f" ({details})"
         hint = "Nothing was changed; correct the request and try again."
         if status in (401, 403):
+            # Not a token problem (those are refreshed, then _token_refused_twice): the
+            # access token is good, so Amazon denies this operation to this application.
             hint = (
-                "Nothing was changed. Check that the seller authorized this application for the "
-                "Orders and Feeds roles and that the account's region matches its marketplaces."
+                f"The application lacks a role for {operation}, or the seller has not authorized it "
+                "for this account's marketplaces. Nothing was changed; queued actions wait. In the "
+                "Developer Console check the app's roles (Orders needs 'Inventory and Order Tracking'), "
+                "have the seller authorize it again in Seller Central (Apps and Services > Manage Your "
+                "Apps), and check that the account's region matches its marketplaces."
             )
         elif status == 404:
             hint = "Nothing was changed; check the id (and the account/region it belongs to)."
@@ -857,6 +881,32 @@ class SpApiClient:
         error = error_type(
             self._scrub(
                 f"Amazon rejected {operation} (HTTP {status} {said}; request id {request_id}). {hint}"
+            ),
+            status=status,
+            code=code,
+            amazon_message=self._scrub(message) if message else None,
+            request_id=request_id,
+            operation=operation,
+        )
+        error.details = self._scrub(details) if details else None
+        return _delivered(error, True)
+
+    def _token_refused_twice(
+        self, operation: str, status: int, code: str | None, message: str | None, details: str | None,
+        request_id: str | None,
+    ) -> AuthError:
+        """Amazon refused the access token, and then the fresh one LWA issued right after."""
+        said = ": ".join(part for part in (code, message) if part) or f"HTTP {status}"
+        if details and details != message:
+            said += f" ({details})"
+        error = AuthError(
+            self._scrub(
+                f"Amazon refused the access token of account '{self.account_name}' twice in a row for "
+                f"{operation}, the second one freshly issued by Login with Amazon (HTTP {status} {said}; "
+                f"request id {request_id}). Nothing was changed; queued actions wait. Check this machine's "
+                "clock (timedatectl; access tokens are valid for 60 minutes from issue), and that the account's "
+                "token URL and endpoint belong to the same region; if both are right, have the seller "
+                "authorize the app again in Seller Central."
             ),
             status=status,
             code=code,

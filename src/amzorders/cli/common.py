@@ -195,3 +195,22 @@ def seconds_option(option: str, maximum: float = MAX_WAIT_SECONDS):
 
     parse.__name__ = "SECONDS"
     return parse
+
+
+def number_option(option: str, minimum: float, maximum: float):
+    """A parser for a plain decimal number in [minimum, maximum] (no exponent, nan, inf)."""
+    import re
+
+    def parse(text: str) -> float:
+        from amzorders.errors import UsageError
+
+        value = str(text).strip()
+        if not re.fullmatch(r"[0-9]{1,9}(\.[0-9]{0,6})?|\.[0-9]{1,6}", value, re.ASCII):
+            raise UsageError(f"{option}: '{text}' is not a number; write e.g. 1 or 0.5.")
+        number = float(value)
+        if not minimum <= number <= maximum:
+            raise UsageError(f"{option}: {value} is out of range; give a number from {minimum:g} to {maximum:g}.")
+        return number
+
+    parse.__name__ = "NUMBER"
+    return parse

@@ -7,6 +7,8 @@ from typing import Annotated
 
 import typer
 
+from amzorders.cli.common import ascii_int, number_option
+
 
 def register(app: typer.Typer) -> None:
     """Add the `simulator` command group to the main app."""
@@ -16,11 +18,11 @@ def register(app: typer.Typer) -> None:
     @group.command("serve")
     def serve(
         host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-        port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).")] = 8123,
+        port: Annotated[int, typer.Option(help="Port to listen on (0 picks a free one).", parser=ascii_int("--port", 0, 65535))] = 8123,
         state: Annotated[Path | None, typer.Option(help="State file keeping the marketplace between runs (default: in memory).")] = None,
-        seed: Annotated[int, typer.Option(help="Seed of the order generator.")] = 1,
-        orders: Annotated[int, typer.Option(help="Orders of history to generate.")] = 200,
-        time_scale: Annotated[float, typer.Option(help="Multiply the usage-plan refill rates by this.")] = 1.0,
+        seed: Annotated[int, typer.Option(help="Seed of the order generator.", parser=ascii_int("--seed", 0, 2**63 - 1))] = 1,
+        orders: Annotated[int, typer.Option(help="Orders of history to generate (at most 1,000,000).", parser=ascii_int("--orders", 0, 1_000_000))] = 200,
+        time_scale: Annotated[float, typer.Option(help="Multiply the usage-plan refill rates by this (0.001-10000).", parser=number_option("--time-scale", 0.001, 10_000.0))] = 1.0,
         no_rate_limits: Annotated[bool, typer.Option("--no-rate-limits", help="Never answer 429 QuotaExceeded.")] = False,
     ) -> None:
         """Serve the simulated marketplace until Ctrl-C."""
