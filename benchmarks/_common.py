@@ -106,3 +106,20 @@ class SimulatorProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+
+
+class Goal:
+    """One row of the issue's goal table: what, the measured value, the goal, met or not."""
+
+    def __init__(self, what: str, measured: str, goal: str, met: bool) -> None:
+        self.what, self.measured, self.goal, self.met = what, measured, goal, met
+
+    def row(self) -> list[str]:
+        return [self.what, self.measured, self.goal, "met" if self.met else "MISSED"]
+
+
+GOAL_HEADERS = ("what", "measured", "goal", "verdict")
+
+
+def print_goals(goals: Sequence[Goal]) -> None:
+    print(table(GOAL_HEADERS, [g.row() for g in goals]))

@@ -1,27 +1,52 @@
-"""Start-up: what `amzorders --help`, `list` and `show` import, and what it costs.
+"""Start-up: what each command imports, and its wall time against a bare Typer hello-world.
 
     .venv/bin/python benchmarks/startup.py [--quick]
 
-Runs each command under `python -X importtime` in a fresh process (temp AMZORDERS_HOME,
-a small store), checks that requests, urllib3, the simulator and the SP-API client are
-not imported, prints the biggest import costs and the median wall time of each command
-next to a bare Typer hello-world.
+Each command runs in fresh processes (temp AMZORDERS_HOME, a small store). The check:
+no command imports a module on its forbidden list (``FORBIDDEN``: the HTTP stack, the
+simulator, logging's socket-based handlers, hashlib/secrets, pydantic; and for the machine
+formats --json/--csv also rich); the script exits 1 when one does (tests run the same
+check, without timing, in tests/test_startup_imports.py). Timing: the hello-world and the
+commands run alternately, round after round, so machine load hits all of them alike; the
+table shows medians and each command's median ratio to hello-world within the same rounds.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HELLO, PYTHON, clean_env, machine, median_time, table  # noqa: E402
+from _common import HELLO, PYTHON, Goal, clean_env, machine, print_goals, run_timed, table  # noqa: E402
 
-FORBIDDEN = ("requests", "urllib3", "amzorders.simulator", "amzorders.amazon.client")
+# Never needed at start-up by any command these scripts time (read commands, --help).
+ALWAYS_FORBIDDEN = (
+    "requests", "urllib3", "amzorders.simulator", "amzorders.amazon.client",
+    "logging.handlers", "socket", "secrets", "hashlib", "pydantic",
+)
+# Machine formats draw nothing: no rich either.
+MACHINE_FORBIDDEN = (*ALWAYS_FORBIDDEN, "rich")
+
+# name -> (argv with {db} and {order} placeholders, forbidden modules, goal ratio or None)
+COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], float | None]] = {
+    "--help": (("--help",), ALWAYS_FORBIDDEN, 1.5),
+    "list --json": (("--db", "{db}", "list", "--json"), MACHINE_FORBIDDEN, 1.3),
+    "list --csv": (("--db", "{db}", "list", "--csv"), MACHINE_FORBIDDEN, 1.3),
+    "show --json": (("--db", "{db}", "show", "{order}", "--json"), MACHINE_FORBIDDEN, None),
+    "list": (("--db", "{db}", "list"), ALWAYS_FORBIDDEN, None),
+    "show": (("--db", "{db}", "show", "{order}"), ALWAYS_FORBIDDEN, None),
+}
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
+_PROBE = (
+    "import sys\nfrom amzorders.cli.main import main\n"
+    "try:\n    main({argv!r})\nfinally:\n"
+    "    sys.stdout.flush()\n    sys.__stderr__.write('\\n@@modules ' + ' '.join(sorted(sys.modules)) + '\\n')\n"
+)
 
 
 def small_store(path: Path) -> str:
@@ -39,8 +64,26 @@ def small_store(path: Path) -> str:
     return orders[0]["orderId"]
 
 
-def importtime(args: list[str], env: dict[str, str]) -> list[tuple[int, int, int, str]]:
-    code = f"import sys\nfrom amzorders.cli.main import main\nsys.exit(main({args!r}))"
+def command_argv(template: tuple[str, ...], db: Path, order_id: str) -> list[str]:
+    return [part.format(db=db, order=order_id) for part in template]
+
+
+def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
+    """The modules in ``sys.modules`` after ``amzorders ARGV`` ran in a fresh interpreter."""
+    proc = subprocess.run([PYTHON, "-c", _PROBE.format(argv=argv)], env=env, capture_output=True, text=True)
+    marker = proc.stderr.rfind("@@modules ")
+    if marker < 0:
+        raise RuntimeError(f"amzorders {' '.join(argv)} did not finish:\n{proc.stderr}")
+    return set(proc.stderr[marker + len("@@modules "):].split())
+
+
+def forbidden_imported(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
+    """Forbidden names found, a package counting when any of its submodules is loaded."""
+    return [name for name in forbidden if any(m == name or m.startswith(name + ".") for m in modules)]
+
+
+def importtime(argv: list[str], env: dict[str, str]) -> list[tuple[int, int, int, str]]:
+    code = f"import sys\nfrom amzorders.cli.main import main\nsys.exit(main({argv!r}))"
     proc = subprocess.run([PYTHON, "-X", "importtime", "-c", code], env=env, capture_output=True, text=True)
     rows = []
     for line in proc.stderr.splitlines():
@@ -50,11 +93,28 @@ def importtime(args: list[str], env: dict[str, str]) -> list[tuple[int, int, int
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer timing runs")
-    args = parser.parse_args()
-    runs = 3 if args.quick else 9
+def alternating(argvs: dict[str, list[str]], env: dict[str, str], rounds: int) -> dict[str, list[float]]:
+    """Wall times of every command, run one after the other in each of ``rounds`` rounds
+    (a warm-up round first, not counted)."""
+    times: dict[str, list[float]] = {name: [] for name in argvs}
+    for round_no in range(rounds + 1):
+        for name, argv in argvs.items():
+            elapsed, _ = run_timed(argv, env)
+            if round_no:
+                times[name].append(elapsed)
+    return times
+
+
+def ratio_median(times: list[float], base: list[float]) -> float:
+    """Median of the per-round ratios (each command against the hello-world of its round)."""
+    return statistics.median(t / b for t, b in zip(times, base))
+
+
+def measure(quick: bool = False) -> tuple[list[Goal], str]:
+    """Run the check and the timing; the goal rows and the printed report."""
+    rounds = 5 if quick else 11
+    out: list[str] = []
+    goals: list[Goal] = []
     with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp:
         tmp_path = Path(tmp)
         db = tmp_path / "store.db"
@@ -62,38 +122,46 @@ def main() -> None:
         env = clean_env(tmp_path / "home")
         hello = tmp_path / "hello.py"
         hello.write_text(HELLO)
-        commands = {
-            "--help": ["--help"],
-            "list": ["--db", str(db), "list"],
-            "show": ["--db", str(db), "show", order_id],
-        }
-        results = []
         problems = []
-        tops: dict[str, list[tuple[int, int, int, str]]] = {}
-        hello_time = median_time([PYTHON, str(hello)], env, runs)
-        for name, argv in commands.items():
-            rows = importtime(argv, env)
-            modules = {r[3] for r in rows}
-            loaded = [m for m in FORBIDDEN if m in modules]
+        rows = []
+        argvs = {"hello-world": [PYTHON, str(hello)]}
+        for name, (template, forbidden, _goal) in COMMANDS.items():
+            argv = command_argv(template, db, order_id)
+            loaded = forbidden_imported(imported_modules(argv, env), forbidden)
             if loaded:
-                problems.append(f"{name} imports {', '.join(loaded)}")
-            wall = median_time([PYTHON, "-m", "amzorders", *argv], env, runs)
-            total_ms = sum(r[0] for r in rows) / 1000
-            results.append([name, len(rows), f"{total_ms:.0f} ms", ", ".join(loaded) or "none",
-                            f"{wall * 1000:.0f} ms", f"{wall / hello_time:.2f}x"])
-            tops[name] = rows
-    print("# Start-up (python -X importtime; wall = median of fresh processes)")
+                problems.append(f"`{name}` imports {', '.join(loaded)}")
+            argvs[name] = [PYTHON, "-m", "amzorders", *argv]
+            rows.append([name, ", ".join(loaded) or "none"])
+        times = alternating(argvs, env, rounds)
+        base = times["hello-world"]
+        table_rows = [["hello-world", "-", f"{statistics.median(base) * 1000:.0f} ms", "1.00x"]]
+        for (name, forbidden_col), (cmd, (_t, _f, goal)) in zip(rows, COMMANDS.items()):
+            ratio = ratio_median(times[cmd], base)
+            table_rows.append([name, forbidden_col, f"{statistics.median(times[cmd]) * 1000:.0f} ms", f"{ratio:.2f}x"])
+            if goal is not None:
+                goals.append(Goal(f"`amzorders {name}` (small store)", f"{ratio:.2f}x hello-world", f"<= {goal}x", ratio <= goal))
+        goals.append(Goal("no command imports a module on its forbidden list", "; ".join(problems) or "none does",
+                          "none", not problems))
+        out.append(f"Start-up ({rounds} alternating rounds after a warm-up; medians; ratio = median of per-round ratios)")
+        out.append(table(["command", "forbidden modules imported", "wall (median)", "vs hello-world"], table_rows))
+        for name in ("list --json", "show"):
+            rows_it = importtime(command_argv(COMMANDS[name][0], db, order_id), env)
+            top = sorted((r for r in rows_it if r[2] == 0 and r[3].split(".")[0] != "encodings"), key=lambda r: -r[1])[:8]
+            out.append(f"\nLargest top-level imports of `{name}` (python -X importtime, cumulative, inflated by the tracing):")
+            out.append(table(["module", "cumulative ms", "self ms"], [[r[3], f"{r[1] / 1000:.1f}", f"{r[0] / 1000:.1f}"] for r in top]))
+    return goals, "\n".join(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
+    args = parser.parse_args()
+    goals, report = measure(args.quick)
     print(f"# {machine()}")
-    print(f"bare Typer hello-world: {hello_time * 1000:.0f} ms")
-    print(table(["command", "modules imported", "import time (sum of self)", "forbidden imported",
-                 "wall", "vs hello-world"], results))
-    for name, rows in tops.items():
-        top_level = sorted((r for r in rows if r[2] == 1), key=lambda r: -r[1])[:8]
-        print(f"\nTop imports of `{name}` (cumulative, top-level packages):")
-        print(table(["module", "cumulative ms", "self ms"], [[r[3], f"{r[1] / 1000:.1f}", f"{r[0] / 1000:.1f}"] for r in top_level]))
+    print(report)
     print()
-    print("FAIL: " + "; ".join(problems) if problems else "OK: no command imports " + ", ".join(FORBIDDEN))
-    if problems:
+    print_goals(goals)
+    if not goals[-1].met:
         sys.exit(1)
 
 

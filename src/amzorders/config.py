@@ -37,8 +37,6 @@ message naming the file, the key, what is wrong and how to fix it; non-fatal fin
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
 import os
 import re
 import stat
@@ -819,6 +817,8 @@ def _is_loopback(host: str) -> bool:
     if host in _LOOPBACK_NAMES:
         return True
     try:
+        import ipaddress
+
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
@@ -1092,6 +1092,8 @@ class _Table:
             if key in self._read:
                 continue
             if key not in known:
+                import difflib
+
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f" (did you mean {close[0]!r}?)" if close else ""
                 raise ConfigError(

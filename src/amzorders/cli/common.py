@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import typer
-from rich.console import Console
-from rich.text import Text
 
 from amzorders.textsafe import json_text, safe_text
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from amzorders.app import App
     from amzorders.config import Settings
 
@@ -40,6 +40,8 @@ class CliOptions:
 
 
 def stderr_console() -> Console:
+    from rich.console import Console
+
     # Built per call: the console then follows sys.stderr and COLUMNS as they are now
     # (tests swap both). No markup, no emoji codes: strings printed are data.
     return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
@@ -53,22 +55,43 @@ def stdout_console(markup: bool = False) -> Console:
     (``render`` builds styled ``Text`` itself)."""
     import os
 
+    from rich.console import Console
+
     console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False, width=180)
     return console
 
 
+def _plain_stderr(text: str) -> bool:
+    """Write ``text`` (already neutralised) as is when stderr is not a terminal: no colour
+    to add, and rich costs ~30 ms of start-up. False: rich should print it."""
+    if sys.stderr.isatty():
+        return False
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+    return True
+
+
 def warn(message: str) -> None:
     """A warning on stderr (plain, neutralised text: never markup, never raw escapes)."""
+    text = safe_text(message, keep_newlines=True)
+    if _plain_stderr(f"Warning: {text}"):
+        return
+    from rich.text import Text
+
     line = Text("Warning:", style="bold yellow")
-    line.append(" " + safe_text(message, keep_newlines=True))
+    line.append(" " + text)
     stderr_console().print(line)
 
 
 def notice(message: str) -> None:
     """An informational line on stderr."""
-    stderr_console().print(Text(safe_text(message, keep_newlines=True)))
+    text = safe_text(message, keep_newlines=True)
+    if not _plain_stderr(text):
+        from rich.text import Text
+
+        stderr_console().print(Text(text))
 
 
 def out(text: str = "", end: str = "\n") -> None:

@@ -1,7 +1,5 @@
 """``amzorders config``: init, show, path."""
 
-from __future__ import annotations
-
 import json
 import sys
 from typing import Annotated, Any

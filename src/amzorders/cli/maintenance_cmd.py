@@ -1,7 +1,5 @@
 """Maintenance commands: purge-pii (buyer data retention) and audit (reconcile with Amazon)."""
 
-from __future__ import annotations
-
 import re
 from typing import TYPE_CHECKING, Annotated, Optional
 
@@ -75,7 +73,7 @@ def purge_pii_command(
         warn(report.warning[0].upper() + report.warning[1:] + ".")
 
 
-def _print_purge(report: PurgeReport) -> None:
+def _print_purge(report: "PurgeReport") -> None:
     from amzorders import render
 
     notice(report.summary() + ".")
@@ -141,7 +139,7 @@ def audit_command(
         )
 
 
-def _print_audit(report: AuditReport) -> None:
+def _print_audit(report: "AuditReport") -> None:
     from rich.table import Table
 
     from amzorders import render

@@ -1,7 +1,5 @@
 """Commands that bring orders in and show them: import, sync, list, show."""
 
-from __future__ import annotations
-
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager

@@ -1,7 +1,5 @@
 """``amzorders outbox``: what waits to go to Amazon, what was sent, what Amazon rejected and why."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 import typer

@@ -6,8 +6,6 @@ are reported); 1 unknown order/SKU or the order's state forbids it; 2 bad input 
 written); 3 --notify without [email] configured; 4 Amazon rejected the action.
 """
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path

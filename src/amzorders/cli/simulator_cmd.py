@@ -1,7 +1,5 @@
 """`amzorders simulator ...`: run the local SP-API marketplace simulator."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated
 

@@ -8,7 +8,6 @@ again) or failed (Amazon rejected it for good: shown, never retried silently).
 from __future__ import annotations
 
 import json
-import secrets
 from datetime import datetime
 
 from amzorders.domain.timefmt import parse_iso, to_iso
@@ -132,6 +131,8 @@ class OutboxRepository(StoreBase):
         ``lease_until``, so a second pusher (a command and a cron sync) does not see them as
         due. Returns the claim token and the rows claimed (possibly none).
         """
+        import secrets  # here, not at the top: hashlib/hmac cost start-up of every command
+
         token = secrets.token_hex(8)
         marks = ",".join("?" * len(kinds))
         sql = (
