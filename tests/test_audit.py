@@ -143,3 +143,75 @@ def test_until_later_than_amazon_allows_is_a_usage_error(synced, cli):
     store.close()
     result = cli("audit", "--since", "2d", "--until", "1m")
     assert result.exit_code == 2 and "2 minutes" in result.stderr
+
+
+def test_extra_orders_are_found_by_keyset_pages_past_the_page_size(synced):
+    """The store's side is read in keyset pages (no OFFSET); an extra order on every page
+    boundary is still found, and Amazon listing one order on two pages counts it once."""
+    account, store, client, since = synced
+    total = store.audit_count_local("main", MARKETPLACES, since, None)
+    store.audit_begin()
+    store.audit_mark_seen([])
+    ids, key, seen = [], None, []
+    while True:
+        page, key = store.audit_unseen_local("main", MARKETPLACES, since, None, after=key, limit=7)
+        seen.append(len(page))
+        ids.extend(page)
+        if key is None:
+            break
+    assert len(ids) == len(set(ids)) == total and max(seen) == 7 and len(seen) > 2
+    assert store.audit_mark_seen(ids[:3]) == set()
+    assert store.audit_mark_seen(ids[:5]) == set(ids[:3])
+    later, _ = store.audit_unseen_local("main", MARKETPLACES, since, None, limit=total)
+    assert set(later) == set(ids[5:])
+
+
+def test_an_order_only_in_the_store_is_extra(synced):
+    account, store, client, since = synced
+    order_id = merchant_order(store)
+    with store.transaction():  # a copy of a stored order under an id Amazon never had
+        store.conn.execute("CREATE TEMP TABLE copy AS SELECT * FROM amazon_orders WHERE amazon_order_id = ?", (order_id,))
+        store.conn.execute("UPDATE temp.copy SET id = (SELECT max(id) + 1 FROM amazon_orders),"
+                           " amazon_order_id = '999-0000000-0000001'")
+        store.conn.execute("INSERT INTO amazon_orders SELECT * FROM temp.copy")
+    report = audit(store, client, ACCOUNT, since)
+    assert report.extra == ["999-0000000-0000001"] and not report.missing
+
+
+def test_the_estimate_counts_the_quota_and_a_running_syncs_debt():
+    from amzorders.amazon.ratelimit import InMemoryBucketBackend, RateLimiter
+    from amzorders.domain.ratebucket import seconds_for_calls
+
+    # A full burst of 20 covers 20 calls; each further one waits 1/rate.
+    assert seconds_for_calls(None, 0.0, 0.5, 20, 20) == 0.0
+    assert seconds_for_calls(None, 0.0, 0.5, 20, 30) == 20.0
+    clock = [1000.0]
+    backend = InMemoryBucketBackend()
+    limiter = RateLimiter(backend, clock=lambda: clock[0], sleep=lambda s: None,
+                          plans={"searchOrders": (0.5, 11)}, headroom=1)
+    assert limiter.estimate_seconds("searchOrders", 10) == 0.0
+    for _ in range(14):  # another caller (a sync) drained the burst and went 4 into debt
+        limiter.acquire("searchOrders")
+    assert limiter.estimate_seconds("searchOrders", 10) == pytest.approx((10 + 4) / 0.5)
+    clock[0] += 8.0  # 4 tokens refilled
+    assert limiter.estimate_seconds("searchOrders", 10) == pytest.approx(10 / 0.5)
+    assert limiter.estimate_seconds("getOrder", 10) is None
+
+
+def test_a_long_audit_says_how_long_before_it_starts(synced, monkeypatch, cli):
+    from amzorders.cli import maintenance_cmd
+    from amzorders.services import audit as audit_service
+
+    account, store, client, since = synced
+    told = []
+    report = audit(store, client, ACCOUNT, since, on_estimate=told.append)
+    [estimate] = told
+    assert estimate.expected_orders == report.local_orders and estimate.pages == -(-report.local_orders // 100)
+    assert estimate.seconds is not None and estimate.rate == pytest.approx(0.0056)
+    store.close()
+    # The CLI prints it on stderr when the quota makes the run long.
+    monkeypatch.setattr(maintenance_cmd, "_ANNOUNCE_AFTER_SECONDS", -1.0)
+    result = cli("audit", "--since", "40d", "--json")
+    assert "searchOrders page(s); Amazon's quota" in result.stderr
+    json.loads(result.stdout)
+    assert audit_service.AuditEstimate

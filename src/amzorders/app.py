@@ -213,6 +213,12 @@ class StoreBucketBackend:
     def reserve(self, operation: str, rate: float, burst: int, now: float) -> float:
         return self.store.reserve_rate_token(f"{self.account_name}:{operation}", rate, burst, now)
 
+    def peek(self, operation: str):  # -> BucketState | None
+        from amzorders.domain.ratebucket import BucketState
+
+        state = self.store.rate_bucket_states().get(f"{self.account_name}:{operation}")
+        return BucketState(tokens=state[0], updated_at=state[1]) if state else None
+
     def known_plans(self) -> dict[str, tuple[float, int]]:
         """The usage plans, with the rates Amazon last reported to any process on this
         store (x-amzn-RateLimit-Limit): a new process paces right from its first call.

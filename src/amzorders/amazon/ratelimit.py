@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from amzorders.domain import codes
-from amzorders.domain.ratebucket import BucketState, reserve
+from amzorders.domain.ratebucket import BucketState, reserve, seconds_for_calls
 
 
 class BucketBackend(Protocol):
@@ -23,6 +23,10 @@ class BucketBackend(Protocol):
 
     def reserve(self, operation: str, rate: float, burst: int, now: float) -> float:
         """Take one token of ``operation``'s bucket; return the seconds to wait first."""
+        ...
+
+    def peek(self, operation: str) -> BucketState | None:
+        """The bucket's state as last written (None: never used), without taking a token."""
         ...
 
 
@@ -38,6 +42,10 @@ class InMemoryBucketBackend:
             state, wait_seconds = reserve(self._states.get(operation), now, rate, burst)
             self._states[operation] = state
             return wait_seconds
+
+    def peek(self, operation: str) -> BucketState | None:
+        with self._lock:
+            return self._states.get(operation)
 
 
 class RateLimiter:
@@ -100,6 +108,19 @@ class RateLimiter:
                 self.on_wait(operation, wait_seconds)
             self._sleep(wait_seconds)
         return wait_seconds
+
+    def estimate_seconds(self, operation: str, calls: int) -> float | None:
+        """How long ``calls`` calls of ``operation`` will wait for tokens in all, from the
+        bucket's state now (shared with other processes when the backend is the store's);
+        None when the operation is not throttled."""
+        plan = self.plan(operation)
+        if plan is None:
+            return None
+        rate, burst = plan
+        usable_burst = max(1, burst - self.headroom)
+        peek = getattr(self._backend, "peek", None)
+        state = peek(operation) if peek is not None else None
+        return seconds_for_calls(state, self._clock(), rate, usable_burst, calls)
 
     def observe_rate(self, operation: str, rate: float) -> None:
         """Adopt the rate Amazon reports in ``x-amzn-RateLimit-Limit`` for ``operation``.

@@ -8,7 +8,7 @@ import typer
 from amzorders.cli.common import get_app, notice, out, out_json, stdout_console, warn
 
 if TYPE_CHECKING:
-    from amzorders.services.audit import AuditReport
+    from amzorders.services.audit import AuditEstimate, AuditReport
     from amzorders.services.retention import PurgeReport
 
 _DAYS = re.compile(r"^\s*([0-9]+)\s*(d|days?|w|weeks?)?\s*$", re.IGNORECASE | re.ASCII)
@@ -119,7 +119,10 @@ def audit_command(
         order_number_prefix=orders.order_number_prefix,
         initial_status=orders.initial_status,
     )
-    report = audit(app.store(), app.amazon(), app.account, since_dt, until_dt, fix, import_settings=settings, now=now)
+    report = audit(
+        app.store(), app.amazon(), app.account, since_dt, until_dt, fix,
+        import_settings=settings, now=now, on_estimate=_announce_estimate,
+    )
     if json_output:
         import json
 
@@ -137,6 +140,32 @@ def audit_command(
             f"{report.differences} difference(s) between the store and Amazon "
             f"(see the report above). {what}; actions Amazon never applied need a look in Seller Central."
         )
+
+
+# Say how long Amazon's quota makes an audit take when it is longer than this.
+_ANNOUNCE_AFTER_SECONDS = 60.0
+
+
+def _announce_estimate(estimate: "AuditEstimate") -> None:
+    """Before a long audit: how long, and why (on stderr, so --json stays clean)."""
+    if estimate.seconds is None or estimate.seconds < _ANNOUNCE_AFTER_SECONDS:
+        return
+    notice(
+        f"This audit reads about {estimate.expected_orders:,} order(s) in at least {estimate.pages:,} "
+        f"searchOrders page(s); Amazon's quota ({estimate.rate:g} calls/s, burst {estimate.burst}, shared "
+        f"with any running sync) makes that take about {_duration(estimate.seconds)}. "
+        "A shorter --since/--until window is faster; Ctrl-C stops it (without --fix it changes nothing)."
+    )
+
+
+def _duration(seconds: float) -> str:
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{max(1, minutes)} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {minutes:02d} min"
+    return f"{hours / 24:.1f} days"
 
 
 def _print_audit(report: "AuditReport") -> None:

@@ -60,3 +60,14 @@ def _check_plan(rate: float, burst: int) -> None:
         raise ValueError(f"token bucket rate must be positive, got {rate!r}")
     if burst < 1:
         raise ValueError(f"token bucket burst must be at least 1, got {burst!r}")
+
+
+def seconds_for_calls(state: BucketState | None, now: float, rate: float, burst: int, calls: int) -> float:
+    """How long ``calls`` more requests take to be allowed, from the bucket as it is now:
+    the burst left (or the debt of callers already waiting, e.g. a running sync) and then
+    one call per ``1 / rate`` seconds. The time of the last call's token, not of the work."""
+    _check_plan(rate, burst)
+    if calls <= 0:
+        return 0.0
+    current = full_bucket(burst, now) if state is None else refill(state, now, rate, burst)
+    return max(0.0, calls - current.tokens) / rate

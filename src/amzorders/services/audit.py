@@ -22,21 +22,20 @@ copies already read (no extra Amazon calls) through the importer, as sync would.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from amzorders.domain.mapping import OrderPayloadError, parse_order
 from amzorders.domain.models import AmazonOrder, utcnow
-from amzorders.domain.views import OrderQuery, OrderSummary
 from amzorders.errors import AmzOrdersError, ExitCode, UsageError
 from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter, OrdersSource
 from amzorders.store import Store
 
 # Amazon refuses a createdBefore later than two minutes ago.
 AMAZON_LATEST_BEFORE = timedelta(minutes=2)
-_LOCAL_PAGE = 5_000
 _IN_FLIGHT_STATES = ("pending", "submitted")
 
 
@@ -139,6 +138,35 @@ class AuditReport:
         return text
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEstimate:
+    """How long Amazon's searchOrders quota makes the audit take, told before it starts.
+
+    ``expected_orders`` is the store's count for the window (Amazon's own count is known
+    only at the end); ``seconds`` is the wait for the pages' tokens from the bucket as it
+    is now (None: the client does not throttle), so a running sync's reservations, kept in
+    the same store-backed bucket, are counted in.
+    """
+
+    expected_orders: int
+    pages: int
+    seconds: float | None
+    rate: float | None
+    burst: int | None
+
+
+def estimate(client: OrdersSource, expected_orders: int) -> AuditEstimate:
+    # 100 orders per searchOrders page: the most Amazon allows (maxResultsPerPage, Orders
+    # API v2026-01-01), which the client always asks for.
+    pages = max(1, math.ceil(expected_orders / 100))
+    limiter = getattr(client, "rate_limiter", None)
+    if limiter is None:
+        return AuditEstimate(expected_orders, pages, None, None, None)
+    plan = limiter.plan("searchOrders")
+    seconds = limiter.estimate_seconds("searchOrders", pages)
+    return AuditEstimate(expected_orders, pages, seconds, plan[0] if plan else None, plan[1] if plan else None)
+
+
 def audit(
     store: Store,
     client: OrdersSource,
@@ -149,8 +177,15 @@ def audit(
     *,
     import_settings: ImportSettings | None = None,
     now: datetime | None = None,
+    on_estimate: Callable[[AuditEstimate], None] | None = None,
 ) -> AuditReport:
-    """Compare the store with Amazon for orders created in [since, until); see module doc."""
+    """Compare the store with Amazon for orders created in [since, until); see module doc.
+
+    Streaming: each page Amazon returns is compared (and with ``fix`` repaired) before the
+    next is asked for, and the store's side is read by keyset pages, so memory stays flat
+    whatever the window holds. ``on_estimate`` is told how long the quota makes it take
+    before the first call.
+    """
     now = now or utcnow()
     latest_allowed = now - AMAZON_LATEST_BEFORE
     if until is None:
@@ -164,107 +199,133 @@ def audit(
 
     report = AuditReport(account=account.name, since=since, until=until)
     marketplaces = tuple(account.marketplace_ids)
-    raw_by_id: dict[str, dict] = {}
+    report.local_orders = store.audit_count_local(account.name, marketplaces, since, until)
+    if on_estimate is not None:
+        on_estimate(estimate(client, report.local_orders))
+    importer = OrderImporter(store, import_settings or ImportSettings(account=account.name)) if fix else None
+    fix_result = ImportResult()
+    remaining = 0
+    store.audit_begin()
     for page in client.search_orders(
         created_after=since, created_before=until, marketplace_ids=list(marketplaces) or None
     ):
+        raws: dict[str, dict] = {}
         for raw in page.orders:
             if isinstance(raw, dict) and isinstance(raw.get("orderId"), str):
-                raw_by_id[raw["orderId"]] = raw
+                raws[raw["orderId"]] = raw
             else:
                 report.unreadable.append(("?", "an order without an orderId"))
-    amazon: dict[str, AmazonOrder] = {}
-    for order_id, raw in raw_by_id.items():
-        try:
-            amazon[order_id] = parse_order(raw)
-        except OrderPayloadError as exc:
-            report.unreadable.append((order_id, str(exc)))
-    report.amazon_orders = len(raw_by_id)
+        already = store.audit_mark_seen(list(raws))
+        fresh = {order_id: raw for order_id, raw in raws.items() if order_id not in already}
+        report.amazon_orders += len(fresh)
+        parsed: dict[str, AmazonOrder] = {}
+        for order_id, raw in fresh.items():
+            try:
+                parsed[order_id] = parse_order(raw)
+            except OrderPayloadError as exc:
+                report.unreadable.append((order_id, str(exc)))
+        found = _compare_page(store, account.name, marketplaces, since, until, parsed)
+        found.merge_into(report)
+        if importer is not None:
+            to_fix = found.to_fix()
+            if to_fix:
+                importer.store_page([fresh[i] for i in to_fix], fix_result)
+                report.fixed.extend(to_fix)
+                found = _compare_page(store, account.name, marketplaces, since, until, parsed)
+            remaining += found.count()
 
-    _compare(store, account, marketplaces, since, until, amazon, report)
-
+    unreadable = _unreadable_ids(report)
+    after: tuple[str, int] | None = None
+    while True:
+        ids, after = store.audit_unseen_local(account.name, marketplaces, since, until, after=after)
+        report.extra.extend(i for i in ids if i not in unreadable)
+        if after is None:
+            break
+    report.missing.sort()
+    report.extra.sort()
+    for mismatches in (report.status_mismatches, report.quantity_mismatches, report.unapplied_actions):
+        mismatches.sort(key=lambda m: m.amazon_order_id)  # stable: items keep Amazon's order
     if fix:
-        to_fix = list(
-            dict.fromkeys(
-                [*report.missing]
-                + [m.amazon_order_id for m in report.status_mismatches]
-                + [m.amazon_order_id for m in report.quantity_mismatches]
-            )
-        )
-        settings = import_settings or ImportSettings(account=account.name)
-        result = ImportResult()
-        if to_fix:
-            OrderImporter(store, settings).store_page([raw_by_id[i] for i in to_fix], result)
-        report.fix_result = result
-        report.fixed = to_fix
-        after = AuditReport(account=account.name, since=since, until=until)
-        after.unreadable = list(report.unreadable)
-        _compare(store, account, marketplaces, since, until, amazon, after)
-        report.remaining_after_fix = after.differences
+        report.fix_result = fix_result
+        report.remaining_after_fix = remaining + len(report.extra) + len(report.unreadable)
     return report
 
 
-def _local_orders(
-    store: Store, account: str, marketplaces: tuple[str, ...], since: datetime, until: datetime | None
-) -> list[OrderSummary]:
-    rows: list[OrderSummary] = []
-    offset = 0
-    while True:
-        page = store.list_orders(
-            OrderQuery(
-                since=since, until=until, account=account, marketplace_ids=marketplaces, limit=_LOCAL_PAGE, offset=offset
+@dataclass(slots=True)
+class _PageFindings:
+    missing: list[str] = field(default_factory=list)
+    status_mismatches: list[StatusMismatch] = field(default_factory=list)
+    quantity_mismatches: list[QuantityMismatch] = field(default_factory=list)
+    unapplied_actions: list[UnappliedAction] = field(default_factory=list)
+
+    def merge_into(self, report: AuditReport) -> None:
+        report.missing.extend(self.missing)
+        report.status_mismatches.extend(self.status_mismatches)
+        report.quantity_mismatches.extend(self.quantity_mismatches)
+        report.unapplied_actions.extend(self.unapplied_actions)
+
+    def to_fix(self) -> list[str]:
+        """Missing and stale orders, each once: what re-importing Amazon's copy repairs."""
+        return list(
+            dict.fromkeys(
+                [*self.missing]
+                + [m.amazon_order_id for m in self.status_mismatches]
+                + [m.amazon_order_id for m in self.quantity_mismatches]
             )
         )
-        rows.extend(page)
-        if len(page) < _LOCAL_PAGE:
-            return rows
-        offset += _LOCAL_PAGE
+
+    def count(self) -> int:
+        return (
+            len(self.missing) + len(self.status_mismatches) + len(self.quantity_mismatches)
+            + len(self.unapplied_actions)
+        )
 
 
-def _compare(
+def _compare_page(
     store: Store,
-    account: AuditAccount,
+    account: str,
     marketplaces: tuple[str, ...],
     since: datetime,
     until: datetime | None,
     amazon: dict[str, AmazonOrder],
-    report: AuditReport,
-) -> None:
-    local = {s.amazon_order_id: s for s in _local_orders(store, account.name, marketplaces, since, until)}
-    report.local_orders = len(local)
-    # An order can be stored under another account or outside the window's filters: then
-    # it is not missing, but it is not compared either.
-    stored_elsewhere = store.stored_order_states([i for i in amazon if i not in local])
-    report.missing = sorted(i for i in amazon if i not in local and i not in stored_elsewhere)
-    report.extra = sorted(i for i in local if i not in amazon and i not in _unreadable_ids(report))
-    for order_id in sorted(set(amazon) & set(local)):
-        order, summary = amazon[order_id], local[order_id]
-        if order.status != summary.amazon_status:
-            report.status_mismatches.append(
-                StatusMismatch(order_id, order.status, summary.amazon_status, order.last_updated_time, summary.last_updated)
+) -> _PageFindings:
+    """One Amazon page against the store: a few queries for the whole page."""
+    found = _PageFindings()
+    local, outboxes = store.audit_page_facts(list(amazon), account, marketplaces, since, until)
+    for order_id in sorted(amazon):
+        order, stored = amazon[order_id], local.get(order_id)
+        if stored is None:
+            found.missing.append(order_id)
+            continue
+        if not stored.in_window:
+            # Stored under another account or outside the window's filters: not missing,
+            # not compared either.
+            continue
+        if order.status != stored.status:
+            found.status_mismatches.append(
+                StatusMismatch(order_id, order.status, stored.status, order.last_updated_time, stored.last_updated)
             )
-        outbox = store.outbox_for_order(order_id)
-        report.quantity_mismatches.extend(_quantity_mismatches(store, order, outbox))
-        report.unapplied_actions.extend(_unapplied(order, outbox))
+        outbox = outboxes.get(order_id, [])
+        found.quantity_mismatches.extend(_quantity_mismatches(order, stored.shipped, outbox))
+        found.unapplied_actions.extend(_unapplied(order, outbox))
+    return found
 
 
 def _unreadable_ids(report: AuditReport) -> set[str]:
     return {order_id for order_id, _ in report.unreadable}
 
 
-def _quantity_mismatches(store: Store, order: AmazonOrder, outbox: Iterable[Any]) -> list[QuantityMismatch]:
+def _quantity_mismatches(
+    order: AmazonOrder, local: dict[str, tuple[str | None, int]], outbox: Iterable[Any]
+) -> list[QuantityMismatch]:
+    """``local``: units shipped per item as the store has them (the commerce order's, or
+    the stored Amazon copy's when there is no commerce order)."""
     in_flight: dict[str, int] = {}
     for row in outbox:
         if row.kind != "confirm_shipment" or row.state not in _IN_FLIGHT_STATES:
             continue
         for item in _package_items(row.payload):
             in_flight[item[0]] = in_flight.get(item[0], 0) + item[1]
-    commerce = store.load_commerce_order(amazon_order_id=order.order_id)
-    if commerce is not None:
-        local = {i.order_item_id: (i.sku, i.qty_shipped) for i in commerce.items}
-    else:
-        view = store.order_view(order.order_id)
-        local = {i.order_item_id: (i.sku, i.quantity_shipped) for i in (view.amazon_items if view else ())}
     mismatches = []
     for item in order.items:
         sku, shipped = local.get(item.order_item_id, (item.sku, 0))

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from amzorders.store.audit import AuditRepository
 from amzorders.store.base import ConcurrentChangeError, StoreError
 from amzorders.store.buyer_contact import BuyerContactRepository
 from amzorders.store.checkpoints import CheckpointsRepository, ReadCheckpoint
@@ -17,7 +18,7 @@ from amzorders.store.retention import RetentionRepository
 
 class Store(
     OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository,
-    BuyerContactRepository, CheckpointsRepository,
+    BuyerContactRepository, CheckpointsRepository, AuditRepository,
 ):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
