@@ -7,11 +7,12 @@ else a SQLite file path. Engine differences live in store/dialect.py.
 
 from __future__ import annotations
 
-import hashlib
+import json
 import os
 import sqlite3
 import stat
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -51,6 +52,30 @@ def dec_or_none(value: str | None) -> Decimal | None:
     return Decimal(value) if value not in (None, "") else None
 
 
+# Amazon's order JSON is kept as zlib-compressed UTF-8 JSON in amazon_orders.raw_zlib
+# (~4x smaller than the text: it was over half of the store). raw_json holds the text of
+# rows written before migration 2, and '' afterwards; ``unpack_raw`` reads either.
+RAW_COMPRESSION_LEVEL = 6
+
+
+def pack_raw(raw: dict) -> bytes:
+    """Amazon's order JSON as stored (compact JSON, UTF-8, zlib)."""
+    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    return zlib.compress(text.encode("utf-8"), RAW_COMPRESSION_LEVEL)
+
+
+def unpack_raw(raw_zlib: bytes | None, raw_json: str | None) -> dict:
+    """The stored order JSON back as a dict ({} when unreadable)."""
+    try:
+        if raw_zlib is not None:
+            value = json.loads(zlib.decompress(raw_zlib).decode("utf-8"))
+        else:
+            value = json.loads(raw_json or "{}")
+    except (ValueError, zlib.error):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def money_text(value: Decimal | None) -> str | None:
     """Exact decimal text for storage ('12.50'); never scientific notation."""
     return None if value is None else f"{value:f}"
@@ -64,6 +89,8 @@ TEST_PREFIX_ENV = "AMZORDERS_TEST_PG_PREFIX"
 
 
 def test_redirect_schema(path: Path) -> str:
+    import hashlib  # here: hashlib costs every command's start-up (benchmarks/startup.py)
+
     digest = hashlib.sha1(str(Path(path).absolute()).encode("utf-8")).hexdigest()[:16]
     return f"{os.environ.get(TEST_PREFIX_ENV, 'i14_')}{digest}"
 
@@ -347,6 +374,8 @@ class StoreBase:
 
     def _sync_lock_key(self, account: str) -> int:
         schema = self._schema or self.conn.execute("SELECT current_schema()").fetchone()[0]
+        import hashlib  # here: hashlib costs every command's start-up (benchmarks/startup.py)
+
         digest = hashlib.sha256(f"amzorders-sync:{schema}:{account}".encode()).digest()
         return int.from_bytes(digest[:8], "big", signed=True)
 

@@ -295,9 +295,24 @@ CREATE TABLE read_checkpoints (
 """
 
 
+# Issue 15 (storage per order): Amazon's JSON compressed in raw_zlib (new rows write
+# raw_json = ''); the latest package shipTime kept in a column, so the buyer-data purge
+# finds its retention clocks without parsing every order's JSON.
+MIGRATION_4 = """
+ALTER TABLE amazon_orders ADD COLUMN raw_zlib BLOB;
+ALTER TABLE amazon_orders ADD COLUMN last_ship_time TEXT;
+UPDATE amazon_orders SET last_ship_time = (
+    SELECT json_extract(p.value, '$.shipTime') FROM json_each(amazon_orders.raw_json, '$.packages') AS p
+     WHERE p.type = 'object' AND julianday(json_extract(p.value, '$.shipTime')) IS NOT NULL
+     ORDER BY julianday(json_extract(p.value, '$.shipTime')) DESC LIMIT 1)
+ WHERE json_valid(raw_json);
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
     (2, "money components per item", MIGRATION_2),
     (3, "searchOrders checkpoints for resumable backfills", MIGRATION_3),
+    (4, "compressed raw order JSON, last package ship time", MIGRATION_4),
 ]

@@ -23,7 +23,15 @@ from amzorders.domain.views import (
     OrderView,
     ShipmentRecord,
 )
-from amzorders.store.base import ConcurrentChangeError, StoreBase, dec, dec_or_none, money_text
+from amzorders.store.base import (
+    ConcurrentChangeError,
+    StoreBase,
+    dec,
+    dec_or_none,
+    money_text,
+    pack_raw,
+    unpack_raw,
+)
 from amzorders.store.dialect import sequence_object
 from amzorders.store.retention import scrub_raw_order
 
@@ -95,6 +103,12 @@ def _summary(row) -> OrderSummary:
         is_business=bool(row["is_business"]),
         buyer_cancel_requested=bool(row["buyer_cancel_requested"]),
     )
+
+
+def _last_ship_time(order: AmazonOrder) -> str | None:
+    """The latest package shipTime (the buyer-data retention clock of a shipped order)."""
+    times = [p.ship_time for p in order.packages if p.ship_time is not None]
+    return to_iso(max(times)) if times else None
 
 
 def search_text(order: AmazonOrder, increment_id: str | None) -> str:
@@ -187,7 +201,9 @@ class OrdersRepository(StoreBase):
             order.currency,
             _money(order.grand_total),
             order.item_count,
-            json.dumps(order.raw, ensure_ascii=False, separators=(",", ":")),
+            "",  # raw_json: only rows from before migration 2 keep their text there
+            pack_raw(order.raw),
+            _last_ship_time(order),
             "\n".join(order.warnings) or None,
             to_iso(now),
             to_iso(now),
@@ -198,9 +214,9 @@ class OrdersRepository(StoreBase):
                    service_level, purchase_date, last_updated, ship_by, deliver_by, is_prime,
                    is_business, is_gift, buyer_cancel_requested, buyer_name, buyer_email,
                    buyer_company, buyer_po_number, seller_order_id, shipping_address_json,
-                   currency, grand_total, item_count, raw_json, import_warnings, imported_at,
-                   updated_at)
-               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                   currency, grand_total, item_count, raw_json, raw_zlib, last_ship_time,
+                   import_warnings, imported_at, updated_at)
+               VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                ON CONFLICT (amazon_order_id) DO UPDATE SET
                    marketplace_id = excluded.marketplace_id, status = excluded.status,
                    fulfilled_by = excluded.fulfilled_by, channel = excluded.channel,
@@ -218,6 +234,7 @@ class OrdersRepository(StoreBase):
                        THEN excluded.shipping_address_json END,
                    currency = excluded.currency, grand_total = excluded.grand_total,
                    item_count = excluded.item_count, raw_json = excluded.raw_json,
+                   raw_zlib = excluded.raw_zlib, last_ship_time = excluded.last_ship_time,
                    import_warnings = excluded.import_warnings, updated_at = excluded.updated_at
                RETURNING id""",
             values,
@@ -687,11 +704,19 @@ class OrdersRepository(StoreBase):
             ).fetchone()
         return row[0] if row else None
 
+    def raw_order(self, amazon_order_id: str) -> dict | None:
+        """Amazon's JSON of the order as last stored (scrubbed once its buyer data is
+        purged); None for an unknown order."""
+        row = self.conn.execute(
+            "SELECT raw_zlib, raw_json FROM amazon_orders WHERE amazon_order_id = ?", (amazon_order_id,)
+        ).fetchone()
+        return unpack_raw(row[0], row[1]) if row is not None else None
+
     def order_view(self, amazon_order_id: str) -> OrderView | None:
         row = self.conn.execute(
             f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
                        a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
-                       a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json
+                       a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json, a.raw_zlib
                 FROM amazon_orders a LEFT JOIN commerce_orders c
                   ON c.amazon_order_id = a.amazon_order_id
                 WHERE a.amazon_order_id = ?""",
@@ -702,15 +727,9 @@ class OrdersRepository(StoreBase):
         address = None
         if row["shipping_address_json"]:
             address = Address(**json.loads(row["shipping_address_json"]))
-        marketplace_name = None
-        try:
-            raw = json.loads(row["raw_json"])
-        except (TypeError, ValueError):
-            raw = {}
-        try:
-            marketplace_name = raw.get("salesChannel", {}).get("marketplaceName")
-        except AttributeError:
-            marketplace_name = None
+        raw = unpack_raw(row["raw_zlib"], row["raw_json"])
+        sales_channel = raw.get("salesChannel")
+        marketplace_name = sales_channel.get("marketplaceName") if isinstance(sales_channel, dict) else None
         items = tuple(
             AmazonItemView(
                 order_item_id=r["order_item_id"],

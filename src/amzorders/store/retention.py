@@ -27,7 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from amzorders.domain.timefmt import to_iso
-from amzorders.store.base import StoreBase
+from amzorders.store.base import StoreBase, pack_raw, unpack_raw
 
 PURGE_HISTORY_COMMENT = "Buyer personal data purged (Amazon data protection policy)"
 PURGED_MARK = "[purged]"
@@ -108,10 +108,7 @@ def _personal_strings(row: Any, gift_messages: Iterable[str | None]) -> set[str]
         if isinstance(address, dict):
             for key in ("name", "company", "line1", "line2", "line3", "phone", "postal_code"):
                 found.add(address.get(key))
-    try:
-        raw = json.loads(row["raw_json"])
-    except ValueError:
-        raw = {}
+    raw = unpack_raw(row["raw_zlib"], row["raw_json"])
     if isinstance(raw, dict):
         for section, keys in (("buyer", ("buyerName", "buyerEmail", "buyerCompanyName")),):
             data = raw.get(section)
@@ -131,12 +128,9 @@ class RetentionRepository(StoreBase):
                    SELECT a.amazon_order_id, a.status,
                           julianday(a.last_updated) AS updated_jd,
                           julianday(a.deliver_by) AS deliver_jd,
-                          (SELECT max(julianday(json_extract(p.value, '$.shipTime')))
-                             FROM json_each(a.raw_json, '$.packages') AS p
-                            WHERE p.type = 'object') AS shipped_jd
+                          julianday(a.last_ship_time) AS shipped_jd
                      FROM amazon_orders a
                     WHERE a.pii_purged_at IS NULL AND a.status IN ('SHIPPED', 'CANCELLED')
-                      AND json_valid(a.raw_json)
                ), started AS (
                    SELECT amazon_order_id,
                           CASE WHEN status = 'CANCELLED' THEN updated_jd
@@ -198,7 +192,7 @@ class RetentionRepository(StoreBase):
 
     def _purge_one(self, amazon_order_id: str, now: datetime) -> bool:
         row = self.conn.execute(
-            """SELECT id, buyer_name, buyer_email, buyer_company, shipping_address_json, raw_json
+            """SELECT id, buyer_name, buyer_email, buyer_company, shipping_address_json, raw_json, raw_zlib
                  FROM amazon_orders WHERE amazon_order_id = ? AND pii_purged_at IS NULL""",
             (amazon_order_id,),
         ).fetchone()
@@ -211,15 +205,15 @@ class RetentionRepository(StoreBase):
             )
         ]
         strings = _personal_strings(row, gift_messages)
-        try:
-            raw = json.loads(row["raw_json"])
-        except ValueError:
-            raw = {}
+        raw = unpack_raw(row["raw_zlib"], row["raw_json"])
+        # Rewritten compressed, and the old text (rows from before migration 2) emptied:
+        # no copy of the buyer's data is left in either column (secure_delete blanks the
+        # freed pages).
         self.conn.execute(
             """UPDATE amazon_orders SET buyer_name = NULL, buyer_email = NULL, buyer_company = NULL,
-                   shipping_address_json = NULL, raw_json = ?, pii_purged_at = ?, updated_at = ?
+                   shipping_address_json = NULL, raw_json = '', raw_zlib = ?, pii_purged_at = ?, updated_at = ?
                 WHERE id = ?""",
-            (json.dumps(scrub_raw_order(raw), ensure_ascii=False, separators=(",", ":")), to_iso(now), to_iso(now), row["id"]),
+            (pack_raw(scrub_raw_order(raw)), to_iso(now), to_iso(now), row["id"]),
         )
         self.conn.execute("UPDATE amazon_order_items SET gift_message = NULL WHERE amazon_order_id = ?", (amazon_order_id,))
         self._rebuild_search_without_buyer(row["id"], amazon_order_id)

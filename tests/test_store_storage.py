@@ -1,0 +1,71 @@
+"""Storage per order: Amazon's JSON kept compressed, read back unchanged, purged in place."""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+import pytest
+
+from amzorders.domain.models import utcnow
+from amzorders.domain.timefmt import parse_iso
+from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter
+from amzorders.simulator import Simulator
+from amzorders.store import Store
+from amzorders.store.migrations import MIGRATION_3
+
+
+@pytest.fixture
+def stored(tmp_path):
+    sim = Simulator(tmp_path / "market.json", seed=11, orders=40, rate_limits=False)
+    raws = {o["orderId"]: o for o in (sim.order(i) for i in sim.order_ids()[:40])}
+    store = Store.open(tmp_path / "store.db")
+    OrderImporter(store, ImportSettings(account="main")).store_page(list(raws.values()), ImportResult())
+    yield store, raws
+    store.close()
+
+
+def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
+    store, raws = stored
+    text_bytes = packed_bytes = 0
+    for order_id, raw in raws.items():
+        text, packed = store.conn.execute(
+            "SELECT raw_json, raw_zlib FROM amazon_orders WHERE amazon_order_id = ?", (order_id,)).fetchone()
+        assert text == "" and isinstance(packed, bytes)
+        assert json.loads(zlib.decompress(packed)) == raw == store.raw_order(order_id)
+        text_bytes += len(json.dumps(raw, separators=(",", ":")).encode())
+        packed_bytes += len(packed)
+    assert packed_bytes < 0.4 * text_bytes
+    assert store.raw_order("000-0000000-0000000") is None
+
+
+def test_rows_from_before_migration_2_are_read_and_purged(stored):
+    store, raws = stored
+    shipped = {oid: t for oid, t in store.conn.execute(
+        "SELECT amazon_order_id, last_ship_time FROM amazon_orders WHERE last_ship_time IS NOT NULL")}
+    assert shipped, "the simulated orders include shipped ones"
+    # Turn every row back into what schema 1 stored: the JSON as text, no ship-time column value.
+    with store.transaction():
+        for order_id, raw in raws.items():
+            store.conn.execute(
+                "UPDATE amazon_orders SET raw_json = ?, raw_zlib = NULL, last_ship_time = NULL WHERE amazon_order_id = ?",
+                (json.dumps(raw, ensure_ascii=False), order_id))
+        store.conn.execute(MIGRATION_3[MIGRATION_3.index("UPDATE"):])
+    backfilled = {oid: t for oid, t in store.conn.execute(
+        "SELECT amazon_order_id, last_ship_time FROM amazon_orders WHERE last_ship_time IS NOT NULL")}
+    assert backfilled.keys() == shipped.keys()
+    for order_id, when in backfilled.items():  # Amazon's text then, the store's ISO form now
+        assert parse_iso(when) == parse_iso(shipped[order_id])
+    some = next(iter(raws))
+    assert store.raw_order(some) == raws[some]
+    assert store.order_view(some) is not None
+    [purged] = store.purge_order_pii([some], now=utcnow())
+    text, packed = store.conn.execute(
+        "SELECT raw_json, raw_zlib FROM amazon_orders WHERE amazon_order_id = ?", (purged,)).fetchone()
+    assert text == "" and packed is not None
+    after = json.dumps(store.raw_order(purged), ensure_ascii=False)
+    buyer = raws[some].get("buyer") or {}
+    for value in (buyer.get("buyerName"), buyer.get("buyerEmail")):
+        if value:
+            assert value not in after
+
