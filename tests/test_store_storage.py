@@ -12,6 +12,7 @@ from amzorders.domain.timefmt import parse_iso
 from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter
 from amzorders.simulator import Simulator
 from amzorders.store import Store
+from amzorders.store import rawjson
 from amzorders.store.migrations import MIGRATION_3
 
 
@@ -32,10 +33,10 @@ def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
         text, packed = store.conn.execute(
             "SELECT raw_json, raw_zlib FROM amazon_orders WHERE amazon_order_id = ?", (order_id,)).fetchone()
         assert text == "" and isinstance(packed, bytes)
-        assert json.loads(zlib.decompress(packed)) == raw == store.raw_order(order_id)
+        assert rawjson.unpack(packed) == raw == store.raw_order(order_id)
         text_bytes += len(json.dumps(raw, separators=(",", ":")).encode())
         packed_bytes += len(packed)
-    assert packed_bytes < 0.4 * text_bytes
+    assert packed_bytes < 0.3 * text_bytes
     assert store.raw_order("000-0000000-0000000") is None
 
 
@@ -69,3 +70,15 @@ def test_rows_from_before_migration_2_are_read_and_purged(stored):
         if value:
             assert value not in after
 
+
+
+def test_the_codec_reads_plain_zlib_and_refuses_an_unknown_dictionary():
+    raw = {"orderId": "111-1", "buyer": {"buyerName": "Ann"}}
+    plain = zlib.compress(json.dumps(raw).encode())
+    assert rawjson.unpack(plain) == raw
+    other = zlib.compressobj(6, zlib.DEFLATED, zlib.MAX_WBITS, zdict=b"another dictionary")
+    foreign = other.compress(json.dumps(raw).encode()) + other.flush()
+    with pytest.raises(ValueError, match="unknown dictionary"):
+        rawjson.unpack(foreign)
+    with pytest.raises(ValueError, match="damaged"):
+        rawjson.unpack(rawjson.pack(raw)[:-3])

@@ -12,7 +12,6 @@ import os
 import sqlite3
 import stat
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -39,6 +38,7 @@ from amzorders.store.dialect import (
     sequence_object,
 )
 from amzorders.store.errors import check_is_regular_file, translate_store_error
+from amzorders.store import rawjson
 from amzorders.store.migrations import MIGRATIONS
 
 BUSY_TIMEOUT_MS = 15_000
@@ -52,26 +52,20 @@ def dec_or_none(value: str | None) -> Decimal | None:
     return Decimal(value) if value not in (None, "") else None
 
 
-# Amazon's order JSON is kept as zlib-compressed UTF-8 JSON in amazon_orders.raw_zlib
-# (~4x smaller than the text: it was over half of the store). raw_json holds the text of
-# rows written before migration 2, and '' afterwards; ``unpack_raw`` reads either.
-RAW_COMPRESSION_LEVEL = 6
-
-
+# Amazon's order JSON is kept compressed in amazon_orders.raw_zlib (store/rawjson.py:
+# ~1/5 of the text, which was over half of the store). raw_json holds the text of rows
+# written before migration 2, and '' afterwards; ``unpack_raw`` reads either.
 def pack_raw(raw: dict) -> bytes:
-    """Amazon's order JSON as stored (compact JSON, UTF-8, zlib)."""
-    text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
-    return zlib.compress(text.encode("utf-8"), RAW_COMPRESSION_LEVEL)
+    return rawjson.pack(raw)
 
 
 def unpack_raw(raw_zlib: bytes | None, raw_json: str | None) -> dict:
     """The stored order JSON back as a dict ({} when unreadable)."""
     try:
         if raw_zlib is not None:
-            value = json.loads(zlib.decompress(raw_zlib).decode("utf-8"))
-        else:
-            value = json.loads(raw_json or "{}")
-    except (ValueError, zlib.error):
+            return rawjson.unpack(raw_zlib)
+        value = json.loads(raw_json or "{}")
+    except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
 

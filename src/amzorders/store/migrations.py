@@ -297,8 +297,16 @@ CREATE TABLE read_checkpoints (
 
 # Issue 15 (storage per order): Amazon's JSON compressed in raw_zlib (new rows write
 # raw_json = ''); the latest package shipTime kept in a column, so the buyer-data purge
-# finds its retention clocks without parsing every order's JSON.
+# finds its retention clocks without parsing every order's JSON; the search index without
+# positions (detail=none: half the size; trigram LIKE still answered by the index, then
+# checked against the text); two indexes no query uses dropped.
 MIGRATION_4 = """
+DROP INDEX amazon_orders_updated;
+DROP INDEX commerce_orders_state;
+CREATE VIRTUAL TABLE order_search_v2 USING fts5 (text, tokenize = 'trigram', detail = none);
+INSERT INTO order_search_v2 (rowid, text) SELECT rowid, text FROM order_search;
+DROP TABLE order_search;
+ALTER TABLE order_search_v2 RENAME TO order_search;
 ALTER TABLE amazon_orders ADD COLUMN raw_zlib BLOB;
 ALTER TABLE amazon_orders ADD COLUMN last_ship_time TEXT;
 UPDATE amazon_orders SET last_ship_time = (
