@@ -32,8 +32,21 @@ RSS_GOAL_MIB = 100
 ACCOUNT = "bench"
 
 
+def code_fingerprint() -> str:
+    """A hash of the code that decides what a stored order looks like: a cached store is
+    rebuilt when the store, importer or domain code changes."""
+    import hashlib
+
+    src = Path(__file__).resolve().parent.parent / "src" / "amzorders"
+    digest = hashlib.sha256()
+    for path in sorted([*(src / "store").glob("*.py"), *(src / "domain").glob("*.py"), src / "services" / "importer.py"]):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def store_path(n: int) -> Path:
-    return OUT_DIR / f"audit-store-{n}.db"
+    """The imported store of ``n`` orders (built by ``build``, kept in benchmarks/out)."""
+    return OUT_DIR / f"imported-{n}-{code_fingerprint()}.db"
 
 
 def build(n: int) -> None:

@@ -1,0 +1,119 @@
+"""Every performance goal of issue 15 measured in one run; writes benchmarks/README.md.
+
+    .venv/bin/python benchmarks/run_all.py [--quick] [--print-only]
+
+Runs startup.py, store_scale.py, ingest.py, store_size.py and audit_scale.py (each through
+its ``measure`` function, with its own subprocesses), then writes benchmarks/README.md:
+the machine and date, the goal table (measured value, goal, met or MISSED for every row),
+and each script's tables. Timings of commands alternate with a bare Typer hello-world
+round after round (medians, ratios within one round), so a loaded machine slows both
+alike. --quick uses smaller sizes (100,000-order store, 10,000/30,000 audits...) and says
+so in the file; --print-only prints instead of writing the file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sqlite3
+import sys
+import time
+from importlib.metadata import version
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import audit_scale  # noqa: E402
+import ingest  # noqa: E402
+import startup  # noqa: E402
+import store_scale  # noqa: E402
+import store_size  # noqa: E402
+from _common import GOAL_HEADERS, REPO, table  # noqa: E402
+
+README = REPO / "benchmarks" / "README.md"
+
+OTHER_SCRIPTS = """\
+| script | what | one command |
+| --- | --- | --- |
+| `run_all.py` | this file: every goal below, in one run | `.venv/bin/python benchmarks/run_all.py` |
+| `startup.py` | forbidden imports per command (exit 1 when one is imported) and start-up vs hello-world | `.venv/bin/python benchmarks/startup.py` |
+| `store_scale.py` | `list` / `show` / `--search` on a generated 1,000,000-order store vs hello-world | `.venv/bin/python benchmarks/store_scale.py` |
+| `ingest.py` | orders/s end to end, of the importer alone, and of the floor; peak RSS | `.venv/bin/python benchmarks/ingest.py` |
+| `store_size.py` | bytes per imported order, by table and index | `.venv/bin/python benchmarks/store_size.py` |
+| `audit_scale.py` | audit time and peak RSS by store size; the real quota's duration | `.venv/bin/python benchmarks/audit_scale.py` |
+| `api_efficiency.py` | calls, 429s and wall vs the usage plan's minimum (issue 5) | `.venv/bin/python benchmarks/api_efficiency.py` |
+| `sync_noop.py` | a no-op sync's calls and wall time (issue 5) | `.venv/bin/python benchmarks/sync_noop.py` |
+| `shared_budget.py` | back-to-back processes sharing one rate budget (issue 5) | `.venv/bin/python benchmarks/shared_budget.py` |
+| `simulator_scale.py` | the simulator's own start-up and paging at 100,000 orders | `.venv/bin/python benchmarks/simulator_scale.py` |
+"""
+
+
+def machine_lines(started: str, load_before: tuple[float, float, float]) -> list[str]:
+    mem = next((line.split(":", 1)[1].strip() for line in Path("/proc/meminfo").read_text().splitlines()
+                if line.startswith("MemTotal")), "?")
+    load_after = os.getloadavg()
+    return [
+        f"- {os.cpu_count()} CPUs, {mem} RAM; {platform.platform()}",
+        f"- Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, typer {version('typer')}, "
+        f"rich {version('rich')}",
+        f"- Run: {started} to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+        f"- Load average (1/5/15 min) at the start {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
+        f"at the end {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} on {os.cpu_count()} CPUs: "
+        + ("the machine was shared with other work (other sessions' test suites), so absolute times are "
+           "inflated and vary; compare the ratios, which come from alternating runs in the same rounds."
+           if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1) else "an otherwise idle machine."),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (a shorter run)")
+    parser.add_argument("--print-only", action="store_true", help="print, do not write benchmarks/README.md")
+    args = parser.parse_args()
+    started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    load_before = os.getloadavg()
+    q = args.quick
+    sections = [
+        ("Start-up", lambda: startup.measure(q)),
+        ("List and show on a big store", lambda: store_scale.measure(100_000 if q else 1_000_000, 5 if q else 9)),
+        ("Ingest", lambda: ingest.measure_all([2_000, 10_000] if q else [10_000, 100_000])),
+        ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
+        ("Audit", lambda: audit_scale.measure([10_000, 30_000] if q else [10_000, 100_000])),
+    ]
+    goals, reports = [], []
+    for title, run in sections:
+        print(f"running: {title} ...", file=sys.stderr, flush=True)
+        section_goals, report = run()
+        goals.extend(section_goals)
+        reports.append(f"## {title}\n\n{report}\n")
+    met = sum(g.met for g in goals)
+    lines = [
+        "# amzorders benchmarks",
+        "",
+        "Written by `benchmarks/run_all.py`" + (" --quick (smaller sizes than the goals name)" if q else "")
+        + "; do not edit by hand, run it again.",
+        "",
+        "## Machine",
+        "",
+        *machine_lines(started, load_before),
+        "",
+        f"## Goals (issue 15): {met} of {len(goals)} met",
+        "",
+        table(GOAL_HEADERS, [g.row() for g in goals]),
+        "",
+        *reports,
+        "## Scripts",
+        "",
+        OTHER_SCRIPTS,
+    ]
+    text = "\n".join(lines)
+    if args.print_only:
+        print(text)
+    else:
+        README.write_text(text)
+        print(f"wrote {README} ({met} of {len(goals)} goals met)", file=sys.stderr)
+        print(table(GOAL_HEADERS, [g.row() for g in goals]))
+
+
+if __name__ == "__main__":
+    main()
