@@ -123,3 +123,14 @@ GOAL_HEADERS = ("what", "measured", "goal", "verdict")
 
 def print_goals(goals: Sequence[Goal]) -> None:
     print(table(GOAL_HEADERS, [g.row() for g in goals]))
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set (VmHWM) in MiB. Not ru_maxrss: Linux carries that
+    over exec from the parent, so a big parent would hide a small child's own peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

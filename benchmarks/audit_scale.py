@@ -9,14 +9,13 @@ benchmarks/out/audit-store-N.db), then `services.audit.audit` in a fresh child w
 "Amazon" replays the same pages in memory-flat fashion (one page at a time, rate limits
 off), so the time is the audit's own work: parse each page, look it up in the store, keep
 the seen ids in the temp table, and read the store's side by keyset pages. Peak RSS is
-the child's ru_maxrss. The quota line uses the real usage plan (0.0056 calls/s, burst 20).
+the child's own peak (VmHWM). The quota line uses the real usage plan (0.0056 calls/s, burst 20).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
 import shutil
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT_DIR, PYTHON, Goal, machine, print_goals, table  # noqa: E402
+from _common import OUT_DIR, PYTHON, Goal, machine, peak_rss_mib, print_goals, table  # noqa: E402
 
 RSS_GOAL_MIB = 100
 ACCOUNT = "bench"
@@ -110,7 +109,7 @@ def child_audit(n: int) -> None:
         store.close()
     print(json.dumps({"elapsed": elapsed, "amazon": report.amazon_orders, "local": report.local_orders,
                       "differences": report.differences, "pages": amazon.pages,
-                      "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "rss_mib": peak_rss_mib()}))
 
 
 def _child(*args: str) -> dict | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT_DIR, PYTHON, Goal, SimulatorProcess, machine, print_goals, table  # noqa: E402
+from _common import OUT_DIR, PYTHON, Goal, SimulatorProcess, machine, peak_rss_mib, print_goals, table  # noqa: E402
 
 BASE_ORDERS = 10_000
 PAGES_CACHE = OUT_DIR / f"pages-{BASE_ORDERS}.jsonl"  # one page per line
@@ -120,7 +119,7 @@ def child(mode: str, n: int) -> None:
                 client.close()
         stored = store.count_orders()
         store.close()
-    rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mib = peak_rss_mib()
     print(json.dumps({"read": result.read, "stored": stored, "created": result.commerce_created,
                       "elapsed": elapsed, "rss_mib": rss_mib}))
 

@@ -6,8 +6,6 @@ attachment: nothing written); 4 Amazon rejected the message; 5 Amazon unreachabl
 asking what the order allows (nothing written).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
