@@ -40,7 +40,7 @@ def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
     assert store.raw_order("000-0000000-0000000") is None
 
 
-def test_rows_from_before_migration_2_are_read_and_purged(stored):
+def test_rows_from_before_migration_3_are_read_and_purged(stored):
     store, raws = stored
     shipped = {oid: t for oid, t in store.conn.execute(
         "SELECT amazon_order_id, last_ship_time FROM amazon_orders WHERE last_ship_time IS NOT NULL")}
