@@ -82,3 +82,17 @@ def test_the_codec_reads_plain_zlib_and_refuses_an_unknown_dictionary():
         rawjson.unpack(foreign)
     with pytest.raises(ValueError, match="damaged"):
         rawjson.unpack(rawjson.pack(raw)[:-3])
+
+
+def test_show_json_raw_gives_amazons_json_back(stored, cli, tmp_path):
+    store, raws = stored
+    order_id = next(iter(raws))
+    db = store.path
+    store.close()
+    result = cli("--db", db, "show", order_id, "--json", "--raw")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["amazon_raw"] == raws[order_id]
+    plain = json.loads(cli("--db", db, "show", order_id, "--json").stdout)
+    assert "amazon_raw" not in plain
+    misuse = cli("--db", db, "show", order_id, "--raw")
+    assert misuse.exit_code == 2 and "--json --raw" in misuse.stderr

@@ -282,6 +282,7 @@ def show_command(
     ctx: typer.Context,
     order: Annotated[str, typer.Argument(help="Amazon order number, commerce order number or seller order id.")],
     json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
+    raw: Annotated[bool, typer.Option("--raw", help="With --json: add Amazon's order JSON as stored (\"amazon_raw\"; without buyer data once purged).")] = False,
 ) -> None:
     """The order view: account, addresses, payment and shipping, items, totals, documents, history.
 
@@ -289,14 +290,19 @@ def show_command(
     """
     from amzorders import render
     from amzorders.domain.models import utcnow
-    from amzorders.services.orders import available_actions, get_order_view
+    from amzorders.errors import UsageError
+    from amzorders.services.orders import available_actions, get_order_view, get_raw_order
 
+    if raw and not json_output:
+        raise UsageError("--raw adds Amazon's JSON to the --json output; use both: show ORDER --json --raw.")
     app = get_app(ctx)
     view = get_order_view(app.store(), order)
     actions = available_actions(view)
     if json_output:
         data = render.jsonable(view)
         data["available_actions"] = actions
+        if raw:
+            data["amazon_raw"] = get_raw_order(app.store(), view.summary.amazon_order_id)
         import json
 
         out_json(json.dumps(data, indent=2, ensure_ascii=False))

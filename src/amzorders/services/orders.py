@@ -175,6 +175,14 @@ def get_order_view(store: Store, key: str) -> OrderView:
     return view
 
 
+def get_raw_order(store: Store, amazon_order_id: str) -> dict:
+    """Amazon's order JSON as stored (the store keeps it compressed; scrubbed after purge)."""
+    raw = store.raw_order(amazon_order_id)
+    if raw is None:
+        raise NotFoundError(f"No order {amazon_order_id} in the store.")
+    return raw
+
+
 def available_actions(view: OrderView) -> list[str]:
     """The commands this order's state allows, as the operator would type them."""
     s = view.summary
