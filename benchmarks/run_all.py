@@ -65,18 +65,28 @@ def machine_lines(started: str, load_before: tuple[float, float, float]) -> list
     ]
 
 
+def commit() -> str:
+    import subprocess
+
+    proc = subprocess.run(["git", "-C", str(REPO), "describe", "--always", "--dirty"], capture_output=True, text=True)
+    return proc.stdout.strip() or "unknown"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a shorter run)")
     parser.add_argument("--print-only", action="store_true", help="print, do not write benchmarks/README.md")
+    parser.add_argument("--ingest-sizes", help="order counts for ingest.py (default 10000,100000; --quick 2000,10000)")
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     q = args.quick
+    ingest_sizes = ([int(n) for n in args.ingest_sizes.split(",")] if args.ingest_sizes
+                    else [2_000, 10_000] if q else [10_000, 100_000])
     sections = [
         ("Start-up", lambda: startup.measure(q)),
         ("List and show on a big store", lambda: store_scale.measure(100_000 if q else 1_000_000, 5 if q else 9)),
-        ("Ingest", lambda: ingest.measure_all([2_000, 10_000] if q else [10_000, 100_000])),
+        ("Ingest", lambda: ingest.measure_all(ingest_sizes)),
         ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
         ("Audit", lambda: audit_scale.measure([10_000, 30_000] if q else [10_000, 100_000])),
     ]
@@ -91,7 +101,8 @@ def main() -> None:
         "# amzorders benchmarks",
         "",
         "Written by `benchmarks/run_all.py`" + (" --quick (smaller sizes than the goals name)" if q else "")
-        + "; do not edit by hand, run it again.",
+        + (f" --ingest-sizes {args.ingest_sizes}" if args.ingest_sizes else "")
+        + f" at commit {commit()}; do not edit by hand, run it again.",
         "",
         "## Machine",
         "",
