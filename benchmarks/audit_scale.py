@@ -38,7 +38,8 @@ def code_fingerprint() -> str:
 
     src = Path(__file__).resolve().parent.parent / "src" / "amzorders"
     digest = hashlib.sha256()
-    for path in sorted([*(src / "store").glob("*.py"), *(src / "domain").glob("*.py"), src / "services" / "importer.py"]):
+    store_files = [src / "store" / f"{name}.py" for name in ("base", "orders", "documents", "migrations", "rawjson")]
+    for path in sorted([*store_files, *(src / "domain").glob("*.py"), src / "services" / "importer.py"]):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
 

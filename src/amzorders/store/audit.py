@@ -53,10 +53,18 @@ class AuditRepository(StoreBase):
                     f"SELECT amazon_order_id FROM temp.audit_seen WHERE amazon_order_id IN ({marks})", chunk
                 )
             )
-        self.conn.executemany(
-            "INSERT INTO temp.audit_seen (amazon_order_id) VALUES (?) ON CONFLICT DO NOTHING",
-            [(i,) for i in amazon_order_ids],
-        )
+        # One deferred transaction that writes only the temp schema: no lock on the store
+        # itself (a running sync is never held up), one journal commit per page.
+        self.conn.execute("BEGIN")
+        try:
+            self.conn.executemany(
+                "INSERT INTO temp.audit_seen (amazon_order_id) VALUES (?) ON CONFLICT DO NOTHING",
+                [(i,) for i in amazon_order_ids],
+            )
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
         return already
 
     def audit_page_facts(
