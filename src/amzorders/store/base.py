@@ -21,6 +21,7 @@ from typing import Any
 
 from amzorders.errors import (  # noqa: F401  (StoreError, ConcurrentChangeError: re-exported)
     ConcurrentChangeError,
+    ConfigError,
     LockedError,
     NotAStoreError,
     StoreError,
