@@ -36,9 +36,10 @@ class AuditLocalOrder:
 class AuditRepository(StoreBase):
     def audit_begin(self) -> None:
         """An empty per-connection set of the order ids Amazon listed so far (a TEMP
-        table: on disk in SQLite's temp file, not in this process's memory)."""
+        table: on disk in SQLite's temp file, not in this process's memory; a temporary
+        table of the session on PostgreSQL). Unqualified names find it first on both."""
         self.conn.execute("CREATE TEMP TABLE IF NOT EXISTS audit_seen (amazon_order_id TEXT PRIMARY KEY)")
-        self.conn.execute("DELETE FROM temp.audit_seen")
+        self.conn.execute("DELETE FROM audit_seen")
 
     def audit_mark_seen(self, amazon_order_ids: Sequence[str]) -> set[str]:
         """Record ``amazon_order_ids`` as listed by Amazon; return those already recorded
@@ -50,7 +51,7 @@ class AuditRepository(StoreBase):
             already.update(
                 r[0]
                 for r in self.conn.execute(
-                    f"SELECT amazon_order_id FROM temp.audit_seen WHERE amazon_order_id IN ({marks})", chunk
+                    f"SELECT amazon_order_id FROM audit_seen WHERE amazon_order_id IN ({marks})", chunk
                 )
             )
         # One deferred transaction that writes only the temp schema: no lock on the store
@@ -58,7 +59,7 @@ class AuditRepository(StoreBase):
         self.conn.execute("BEGIN")
         try:
             self.conn.executemany(
-                "INSERT INTO temp.audit_seen (amazon_order_id) VALUES (?) ON CONFLICT DO NOTHING",
+                "INSERT INTO audit_seen (amazon_order_id) VALUES (?) ON CONFLICT DO NOTHING",
                 [(i,) for i in amazon_order_ids],
             )
         except BaseException:
@@ -162,7 +163,7 @@ class AuditRepository(StoreBase):
         rows = self.conn.execute(
             f"""SELECT a.purchase_date, a.id, a.amazon_order_id FROM amazon_orders a
                 WHERE {where} AND NOT EXISTS
-                      (SELECT 1 FROM temp.audit_seen s WHERE s.amazon_order_id = a.amazon_order_id)
+                      (SELECT 1 FROM audit_seen s WHERE s.amazon_order_id = a.amazon_order_id)
                 ORDER BY a.purchase_date, a.id LIMIT ?""",
             [*params, limit],
         ).fetchall()

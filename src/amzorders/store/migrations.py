@@ -303,17 +303,26 @@ CREATE TABLE read_checkpoints (
 MIGRATION_4 = """
 DROP INDEX amazon_orders_updated;
 DROP INDEX commerce_orders_state;
+ALTER TABLE amazon_orders ADD COLUMN raw_zlib BLOB;
+ALTER TABLE amazon_orders ADD COLUMN last_ship_time TEXT;
+-- sqlite only
 CREATE VIRTUAL TABLE order_search_v2 USING fts5 (text, tokenize = 'trigram', detail = none);
 INSERT INTO order_search_v2 (rowid, text) SELECT rowid, text FROM order_search;
 DROP TABLE order_search;
 ALTER TABLE order_search_v2 RENAME TO order_search;
-ALTER TABLE amazon_orders ADD COLUMN raw_zlib BLOB;
-ALTER TABLE amazon_orders ADD COLUMN last_ship_time TEXT;
 UPDATE amazon_orders SET last_ship_time = (
     SELECT json_extract(p.value, '$.shipTime') FROM json_each(amazon_orders.raw_json, '$.packages') AS p
      WHERE p.type = 'object' AND julianday(json_extract(p.value, '$.shipTime')) IS NOT NULL
      ORDER BY julianday(json_extract(p.value, '$.shipTime')) DESC LIMIT 1)
  WHERE json_valid(raw_json);
+-- end sqlite only
+-- postgres: UPDATE amazon_orders SET last_ship_time = (
+-- postgres:     SELECT p ->> 'shipTime' FROM jsonb_array_elements(
+-- postgres:            CASE WHEN jsonb_typeof(amazon_orders.raw_json::jsonb -> 'packages') = 'array'
+-- postgres:                 THEN amazon_orders.raw_json::jsonb -> 'packages' ELSE '[]'::jsonb END) AS p
+-- postgres:      WHERE jsonb_typeof(p) = 'object' AND p ? 'shipTime'
+-- postgres:      ORDER BY (p ->> 'shipTime')::timestamptz DESC LIMIT 1)
+-- postgres:  WHERE amazon_orders.raw_json <> '';
 """
 
 

@@ -153,11 +153,7 @@ class RetentionRepository(StoreBase):
                    SELECT a.amazon_order_id, a.status,
                           a.last_updated::timestamptz AS updated_t,
                           a.deliver_by::timestamptz AS deliver_t,
-                          (SELECT max((p ->> 'shipTime')::timestamptz)
-                             FROM jsonb_array_elements(
-                                    CASE WHEN jsonb_typeof(a.raw_json::jsonb -> 'packages') = 'array'
-                                         THEN a.raw_json::jsonb -> 'packages' ELSE '[]'::jsonb END) AS p
-                            WHERE jsonb_typeof(p) = 'object') AS shipped_t
+                          a.last_ship_time::timestamptz AS shipped_t
                      FROM amazon_orders a
                     WHERE a.pii_purged_at IS NULL AND a.status IN ('SHIPPED', 'CANCELLED')
                ), started AS (
