@@ -166,6 +166,7 @@ def test_extra_orders_are_found_by_keyset_pages_past_the_page_size(synced):
     assert set(later) == set(ids[5:])
 
 
+@pytest.mark.sqlite_only  # copies a row with SQLite's CREATE TEMP TABLE ... AS
 def test_an_order_only_in_the_store_is_extra(synced):
     account, store, client, since = synced
     order_id = merchant_order(store)

@@ -40,6 +40,7 @@ def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
     assert store.raw_order("000-0000000-0000000") is None
 
 
+@pytest.mark.sqlite_only  # replays SQLite's migration step on the file
 def test_rows_from_before_migration_3_are_read_and_purged(stored):
     store, raws = stored
     shipped = {oid: t for oid, t in store.conn.execute(
@@ -84,6 +85,7 @@ def test_the_codec_reads_plain_zlib_and_refuses_an_unknown_dictionary():
         rawjson.unpack(rawjson.pack(raw)[:-3])
 
 
+@pytest.mark.sqlite_only  # passes the file as --db
 def test_show_json_raw_gives_amazons_json_back(stored, cli, tmp_path):
     store, raws = stored
     order_id = next(iter(raws))
