@@ -13,7 +13,7 @@ from amzorders.services.importer import ImportResult, ImportSettings, OrderImpor
 from amzorders.simulator import Simulator
 from amzorders.store import Store
 from amzorders.store import rawjson
-from amzorders.store.migrations import MIGRATION_3
+from amzorders.store.migrations import MIGRATION_4
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
 
 
 @pytest.mark.sqlite_only  # replays SQLite's migration step on the file
-def test_rows_from_before_migration_3_are_read_and_purged(stored):
+def test_rows_from_before_migration_4_are_read_and_purged(stored):
     store, raws = stored
     shipped = {oid: t for oid, t in store.conn.execute(
         "SELECT amazon_order_id, last_ship_time FROM amazon_orders WHERE last_ship_time IS NOT NULL")}
@@ -52,7 +52,7 @@ def test_rows_from_before_migration_3_are_read_and_purged(stored):
             store.conn.execute(
                 "UPDATE amazon_orders SET raw_json = ?, raw_zlib = NULL, last_ship_time = NULL WHERE amazon_order_id = ?",
                 (json.dumps(raw, ensure_ascii=False), order_id))
-        store.conn.execute(MIGRATION_3[MIGRATION_3.index("UPDATE"):MIGRATION_3.index("-- end sqlite only")])
+        store.conn.execute(MIGRATION_4[MIGRATION_4.index("UPDATE"):MIGRATION_4.index("-- end sqlite only")])
     backfilled = {oid: t for oid, t in store.conn.execute(
         "SELECT amazon_order_id, last_ship_time FROM amazon_orders WHERE last_ship_time IS NOT NULL")}
     assert backfilled.keys() == shipped.keys()
@@ -100,12 +100,12 @@ def test_show_json_raw_gives_amazons_json_back(stored, cli, tmp_path):
     assert misuse.exit_code == 2 and "--json --raw" in misuse.stderr
 
 
-def test_migration_3_has_a_postgresql_form():
+def test_migration_4_has_a_postgresql_form():
     from amzorders.store.dialect import POSTGRES, SQLITE, render_ddl
 
-    pg = render_ddl(MIGRATION_3, POSTGRES)
+    pg = render_ddl(MIGRATION_4, POSTGRES)
     assert "fts5" not in pg and "json_each" not in pg and "julianday" not in pg
     assert "raw_zlib BYTEA" in pg and "UPDATE amazon_orders SET last_ship_time" in pg and "-- postgres" not in pg
-    lite = render_ddl(MIGRATION_3, SQLITE)
+    lite = render_ddl(MIGRATION_4, SQLITE)
     assert "detail = none" in lite
     assert all(line.startswith("-- postgres:") for line in lite.splitlines() if "jsonb" in line)

@@ -55,7 +55,7 @@ def dec_or_none(value: str | None) -> Decimal | None:
 
 # Amazon's order JSON is kept compressed in amazon_orders.raw_zlib (store/rawjson.py:
 # ~1/5 of the text, which was over half of the store). raw_json holds the text of rows
-# written before migration 3, and '' afterwards; ``unpack_raw`` reads either.
+# written before migration 4, and '' afterwards; ``unpack_raw`` reads either.
 def pack_raw(raw: dict) -> bytes:
     return rawjson.pack(raw)
 

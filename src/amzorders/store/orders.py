@@ -201,7 +201,7 @@ class OrdersRepository(StoreBase):
             order.currency,
             _money(order.grand_total),
             order.item_count,
-            "",  # raw_json: only rows from before migration 3 keep their text there
+            "",  # raw_json: only rows from before migration 4 keep their text there
             pack_raw(order.raw),
             _last_ship_time(order),
             "\n".join(order.warnings) or None,

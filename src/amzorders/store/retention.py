@@ -202,7 +202,7 @@ class RetentionRepository(StoreBase):
         ]
         strings = _personal_strings(row, gift_messages)
         raw = unpack_raw(row["raw_zlib"], row["raw_json"])
-        # Rewritten compressed, and the old text (rows from before migration 3) emptied:
+        # Rewritten compressed, and the old text (rows from before migration 4) emptied:
         # no copy of the buyer's data is left in either column (secure_delete blanks the
         # freed pages).
         self.conn.execute(
