@@ -1,7 +1,5 @@
 """``amzorders db``: the store itself (migrate, copy a SQLite store into PostgreSQL)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 import typer
