@@ -48,6 +48,8 @@ OTHER_SCRIPTS = """\
 | `shared_budget.py` | back-to-back processes sharing one rate budget (issue 5) | `.venv/bin/python benchmarks/shared_budget.py` |
 | `simulator_scale.py` | the simulator's own start-up and paging at 100,000 orders | `.venv/bin/python benchmarks/simulator_scale.py` |
 | `csv_memory.py` | `ship --from-csv` peak RSS on huge or endless input | `.venv/bin/python benchmarks/csv_memory.py` |
+| `postgres.py` | PostgreSQL store vs SQLite: read latency, ingest, racing operators, two cron hosts (issue 14) | `.venv/bin/python benchmarks/postgres.py` |
+| `read_path.py` | read-path numbers: bursts, resumed backfill, malformed responses (issue 10) | `.venv/bin/python benchmarks/read_path.py` |
 """
 
 
