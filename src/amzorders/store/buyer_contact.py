@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from amzorders.store.base import StoreBase
@@ -26,7 +25,4 @@ class BuyerContactRepository(StoreBase):
 
     def amazon_order_document(self, amazon_order_id: str) -> dict[str, Any] | None:
         """The order as Amazon last sent it (raw JSON), for what only it holds (tax ids)."""
-        row = self.conn.execute(
-            "SELECT raw_json FROM amazon_orders WHERE amazon_order_id = ?", (amazon_order_id,)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
+        return self.raw_order(amazon_order_id)  # store/orders.py: kept compressed

@@ -9,7 +9,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from amzorders.domain.timefmt import parse_iso, to_iso
-from amzorders.store.base import StoreBase, dec, money_text
+from amzorders.store.base import StoreBase, dec, money_text, unpack_raw
 from amzorders.store.dialect import sequence_object
 
 
@@ -30,11 +30,8 @@ class AmazonOrderFacts:
     programs: tuple[str, ...] = ()  # Order.programs (PRIME, FBM_SHIP_PLUS, IN_STORE_PICK_UP...)
 
 
-def _programs(raw_json: str | None) -> tuple[str, ...]:
-    try:
-        programs = json.loads(raw_json or "{}").get("programs")
-    except (ValueError, AttributeError):
-        return ()
+def _programs(raw_zlib: bytes | None, raw_json: str | None) -> tuple[str, ...]:
+    programs = unpack_raw(raw_zlib, raw_json).get("programs")
     return tuple(str(p) for p in programs) if isinstance(programs, list) else ()
 
 
@@ -43,7 +40,7 @@ class DocumentsRepository(StoreBase):
         row = self.conn.execute(
             """SELECT a.amazon_order_id, a.account, a.status, a.channel, a.marketplace_id,
                       a.purchase_date, a.buyer_name, a.buyer_email, a.currency, c.increment_id,
-                      a.raw_json
+                      a.raw_json, a.raw_zlib
                FROM amazon_orders a LEFT JOIN commerce_orders c
                  ON c.amazon_order_id = a.amazon_order_id
                WHERE a.amazon_order_id = ?""",
@@ -62,7 +59,7 @@ class DocumentsRepository(StoreBase):
             buyer_email=row["buyer_email"],
             currency=row["currency"],
             increment_id=row["increment_id"],
-            programs=_programs(row["raw_json"]),
+            programs=_programs(row["raw_zlib"], row["raw_json"]),
         )
 
     def peek_sequence_value(self, name: str) -> int:
