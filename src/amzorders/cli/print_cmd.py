@@ -5,8 +5,6 @@ Exit codes: 0 written; 1 unknown order or nothing of that kind to print; 2 bad i
 (unknown document type, unwritable -o path).
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Optional
 
