@@ -77,8 +77,9 @@ def test_status_change_at_amazon_is_a_mismatch_and_cli_exits_1(synced, cli):
     store.close()
     result = cli("audit", "--since", "40d", "--json")
     assert result.exit_code == ExitCode.NOT_FOUND_OR_NOT_ALLOWED == 1
-    data = json.loads(result.stdout)
-    assert data["differences"] == 1 and data["status_mismatches"][0]["stale"] is True
+    [row] = json.loads(result.stdout)  # one row per difference, as the table shows them
+    assert (row["kind"], row["amazon_order_id"], row["stale"]) == ("status", order_id, True)
+    assert row["amazon_status"] == "CANCELLED" and "1 difference" in result.stderr
     assert "difference(s) between the store and Amazon" in result.stderr and "--fix" in result.stderr
     fixed = cli("audit", "--since", "40d", "--fix")
     assert fixed.exit_code == 1 and "0 difference(s) remain" in fixed.stderr  # found (and fixed): still alerts

@@ -190,12 +190,13 @@ def test_dry_run_changes_nothing_and_lists_the_due_orders(world: World, cli):
     before = snapshot()
     result = cli("--db", world.db_path, "purge-pii", "--older-than", "30d", "--dry-run", "--json")
     assert result.exit_code == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert data["dry_run"] is True and data["count"] == len(data["order_ids"]) > 5
+    rows = json.loads(result.stdout)
+    assert len(rows) > 5 and all(row["purged"] is False and row["older_than_days"] == 30 for row in rows)
+    assert f"{len(rows)} order(s) due" in result.stderr
     assert snapshot() == before
     text = cli("--db", world.db_path, "purge-pii", "--dry-run")
     assert text.exit_code == 0 and "nothing changed (dry run)" in text.stderr
-    assert set(text.stdout.split()) == set(data["order_ids"])
+    assert set(text.stdout.split()) == {row["amazon_order_id"] for row in rows}
 
 
 def test_show_says_purged_and_search_no_longer_finds_the_buyer(world: World, cli):
@@ -204,9 +205,9 @@ def test_show_says_purged_and_search_no_longer_finds_the_buyer(world: World, cli
     store.close()
     email = world.sim.order(victim)["buyer"]["buyerEmail"]
     assert victim in cli("--db", world.db_path, "list", "--search", email, "--json").stdout
-    result = cli("--db", world.db_path, "purge-pii", "--json")
+    result = cli("--db", world.db_path, "purge-pii", "--json", "--yes")
     assert result.exit_code == 0, result.stderr
-    assert victim in json.loads(result.stdout)["order_ids"]
+    assert victim in [row["amazon_order_id"] for row in json.loads(result.stdout)]
     shown = cli("--db", world.db_path, "show", victim)
     assert shown.exit_code == 0, shown.stderr
     assert "Personal data" in shown.stdout and "purged" in shown.stdout

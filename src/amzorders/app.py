@@ -56,6 +56,21 @@ class App:
         )
         return cls(settings, settings.resolve_account())
 
+    display_timezone_override: str | None = None  # --tz, set by the CLI
+
+    @property
+    def display_zone(self):
+        """The tzinfo of times shown and of dates typed without a zone (--tz, else the
+        display_timezone setting, else UTC)."""
+        from datetime import timezone
+
+        name = self.display_timezone_override or self.settings.display_timezone
+        if name == "UTC":
+            return timezone.utc
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(name)
+
     def store(self) -> Store:
         """The order store, opened (and migrated) on first use."""
         if self._store is None:

@@ -208,6 +208,8 @@ class Settings:
     unused_env_credentials: tuple[str, ...] = ()
     # PostgreSQL password (config db_password) for a URL that carries none.
     db_password: str | None = field(default=None, repr=False)
+    # IANA zone for times shown and for dates typed without a zone (JSON stays UTC).
+    display_timezone: str = "UTC"
 
     @property
     def simulator_db_path(self) -> Path:
@@ -289,6 +291,7 @@ class Settings:
             item("db_path", redact_url(self.db_path)),
             item("db_password", self.db_password, secret=True),
             item("account", self.default_account),
+            item("display_timezone", self.display_timezone),
         ]
         for account in self.accounts.values():
             prefix = f"accounts.{account.name}"
@@ -509,6 +512,12 @@ def settings_from_document(
     sync = _parse_sync(root.get_table("sync") or _Table({}, "sync", path), sources)
     email = _parse_email(root.get_table("email") or _Table({}, "email", path), env, sources)
     business = _parse_business(root.get_table("business") or _Table({}, "business", path), path, sources)
+    display_timezone = root.get_str("display_timezone") or "UTC"
+    sources["display_timezone"] = SOURCE_FILE if root.has("display_timezone") else SOURCE_DEFAULT
+    if _env_value(env, "AMZORDERS_TZ"):
+        display_timezone, sources["display_timezone"] = env["AMZORDERS_TZ"].strip(), source_env("AMZORDERS_TZ")
+    if zone_problem(display_timezone):
+        raise root.error("display_timezone", zone_problem(display_timezone) or "")
     root.reject_unknown_keys()
 
     return Settings(
@@ -527,7 +536,21 @@ def settings_from_document(
         warnings=warnings,
         unused_env_credentials=unused_env,
         db_password=db_password or None,
+        display_timezone=display_timezone,
     )
+
+
+def zone_problem(name: str) -> str | None:
+    """Why ``name`` is not a usable IANA time zone (Europe/Berlin, UTC), or None."""
+    if name == "UTC":
+        return None
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"'{name}' is not a time zone name; use an IANA name like Europe/Berlin, America/New_York or UTC"
+    return None
 
 
 # --------------------------------------------------------------------------- writing
@@ -963,7 +986,7 @@ def parse_bool(text: str, variable: str) -> bool:
 
 # Keys each table accepts, so that a typo is an error instead of a silently ignored line.
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("default_account", "db_path", "db_url", "db_password", "accounts", "orders", "sync", "email", "business"),
+    "": ("default_account", "db_path", "db_url", "db_password", "display_timezone", "accounts", "orders", "sync", "email", "business"),
     "business": ("name", "address", "vat_id", "logo", "fonts", "vat_invoice_upload"),
     "account": (
         "region",

@@ -13,7 +13,7 @@ import csv
 import dataclasses
 import io
 import json
-from datetime import datetime
+from datetime import datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
 
@@ -57,10 +57,14 @@ def money(amount: Decimal | None, currency: str | None) -> str:
     return f"{amount:,f}"
 
 
-def when(moment: datetime | None, *, date_only: bool = False) -> str:
+def when(moment: datetime | None, *, date_only: bool = False, zone: tzinfo | None = None) -> str:
+    """A time as shown: in ``zone`` (the display timezone; UTC when None), with its name."""
     if moment is None:
         return ""
-    return moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M UTC")
+    if zone is None or zone is timezone.utc:
+        return moment.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M UTC")
+    local = moment.astimezone(zone)
+    return local.strftime("%Y-%m-%d" if date_only else "%Y-%m-%d %H:%M %Z")
 
 
 def marketplace_label(marketplace_id: str | None) -> str:
@@ -68,113 +72,237 @@ def marketplace_label(marketplace_id: str | None) -> str:
     return market.country if market else clean(marketplace_id)
 
 
+# -- tables that fit ------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Column:
+    """One column of a fitted table.
+
+    ``give_way``: the order in which columns make room on a narrow terminal (lowest
+    first); None keeps the column always. A column with ``min_width`` first shrinks
+    (its values ellipsised) down to that width before it is dropped.
+    """
+
+    key: str
+    header: str
+    give_way: int | None = None
+    justify: str = "left"
+    min_width: int | None = None
+    droppable: bool = True  # False: shrinks to min_width but stays
+
+
+COLUMN_GAP = 2  # between columns: box.SIMPLE_HEAD's divider and one space of padding
+
+
+def fit_columns(
+    columns: list[Column], rows: list[dict[str, Any]], width: int | None
+) -> list[tuple[Column, int]]:
+    """The columns to show and their widths so that every line is at most ``width``.
+
+    Columns give way in their ``give_way`` order: a shrinkable one is first narrowed to
+    its ``min_width``, then dropped; the next one follows. ``width`` None: all columns
+    at their natural width (output to a file or a pipe).
+    """
+    from rich.cells import cell_len
+
+    def natural(column: Column) -> int:
+        cells = [cell_len(_plain(row.get(column.key))) for row in rows]
+        return max([cell_len(column.header), *cells])
+
+    widths = {c.key: natural(c) for c in columns}
+    shown = list(columns)
+
+    def total() -> int:
+        return sum(widths[c.key] + COLUMN_GAP for c in shown) - COLUMN_GAP
+
+    if width is not None:
+        for column in sorted((c for c in columns if c.give_way is not None), key=lambda c: c.give_way):
+            excess = total() - width
+            if excess <= 0:
+                break
+            if column.min_width is not None and widths[column.key] - excess >= column.min_width:
+                widths[column.key] -= excess
+                break
+            if column.droppable:
+                shown.remove(column)
+            elif column.min_width is not None:
+                widths[column.key] = min(widths[column.key], column.min_width)
+        # Room left after a column went: the shrunk ones take it back.
+        for column in shown:
+            spare = width - total()
+            if spare <= 0:
+                break
+            widths[column.key] = min(natural(column), widths[column.key] + spare)
+    return [(c, widths[c.key]) for c in shown]
+
+
+def fitted_table(
+    columns: list[Column], rows: list[dict[str, Any]], width: int | None, title: str | None = None
+) -> Table:
+    """A rich table of ``rows`` (dicts keyed by column key) at most ``width`` cells wide:
+    values never wrap onto a second line, long ones end in an ellipsis."""
+    layout = fit_columns(columns, rows, width)
+    table = Table(
+        title=title,
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        header_style="bold",
+        pad_edge=False,
+        padding=(0, 1, 0, 0),
+    )
+    for column, column_width in layout:
+        table.add_column(
+            column.header,
+            justify=column.justify,  # type: ignore[arg-type]
+            no_wrap=True,
+            overflow="ellipsis",
+            width=column_width,
+            max_width=column_width,
+        )
+    for row in rows:
+        table.add_row(*(_fitted_cell(row.get(column.key)) for column, _ in layout))
+    return table
+
+
+def _plain(value: Any) -> str:
+    """The longest line of a cell (cells may hold several: SKU and ASIN)."""
+    text = value.plain if isinstance(value, Text) else ("" if value is None else str(value))
+    return max(text.split("\n"), key=len) if "\n" in text else text
+
+
+def _fitted_cell(value: Any) -> Any:
+    if isinstance(value, Text):
+        return value
+    # Text, not str: a value from Amazon is never read as rich markup, and neutralised.
+    return Text(safe_text("" if value is None else str(value), keep_newlines=True))
+
+
+def choose_columns(columns: list[Column], wanted: str | None, aliases: dict[str, str] | None = None) -> list[Column]:
+    """``--columns a,b,c``: those columns in that order (still giving way when too wide)."""
+    if not wanted:
+        return columns
+    from amzorders.errors import UsageError
+
+    by_key = {c.key: c for c in columns}
+    chosen: list[Column] = []
+    for name in (part.strip().lower() for part in wanted.split(",")):
+        if not name:
+            continue
+        key = (aliases or {}).get(name, name)
+        if key not in by_key:
+            raise UsageError(f"--columns: unknown column '{name}'. Use some of: {', '.join(by_key)}.")
+        chosen.append(by_key[key])
+    if not chosen:
+        raise UsageError("--columns needs at least one column name.")
+    return chosen
+
+
 # -- machine-readable forms -----------------------------------------------------------
 
 
-def jsonable(value: Any) -> Any:
-    """Stable JSON: snake_case keys, ISO-8601 UTC times, money as strings."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "raw"}
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
-    if isinstance(value, Decimal):
-        return f"{value:f}"
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set)):
-        return [jsonable(v) for v in value]
-    return value
-
-
-def dumps(value: Any) -> str:
-    return json_text(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
-
-
-SUMMARY_CSV_FIELDS = (
-    "amazon_order_id",
-    "increment_id",
-    "account",
-    "purchase_date",
-    "amazon_status",
-    "commerce_status",
-    "channel",
-    "marketplace_id",
-    "buyer_name",
-    "buyer_email",
-    "item_count",
-    "grand_total",
-    "currency",
-    "ship_by",
-    "last_updated",
-)
-
-
-def summaries_csv(rows: list[OrderSummary]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SUMMARY_CSV_FIELDS)
-    for row in rows:
-        data = jsonable(row)
-        writer.writerow([_csv_safe(data[name]) for name in SUMMARY_CSV_FIELDS])
-    return out.getvalue()
-
-
-def _csv_safe(value: Any) -> Any:
-    # A cell starting with = + - @ is a formula to spreadsheet programs.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@") and not _looks_numeric(value):
-        return "'" + value
-    return "" if value is None else value
-
-
-def _looks_numeric(value: str) -> bool:
-    try:
-        Decimal(value)
-        return True
-    except ArithmeticError:
-        return False
+# jsonable/dumps live in amzorders.serialize (no rich import); kept here for callers.
+from amzorders.serialize import dumps, jsonable  # noqa: E402,F401
 
 
 # -- recent orders table -----------------------------------------------------------------
 
+# Keys are the JSON/CSV field names. give_way: the buyer's name makes room first (it
+# shrinks, then goes), ship-by (with the late flag) last; the Amazon order number stays.
+ORDER_COLUMNS = [
+    Column("amazon_order_id", "Amazon order"),
+    Column("increment_id", "Order #", give_way=7),
+    Column("purchase_date", "Purchased", give_way=5),
+    Column("amazon_status", "Amazon status", give_way=9),
+    Column("commerce_status", "Status", give_way=6),
+    Column("channel", "Ch", give_way=3),
+    Column("marketplace_id", "Mkt", give_way=2),
+    Column("buyer_name", "Buyer", give_way=1, min_width=8),
+    Column("item_count", "Qty", give_way=4, justify="right"),
+    Column("grand_total", "Total", give_way=8, justify="right"),
+    Column("ship_by", "Ship by", give_way=10),
+]
+ORDER_COLUMN_ALIASES = {
+    "order": "amazon_order_id",
+    "number": "increment_id",
+    "purchased": "purchase_date",
+    "status": "commerce_status",
+    "marketplace": "marketplace_id",
+    "buyer": "buyer_name",
+    "qty": "item_count",
+    "total": "grand_total",
+}
 
-def orders_table(rows: list[OrderSummary], now: datetime, title: str | None = None) -> Table:
-    # Every column but Buyer keeps its width; the buyer's name gives way on a narrow
-    # terminal (it is the one column an operator can read cut short).
-    table = Table(title=title, box=box.SIMPLE_HEAVY, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
-    table.add_column("Amazon order", no_wrap=True, min_width=19)
-    table.add_column("Order #", no_wrap=True, min_width=9)
-    table.add_column("Purchased", no_wrap=True, min_width=10)
-    table.add_column("Amazon status", no_wrap=True, min_width=13)
-    table.add_column("Status", no_wrap=True, min_width=9)
-    table.add_column("Ch", no_wrap=True, min_width=3)
-    table.add_column("Mkt", no_wrap=True, min_width=3)
-    table.add_column("Buyer", no_wrap=True, overflow="ellipsis", min_width=6, max_width=22, ratio=1)
-    table.add_column("Qty", justify="right", no_wrap=True, min_width=3)
-    table.add_column("Total", justify="right", no_wrap=True, min_width=12)
-    table.add_column("Ship by", no_wrap=True, min_width=10)
+
+def orders_table(
+    rows: list[OrderSummary],
+    now: datetime,
+    title: str | None = None,
+    *,
+    width: int | None = None,
+    columns: list[Column] | None = None,
+    zone: tzinfo | None = None,
+) -> Table:
+    cells = []
     for row in rows:
         late = row.is_late(now)
-        ship_by = Text(when(row.ship_by, date_only=True), style="bold red" if late else "")
+        ship_by = Text(when(row.ship_by, date_only=True, zone=zone), style="bold red" if late else "")
         if late:
             ship_by.append(" late", style="bold red")
         status = Text(clean(_SHORT_STATUS.get(row.amazon_status, row.amazon_status)), style=_status_style(row.amazon_status))
         if row.buyer_cancel_requested:
             status.append(" cancel req.", style="yellow")
-        add_row(
-            table,
-            clean(row.amazon_order_id),
-            clean(row.increment_id) or Text("-", style="dim"),
-            row.purchase_date.strftime("%Y-%m-%d"),
-            status,
-            clean(row.commerce_status) or Text("-", style="dim"),
-            row.channel,
-            marketplace_label(row.marketplace_id),
-            clean(row.buyer_name),
-            str(row.item_count),
-            money(row.grand_total, row.currency),
-            ship_by,
+        commerce = Text(clean(row.commerce_status)) if row.commerce_status else Text("-", style="dim")
+        if row.held:
+            commerce = Text("on hold", style="bold magenta")
+        cells.append(
+            {
+                "amazon_order_id": clean(row.amazon_order_id),
+                "increment_id": clean(row.increment_id) or Text("-", style="dim"),
+                "purchase_date": when(row.purchase_date, date_only=True, zone=zone),
+                "amazon_status": status,
+                "commerce_status": commerce,
+                "channel": row.channel,
+                "marketplace_id": marketplace_label(row.marketplace_id),
+                "buyer_name": clean(row.buyer_name),
+                "item_count": str(row.item_count),
+                "grand_total": money(row.grand_total, row.currency),
+                "ship_by": ship_by,
+            }
         )
-    return table
+    return fitted_table(columns or ORDER_COLUMNS, cells, width, title)
+
+
+PICK_COLUMNS = [
+    Column("amazon_order_id", "Amazon order"),
+    Column("increment_id", "Order #", give_way=4),
+    Column("sku", "SKU", give_way=7, min_width=10),
+    Column("asin", "ASIN", give_way=3),
+    Column("title", "Title", give_way=1, min_width=12),
+    Column("quantity", "Qty", justify="right"),
+    Column("ship_by", "Ship by", give_way=6),
+    Column("ship_to_name", "Ship to", give_way=2, min_width=8),
+    Column("ship_to_country", "Ctry", give_way=5),
+]
+
+
+def pick_list_table(lines: list[Any], *, width: int | None, columns: list[Column] | None = None, title: str | None = None, zone: tzinfo | None = None) -> Table:
+    cells = [
+        {
+            "amazon_order_id": clean(line.amazon_order_id),
+            "increment_id": clean(line.increment_id) or Text("-", style="dim"),
+            "sku": clean(line.sku),
+            "asin": clean(line.asin),
+            "title": clean(line.title),
+            "quantity": str(line.quantity - line.quantity_shipped),
+            "ship_by": when(line.ship_by, date_only=True, zone=zone),
+            "ship_to_name": clean(line.ship_to_name),
+            "ship_to_country": clean(line.ship_to_country),
+        }
+        for line in lines
+    ]
+    return fitted_table(columns or PICK_COLUMNS, cells, width, title)
 
 
 # The table's only over-long status; JSON, CSV and `show` keep Amazon's full word.
@@ -207,7 +335,19 @@ def _pairs(rows: list[tuple[str, Any]]) -> Table:
     return grid
 
 
-def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
+# The SKU and the numbers stay whole; the product name makes room first.
+ITEM_COLUMNS = [
+    Column("product", "Product", give_way=1, min_width=14, droppable=False),
+    Column("sku", "SKU / ASIN"),
+    Column("price", "Price", give_way=4, justify="right"),
+    Column("qty", "Qty"),
+    Column("subtotal", "Subtotal", give_way=5, justify="right"),
+    Column("tax", "Tax", give_way=3, justify="right"),
+    Column("discount", "Discount", give_way=2, justify="right"),
+]
+
+
+def order_view(view: OrderView, actions: list[str], now: datetime, *, width: int | None = None, zone: tzinfo | None = None) -> Group:
     s = view.summary
     c = view.commerce
     currency = s.currency
@@ -223,11 +363,17 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
     market = MARKETPLACES.get(s.marketplace_id or "")
     info = _pairs(
         [
-            ("Order date", when(s.purchase_date)),
+            ("Order date", when(s.purchase_date, zone=zone)),
             ("Order status", f"{c.state} / {c.status}" if c else "no commerce order (Amazon has not released it, or import is off)"),
             ("Purchased from", f"{view.marketplace_name or (market.name if market else s.marketplace_id)} ({s.account})"),
             ("Amazon status", s.amazon_status),
-            ("Last update", when(s.last_updated)),
+            ("Last update", when(s.last_updated, zone=zone)),
+            (
+                "On hold",
+                Text(f"since {when(s.held_at, zone=zone)}" + (f": {clean(s.hold_reason)}" if s.hold_reason else "") + " (amzorders unhold to release)", style="bold magenta")
+                if s.held
+                else None,
+            ),
         ]
     )
     details = view.details
@@ -241,7 +387,7 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
             ("Company", view.buyer_company),
             ("PO number", view.buyer_po_number),
             ("Programs", ", ".join(flags)),
-            ("Personal data", f"purged {when(view.pii_purged_at)} (Amazon data retention)" if view.pii_purged_at else None),
+            ("Personal data", f"purged {when(view.pii_purged_at, zone=zone)} (Amazon data retention)" if view.pii_purged_at else None),
         ]
     )
     parts.append(_section("Order & Account Information", Group(info, Text(""), account)))
@@ -268,25 +414,15 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
                     ("Seller order id", view.seller_order_id),
                     ("Fulfillment", _fulfillment_label(s.channel)),
                     ("Shipping service", view.service_level),
-                    ("Ship by", Text(when(s.ship_by), style="bold red" if s.is_late(now) else "")),
-                    ("Deliver by", when(view.deliver_by)),
+                    ("Ship by", Text(when(s.ship_by, zone=zone), style="bold red" if s.is_late(now) else "")),
+                    ("Deliver by", when(view.deliver_by, zone=zone)),
                     ("Actions", action_text),
                 ]
             ),
         )
     )
 
-    items = Table(box=box.SIMPLE, header_style="bold", pad_edge=False)
-    for name, justify in (
-        ("Product", "left"),
-        ("SKU / ASIN", "left"),
-        ("Price", "right"),
-        ("Qty", "left"),
-        ("Subtotal", "right"),
-        ("Tax", "right"),
-        ("Discount", "right"),
-    ):
-        items.add_column(name, justify=justify)  # type: ignore[arg-type]
+    item_rows: list[dict[str, Any]] = []
     amazon_items = {i.order_item_id: i for i in view.amazon_items}
     if c:
         for item in c.items:
@@ -303,28 +439,32 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
             product = clean(item.name)
             if amazon and amazon.gift_message:
                 product += f"\nGift message: {clean(amazon.gift_message)}"
-            add_row(
-            items,
-                product,
-                f"{clean(item.sku)}\n{clean(item.asin)}",
-                money(item.price, currency),
-                qty,
-                money(item.row_total, currency),
-                money(item.tax_amount, currency),
-                money(item.discount_amount, currency),
+            item_rows.append(
+                {
+                    "product": product,
+                    "sku": f"{clean(item.sku)}\n{clean(item.asin)}",
+                    "price": money(item.price, currency),
+                    "qty": qty,
+                    "subtotal": money(item.row_total, currency),
+                    "tax": money(item.tax_amount, currency),
+                    "discount": money(item.discount_amount, currency),
+                }
             )
     else:
         for item in view.amazon_items:
-            add_row(
-            items,
-                clean(item.title),
-                f"{clean(item.sku)}\n{clean(item.asin)}",
-                money(item.unit_price, currency),
-                f"Ordered {item.quantity_ordered}" + (f"\nShipped {item.quantity_shipped}" if item.quantity_shipped else ""),
-                money(item.item_price, currency),
-                money(item.tax, currency),
-                money(item.discount, currency),
+            item_rows.append(
+                {
+                    "product": clean(item.title),
+                    "sku": f"{clean(item.sku)}\n{clean(item.asin)}",
+                    "price": money(item.unit_price, currency),
+                    "qty": f"Ordered {item.quantity_ordered}" + (f"\nShipped {item.quantity_shipped}" if item.quantity_shipped else ""),
+                    "subtotal": money(item.item_price, currency),
+                    "tax": money(item.tax, currency),
+                    "discount": money(item.discount, currency),
+                }
             )
+    # Inside a panel: two border and two padding cells.
+    items = fitted_table(ITEM_COLUMNS, item_rows, None if width is None else max(20, width - 4))
     parts.append(_section("Items Ordered", items))
     if details is not None:
         amazon_rows = _details_rows(details)
@@ -347,11 +487,11 @@ def order_view(view: OrderView, actions: list[str], now: datetime) -> Group:
         totals = [("Grand Total (Amazon)", money(s.grand_total, currency))]
     parts.append(_section("Order Totals", _pairs(totals)))
 
-    parts.append(_section("Invoices", _documents_table(view, "invoices", currency)))
-    parts.append(_section("Shipments", _documents_table(view, "shipments", currency)))
-    parts.append(_section("Credit Memos", _documents_table(view, "credit_memos", currency)))
-    parts.append(_section("Comments History", _history_table(view)))
-    parts.append(_section("Waiting for Amazon", _outbox_table(view)))
+    parts.append(_section("Invoices", _documents_table(view, "invoices", currency, zone)))
+    parts.append(_section("Shipments", _documents_table(view, "shipments", currency, zone)))
+    parts.append(_section("Credit Memos", _documents_table(view, "credit_memos", currency, zone)))
+    parts.append(_section("Comments History", _history_table(view, zone)))
+    parts.append(_section("Waiting for Amazon", _outbox_table(view, zone)))
     if view.import_warnings:
         parts.append(_section("Import warnings", Text("\n".join(clean(w) for w in view.import_warnings), style="yellow")))
     return Group(*parts)
@@ -418,7 +558,7 @@ def _section(title: str, body: Any) -> Panel:
     return Panel(body, title=Text(title, style="bold"), title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 
-def _documents_table(view: OrderView, kind: str, currency: str | None) -> Any:
+def _documents_table(view: OrderView, kind: str, currency: str | None, zone: tzinfo | None = None) -> Any:
     docs = getattr(view, kind)
     if not docs:
         return Text("none", style="dim")
@@ -427,7 +567,7 @@ def _documents_table(view: OrderView, kind: str, currency: str | None) -> Any:
         for col in ("Invoice #", "Date", "Items", "Total", "Note"):
             table.add_column(col)
         for d in docs:
-            add_row(table, d.increment_id, when(d.created_at), _doc_items(d.items), money(d.grand_total, currency), clean(d.comment))
+            add_row(table, d.increment_id, when(d.created_at, zone=zone), _doc_items(d.items), money(d.grand_total, currency), clean(d.comment))
     elif kind == "shipments":
         delivery = {o.id: o for o in view.outbox}
         for col in ("Shipment #", "Ship date", "Carrier", "Tracking", "Items", "Amazon"):
@@ -442,14 +582,14 @@ def _documents_table(view: OrderView, kind: str, currency: str | None) -> Any:
                 amazon_state = _outbox_state_label(delivery[d.outbox_id])
             else:
                 amazon_state = ""
-            add_row(table, d.increment_id, when(d.ship_date, date_only=True), clean(carrier), clean(d.tracking_number), _doc_items(d.items), amazon_state)
+            add_row(table, d.increment_id, when(d.ship_date, date_only=True, zone=zone), clean(carrier), clean(d.tracking_number), _doc_items(d.items), amazon_state)
     else:
         delivery = {o.id: o for o in view.outbox}
         for col in ("Memo #", "Date", "Reason", "Items", "Refunded", "Amazon"):
             table.add_column(col)
         for d in docs:
             amazon_state = _outbox_state_label(delivery[d.outbox_id]) if d.outbox_id in delivery else ""
-            add_row(table, d.increment_id, when(d.created_at), clean(d.reason), _doc_items(d.items), money(d.grand_total, currency), amazon_state)
+            add_row(table, d.increment_id, when(d.created_at, zone=zone), clean(d.reason), _doc_items(d.items), money(d.grand_total, currency), amazon_state)
     return table
 
 
@@ -467,7 +607,7 @@ def _outbox_state_label(record: Any) -> str:
     return labels.get(record.state, record.state)
 
 
-def _history_table(view: OrderView) -> Any:
+def _history_table(view: OrderView, zone: tzinfo | None = None) -> Any:
     if not view.history:
         return Text("none", style="dim")
     table = Table(box=box.SIMPLE, header_style="bold", pad_edge=False)
@@ -480,11 +620,11 @@ def _history_table(view: OrderView) -> Any:
         comment = clean(h.comment)
         if h.source == "operator":
             comment = f"{comment}"
-        add_row(table, when(h.created_at), comment, clean(h.status), notified)
+        add_row(table, when(h.created_at, zone=zone), comment, clean(h.status), notified)
     return table
 
 
-def _outbox_table(view: OrderView) -> Any:
+def _outbox_table(view: OrderView, zone: tzinfo | None = None) -> Any:
     pending = [o for o in view.outbox if o.state != "done"]
     if not pending:
         return Text("nothing waiting", style="dim")
@@ -492,5 +632,5 @@ def _outbox_table(view: OrderView) -> Any:
     for col in ("Id", "Action", "State", "Attempts", "Next try", "Last error"):
         table.add_column(col)
     for o in pending:
-        add_row(table, str(o.id), o.kind, _outbox_state_label(o), str(o.attempts), when(o.next_attempt_at), clean(o.last_error))
+        add_row(table, str(o.id), o.kind, _outbox_state_label(o), str(o.attempts), when(o.next_attempt_at, zone=zone), clean(o.last_error))
     return table

@@ -29,6 +29,7 @@ class CliOptions:
     config_path: Path | None = None  # --config as typed (None: not on the command line)
     db_path: str | None = None  # --db as typed (a SQLite path or a PostgreSQL URL)
     account_name: str | None = None  # --account as typed
+    display_timezone: str | None = None  # --tz
     debug: bool = False
     app: App | None = None
     settings: Settings | None = None
@@ -47,9 +48,15 @@ def stderr_console() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True, markup=False, emoji=False)
 
 
-def stdout_console(markup: bool = False) -> Console:
-    """The console for data on stdout. Piped into a file or a cron mail, tables get 180
-    columns instead of rich's fallback 80, which would squeeze them unreadable.
+# Piped into a file, less or a cron mail without COLUMNS: panels are drawn this wide,
+# so a pager in any ordinary terminal shows them without wrapping.
+PIPE_WIDTH = 80
+
+
+def stdout_console(markup: bool = False, width: int | None = None) -> Console:
+    """The console for data on stdout: the terminal's width on a terminal; else COLUMNS
+    when set (rich reads it), else PIPE_WIDTH. ``width`` forces one (a table drawn at
+    its natural width for a file).
 
     Markup and emoji codes are off: a plain string reaching it is printed as it is
     (``render`` builds styled ``Text`` itself)."""
@@ -57,9 +64,11 @@ def stdout_console(markup: bool = False) -> Console:
 
     from rich.console import Console
 
+    if width is not None:
+        return Console(highlight=False, soft_wrap=False, markup=markup, emoji=False, width=width)
     console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False)
-    if not console.is_terminal and "COLUMNS" not in os.environ:
-        console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False, width=180)
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        console = Console(highlight=False, soft_wrap=False, markup=markup, emoji=False, width=PIPE_WIDTH)
     return console
 
 
@@ -71,6 +80,31 @@ def _plain_stderr(text: str) -> bool:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
     return True
+
+
+def table_width() -> int | None:
+    """How wide a table may be: the terminal's (or COLUMNS') width; None when stdout is a
+    file or pipe without COLUMNS (then every column is kept at its natural width)."""
+    import os
+
+    from rich.console import Console
+
+    console = Console()
+    if console.is_terminal or os.environ.get("COLUMNS", "").strip().isdigit():
+        return console.width
+    return None
+
+
+def print_table(table) -> None:
+    """Print a fitted table: never wider than ``table_width()``, never wrapped."""
+    width = table_width()
+    if width is None:
+        from rich.console import Console
+        from rich.measure import Measurement
+
+        measuring = Console(width=10_000)
+        width = max(1, Measurement.get(measuring, measuring.options, table).maximum)
+    stdout_console(markup=False, width=width).print(table)
 
 
 def warn(message: str) -> None:
@@ -146,6 +180,7 @@ def get_app(ctx: typer.Context) -> App:
 
         settings = get_settings(ctx)
         app = App(settings, settings.resolve_account())
+        app.display_timezone_override = options.display_timezone
         options.app = app
         ctx.find_root().call_on_close(app.close)
         if app.using_simulator:

@@ -36,6 +36,7 @@ import typer
 
 from amzorders import __version__, logsetup
 from amzorders.cli.common import CliOptions, warn
+from amzorders.cli.output import PipeClosed, silence_stdout
 from amzorders.errors import AmzOrdersError, ExitCode, Terminated
 from amzorders.textsafe import safe_text
 
@@ -112,6 +113,7 @@ COMMAND_OWNERS: dict[str, str] = {
     "sync": "orders_cmd",
     "list": "orders_cmd",
     "show": "orders_cmd",
+    "history": "orders_cmd",
     "outbox": "outbox_cmd",
     "invoice": "processing_cmd",
     "ship": "processing_cmd",
@@ -125,7 +127,7 @@ COMMAND_OWNERS: dict[str, str] = {
     "simulator": "simulator_cmd",
 }
 # Global options that take a value (the command name is the first word after them).
-_VALUE_OPTIONS = frozenset({"--config", "--db", "--account"})
+_VALUE_OPTIONS = frozenset({"--config", "--db", "--account", "--tz"})
 
 
 def _version_callback(value: bool) -> None:
@@ -166,6 +168,15 @@ def _global_options(
             show_default=False,
         ),
     ] = None,
+    tz: Annotated[
+        str | None,
+        typer.Option(
+            "--tz",
+            metavar="ZONE",
+            help="Time zone for times shown and dates typed, e.g. Europe/Berlin (default: display_timezone, else UTC; JSON stays UTC).",
+            show_default=False,
+        ),
+    ] = None,
     debug: Annotated[
         bool, typer.Option("--debug", help="Show tracebacks of errors (also: AMZORDERS_DEBUG=1).")
     ] = False,
@@ -185,6 +196,14 @@ def _global_options(
     options.db_path = db if _from_command_line(ctx, "db") else None
     options.account_name = account if _from_command_line(ctx, "account") else None
     options.debug = options.debug or debug
+    if tz is not None:
+        from amzorders.config import zone_problem
+        from amzorders.errors import UsageError
+
+        problem = zone_problem(tz.strip())
+        if problem:
+            raise UsageError(f"--tz: {problem}.")
+        options.display_timezone = tz.strip()
     _start_log(ctx, options)
 
 
@@ -355,6 +374,10 @@ def _run(argv: list[str] | None, options: CliOptions) -> int:
         return int(ExitCode.INTERRUPTED)
     except ClickException as err:
         return _usage_error(err)
+    except (PipeClosed, BrokenPipeError):
+        # The reader went away (list --json | head): what it wanted, it has.
+        silence_stdout()
+        return 0
     except SystemExit as exit_:  # Click exits on a broken pipe even when not standalone
         return exit_.code if isinstance(exit_.code, int) else 1
     except Exception as err:

@@ -5,12 +5,15 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, out, out_json, stdout_console, warn
+from amzorders.cli.common import get_app, notice, out, warn
+from amzorders.cli.output import Output, listing_output
 
 if TYPE_CHECKING:
     from amzorders.services.audit import AuditEstimate, AuditReport
     from amzorders.services.retention import PurgeReport
 
+MIN_SAFE_DAYS = 30  # Amazon's Data Protection Policy: up to 30 days after delivery
+CONFIRM_ABOVE = 5  # purging more orders than this asks first (or needs --yes)
 _DAYS = re.compile(r"^\s*([0-9]+)\s*(d|days?|w|weeks?)?\s*$", re.IGNORECASE | re.ASCII)
 MAX_DAYS = 36_500  # 100 years: beyond any order, inside datetime's range
 
@@ -35,6 +38,7 @@ def parse_days(value: str) -> int:
     return days
 
 
+@listing_output
 def purge_pii_command(
     ctx: typer.Context,
     older_than: Annotated[
@@ -48,29 +52,61 @@ def purge_pii_command(
         ),
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the orders that would be purged.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+    force: Annotated[bool, typer.Option("--force", help=f"Allow an age under {MIN_SAFE_DAYS} days (Amazon allows keeping buyer data up to 30 days after delivery).")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help=f"Do not ask before purging more than {CONFIRM_ABOVE} orders.")] = False,
+    *,
+    output: Output = Output(),
 ) -> None:
     """Remove buyer names, e-mails, phones and addresses from old orders (Amazon's Data Protection Policy).
 
     Keeps what accounting needs (ids, items, amounts, dates, country); 'show' says when
-    an order was purged. Example: amzorders purge-pii --older-than 30d --dry-run
+    an order was purged. Under 30 days needs --force; more than 5 orders asks first
+    (or --yes). Example: amzorders purge-pii --older-than 30d --dry-run
     """
-    from amzorders import render
     from amzorders.services.retention import DEFAULT_RETENTION_DAYS, purge_pii
+
+    from amzorders.errors import UsageError
 
     app = get_app(ctx)
     days = parse_days(older_than) if older_than is not None else (app.settings.sync.pii_retention_days or DEFAULT_RETENTION_DAYS)
+    if days < MIN_SAFE_DAYS and not force and not dry_run:
+        raise UsageError(
+            f"--older-than {days}d would purge buyer data of orders shipped less than {MIN_SAFE_DAYS} days ago, "
+            "which you may still need for returns and A-to-z claims. Add --force to do it anyway, "
+            "or --dry-run to see which orders it would touch."
+        )
+    if not dry_run:
+        due = purge_pii(app.store(), older_than_days=days, dry_run=True)
+        if due.count > CONFIRM_ABOVE and not yes:
+            _confirm_purge(due.count, days)
     report = purge_pii(app.store(), older_than_days=days, dry_run=dry_run)
-    if json_output:
-        data = render.jsonable(report)
-        data["count"] = report.count
-        import json
-
-        out_json(json.dumps(data, indent=2, ensure_ascii=False))
+    if not output.is_table:
+        notice(report.summary() + ".")
+        output.emit(
+            [
+                {"amazon_order_id": order_id, "purged": not report.dry_run, "older_than_days": days}
+                for order_id in report.order_ids
+            ],
+            ("amazon_order_id", "purged", "older_than_days"),
+        )
     else:
         _print_purge(report)
     if report.warning:
         warn(report.warning[0].upper() + report.warning[1:] + ".")
+
+
+def _confirm_purge(count: int, days: int) -> None:
+    import sys
+
+    from amzorders.errors import UsageError
+
+    if not sys.stdin.isatty():
+        raise UsageError(
+            f"This purges the buyer data of {count} orders (older than {days} days), which cannot be undone. "
+            "Add --yes to confirm (no terminal to ask on), or --dry-run to list them first."
+        )
+    if not typer.confirm(f"Purge the buyer data of {count} orders (older than {days} days)? This cannot be undone", default=False, err=True):
+        raise typer.Abort()
 
 
 def _print_purge(report: "PurgeReport") -> None:
@@ -82,6 +118,7 @@ def _print_purge(report: "PurgeReport") -> None:
             out(render.clean(order_id))
 
 
+@listing_output
 def audit_command(
     ctx: typer.Context,
     since: Annotated[
@@ -92,7 +129,8 @@ def audit_command(
         typer.Option(help="...and before this time (default: the last sync's watermark).", show_default=False),
     ] = None,
     fix: Annotated[bool, typer.Option("--fix", help="Re-import the missing and stale orders from Amazon.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+    *,
+    output: Output = Output(),
 ) -> None:
     """Compare the store with Amazon: missing and extra orders, status and quantity mismatches, actions Amazon never applied.
 
@@ -123,15 +161,9 @@ def audit_command(
         app.store(), app.amazon(), app.account, since_dt, until_dt, fix,
         import_settings=settings, now=now, on_estimate=_announce_estimate,
     )
-    if json_output:
-        import json
-
-        data = render.jsonable(report)
-        data["differences"] = report.differences
-        data["clean"] = report.clean
-        for entry, mismatch in zip(data["status_mismatches"], report.status_mismatches, strict=True):
-            entry["stale"] = mismatch.stale
-        out_json(json.dumps(data, indent=2, ensure_ascii=False))
+    if not output.is_table:
+        notice(report.summary() + ".")
+        output.emit(audit_rows(report), AUDIT_FIELDS)
     else:
         _print_audit(report)
     if not report.clean:
@@ -168,34 +200,71 @@ def _duration(seconds: float) -> str:
     return f"{hours / 24:.1f} days"
 
 
-def _print_audit(report: "AuditReport") -> None:
-    from rich.table import Table
+AUDIT_FIELDS = (
+    "kind",
+    "amazon_order_id",
+    "detail",
+    "amazon_status",
+    "local_status",
+    "stale",
+    "order_item_id",
+    "sku",
+    "amazon_shipped",
+    "local_shipped",
+    "in_flight",
+    "outbox_id",
+    "action",
+)
 
+
+def audit_rows(report: "AuditReport") -> list[dict]:
+    """One row per difference (the same rows the table shows), for --json/--csv..."""
+    rows: list[dict] = []
+
+    def row(kind: str, order_id: str, detail: str, **extra) -> None:
+        rows.append({"kind": kind, "amazon_order_id": order_id, "detail": detail, **extra})
+
+    for order_id in report.missing:
+        row("missing", order_id, "at Amazon, not in the store")
+    for order_id in report.extra:
+        row("extra", order_id, "in the store, not at Amazon")
+    for m in report.status_mismatches:
+        row(
+            "status", m.amazon_order_id, f"Amazon {m.amazon_status}, store {m.local_status}",
+            amazon_status=m.amazon_status, local_status=m.local_status, stale=m.stale,
+        )
+    for q in report.quantity_mismatches:
+        row(
+            "quantity", q.amazon_order_id, f"item {q.sku or q.order_item_id}: Amazon shipped {q.amazon_shipped}, store {q.local_shipped}",
+            order_item_id=q.order_item_id, sku=q.sku, amazon_shipped=q.amazon_shipped, local_shipped=q.local_shipped, in_flight=q.in_flight,
+        )
+    for a in report.unapplied_actions:
+        row("not applied", a.amazon_order_id, a.why, outbox_id=a.outbox_id, action=a.kind)
+    for order_id, why in report.unreadable:
+        row("unreadable", order_id, why)
+    return rows
+
+
+def _print_audit(report: "AuditReport") -> None:
     from amzorders import render
+    from amzorders.cli.common import print_table, table_width
 
     notice(report.summary() + ".")
     if report.clean:
         return
-    table = Table(title="Differences", show_lines=False)
-    for column in ("Kind", "Amazon order", "Detail"):
-        table.add_column(column)
-    for order_id in report.missing:
-        render.add_row(table, "missing", render.clean(order_id), "at Amazon, not in the store")
-    for order_id in report.extra:
-        render.add_row(table, "extra", render.clean(order_id), "in the store, not at Amazon")
-    for m in report.status_mismatches:
-        detail = f"Amazon {render.clean(m.amazon_status)}, store {render.clean(m.local_status)}"
-        detail += " (Amazon's copy is newer: a sync brings it in)" if m.stale else ""
-        render.add_row(table, "status", render.clean(m.amazon_order_id), detail)
-    for q in report.quantity_mismatches:
-        detail = f"item {render.clean(q.sku or q.order_item_id)}: Amazon shipped {q.amazon_shipped}, store {q.local_shipped}"
-        detail += f" ({q.in_flight} on the way to Amazon)" if q.in_flight else ""
-        render.add_row(table, "quantity", render.clean(q.amazon_order_id), detail)
-    for a in report.unapplied_actions:
-        render.add_row(table, "not applied", render.clean(a.amazon_order_id), f"outbox #{a.outbox_id} {a.kind}: {render.clean(a.why)}")
-    for order_id, why in report.unreadable:
-        render.add_row(table, "unreadable", render.clean(order_id), render.clean(why))
-    # Markup off: order ids and reasons come from Amazon.
-    for column in table.columns:
-        column.overflow = "fold"
-    stdout_console(markup=False).print(table)
+    columns = [
+        render.Column("kind", "Kind"),
+        render.Column("amazon_order_id", "Amazon order"),
+        render.Column("detail", "Detail", give_way=1, min_width=20, droppable=False),
+    ]
+    rows = []
+    for entry in audit_rows(report):
+        detail = entry["detail"]
+        if entry.get("stale"):
+            detail += " (Amazon's copy is newer: a sync brings it in)"
+        if entry.get("in_flight"):
+            detail += f" ({entry['in_flight']} on the way to Amazon)"
+        if entry.get("outbox_id"):
+            detail = f"outbox #{entry['outbox_id']} {entry['action']}: {detail}"
+        rows.append({"kind": entry["kind"], "amazon_order_id": render.clean(entry["amazon_order_id"]), "detail": render.clean(detail)})
+    print_table(render.fitted_table(columns, rows, table_width(), title="Differences"))

@@ -7,7 +7,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import ascii_int, get_app, notice, out_data, out_json, seconds_option, stdout_console, warn
+from amzorders.cli.common import ascii_int, get_app, notice, out_json, seconds_option, stdout_console, warn
+from amzorders.cli.output import Output, listing_output
 
 
 def register(app: typer.Typer) -> None:
@@ -15,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("sync", rich_help_panel="Orders")(sync_command)
     app.command("list", rich_help_panel="Orders")(list_command)
     app.command("show", rich_help_panel="Orders")(show_command)
+    app.command("history", rich_help_panel="Orders")(history_command)
 
 
 @contextmanager
@@ -224,34 +226,42 @@ def sync_command(
     report.raise_for_problems()
 
 
+@listing_output
 def list_command(
     ctx: typer.Context,
-    status: Annotated[Optional[list[str]], typer.Option(help="Amazon status, e.g. UNSHIPPED (repeatable, or comma-separated).")] = None,
-    since: Annotated[Optional[str], typer.Option(help="Purchased at or after (ISO date/time, or 7d, 12h...).")] = None,
-    until: Annotated[Optional[str], typer.Option(help="Purchased before (ISO date/time, or 7d, 12h...).")] = None,
-    marketplace: Annotated[Optional[list[str]], typer.Option(help="Marketplace id or country code, e.g. DE (repeatable).")] = None,
-    channel: Annotated[Optional[str], typer.Option(help="MFN (you ship) or AFN (Amazon ships).")] = None,
-    account: Annotated[Optional[str], typer.Option("--account", help="Only orders of this seller account (after the command; before it, --account picks the account to use).")] = None,
+    status: Annotated[Optional[list[str]], typer.Option(metavar="STATUS", help="Amazon status, e.g. UNSHIPPED (repeatable, or comma-separated).")] = None,
+    order_status: Annotated[Optional[list[str]], typer.Option("--order-status", metavar="STATUS", help="Commerce order status: pending, processing, complete, closed, canceled, holded.")] = None,
+    since: Annotated[Optional[str], typer.Option(metavar="WHEN", help="Purchased at or after (date, today, monday, 7d, 12h...).")] = None,
+    until: Annotated[Optional[str], typer.Option(metavar="WHEN", help="Purchased before (date, today, 7d...).")] = None,
+    ship_by: Annotated[Optional[str], typer.Option("--ship-by", metavar="DAY", help="Ship-by date on this day or days: today, tomorrow, friday, 2026-12-03, or DAY..DAY.")] = None,
+    marketplace: Annotated[Optional[list[str]], typer.Option(metavar="MARKET", help="Marketplace id or country code, e.g. DE (repeatable).")] = None,
+    channel: Annotated[Optional[str], typer.Option(metavar="CHANNEL", help="MFN (you ship) or AFN (Amazon ships).")] = None,
+    account: Annotated[Optional[str], typer.Option("--account", metavar="NAME", help="Only orders of this seller account (after the command; before it, --account picks the account to use).")] = None,
     late: Annotated[bool, typer.Option("--late", help="Only unshipped orders past their ship-by date.")] = False,
     prime: Annotated[Optional[bool], typer.Option("--prime/--not-prime", help="Only Prime orders (or only non-Prime).", show_default=False)] = None,
     business: Annotated[Optional[bool], typer.Option("--business/--not-business", help="Only Amazon Business orders (or only consumer orders).", show_default=False)] = None,
-    search: Annotated[Optional[str], typer.Option("--search", "-s", help="Text in order numbers, buyer name or e-mail, SKU, ASIN or title.")] = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many orders to show (1-10000).", parser=ascii_int("--limit", 1, 10_000))] = 20,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON output (stable keys, ISO times, money as strings).")] = False,
-    csv_output: Annotated[bool, typer.Option("--csv", help="CSV output.")] = False,
+    cancel_requested: Annotated[bool, typer.Option("--cancel-requested", help="Only orders whose buyer asked to cancel.")] = False,
+    held: Annotated[bool, typer.Option("--held", help="Only orders on hold.")] = False,
+    search: Annotated[Optional[str], typer.Option("--search", "-s", metavar="TEXT", help="Text in order numbers, buyer name or e-mail, SKU, ASIN or title (any case, any accents: lopez finds López).")] = None,
+    sort: Annotated[Optional[str], typer.Option("--sort", metavar="FIELD", help="Sort by purchase_date (default, newest first), ship_by, grand_total, last_updated, buyer_name...; '-' first: descending.", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", help="How many orders to show (1-10000).", parser=ascii_int("--limit", 1, 10_000))] = 20,
+    offset: Annotated[int, typer.Option("--offset", metavar="N", help="Skip this many orders first (the next page: --offset 20).", parser=ascii_int("--offset", 0, 1_000_000_000))] = 0,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="NAME,...", help="Table columns, in this order: amazon_order_id, increment_id, purchase_date, amazon_status, commerce_status, channel, marketplace_id, buyer_name, item_count, grand_total, ship_by.")] = None,
+    items: Annotated[bool, typer.Option("--items", help="One row per item (order, SKU, ASIN, title, quantity, ship-to): a pick list.")] = False,
+    *,
+    output: Output,
 ) -> None:
     """Recent orders, newest first; filters narrow it down and --search finds orders.
 
+    The table fits the terminal: the buyer's name makes room first, ship-by last.
     Example: amzorders list --status UNSHIPPED --late
     """
-    from amzorders import render
     from amzorders.domain.models import utcnow
-    from amzorders.errors import UsageError
-    from amzorders.services.orders import build_query, list_orders
+    from amzorders.serialize import jsonable
+    from amzorders.services.orders import build_query, count_matching, list_orders, listing_title
 
-    if json_output and csv_output:
-        raise UsageError("Choose one of --json and --csv.")
     now = utcnow()
+    app = get_app(ctx)
     query = build_query(
         now=now,
         statuses=status or (),
@@ -263,19 +273,90 @@ def list_command(
         late=late,
         search=search,
         limit=limit,
+        offset=offset,
+        sort=sort,
+        commerce_statuses=order_status or (),
         prime=prime,
         business=business,
+        cancel_requested=True if cancel_requested else None,
+        held=True if held else None,
+        ship_by=ship_by,
+        zone=app.display_zone,
     )
-    app = get_app(ctx)
     rows = list_orders(app.store(), query)
-    if json_output:
-        print(render.dumps(rows))
-    elif csv_output:
-        out_data(render.summaries_csv(rows))
-    elif not rows:
+    if items:
+        from amzorders.services.orders import pick_list
+
+        lines = pick_list(app.store(), rows)
+        if not output.is_table:
+            output.emit([jsonable(line) for line in lines], PICK_FIELDS)
+            return
+        if not lines:
+            notice("No orders match. Run 'amzorders sync' to bring orders in, or loosen the filters.")
+            return
+        from amzorders import render
+        from amzorders.cli.common import print_table, table_width
+
+        table = render.pick_list_table(
+            lines,
+            width=table_width(),
+            columns=render.choose_columns(render.PICK_COLUMNS, columns) if columns else None,
+            title=f"{len(lines):,} item rows of {len(rows):,} orders",
+        )
+        print_table(table)
+        return
+    if not output.is_table:
+        output.emit([jsonable(row) for row in rows], SUMMARY_FIELDS)
+        return
+    from amzorders import render
+    from amzorders.cli.common import print_table, table_width
+
+    chosen = render.choose_columns(render.ORDER_COLUMNS, columns, render.ORDER_COLUMN_ALIASES) if columns else None
+    if not rows:
         notice("No orders match. Run 'amzorders sync' to bring orders in, or loosen the filters.")
-    else:
-        stdout_console().print(render.orders_table(rows, now, title=f"{len(rows)} most recent orders" if len(rows) == limit else None))
+        return
+    matching = count_matching(app.store(), query, len(rows))
+    title = listing_title(query, len(rows), matching)
+    print_table(render.orders_table(rows, now, title=title, width=table_width(), columns=chosen, zone=app.display_zone))
+
+
+# The keys of list --csv/--tsv (--json/--nl carry these and the flags).
+SUMMARY_FIELDS = (
+    "amazon_order_id",
+    "increment_id",
+    "account",
+    "purchase_date",
+    "amazon_status",
+    "commerce_status",
+    "channel",
+    "marketplace_id",
+    "buyer_name",
+    "buyer_email",
+    "item_count",
+    "grand_total",
+    "currency",
+    "ship_by",
+    "last_updated",
+    "is_prime",
+    "is_business",
+    "buyer_cancel_requested",
+    "held_at",
+    "hold_reason",
+)
+PICK_FIELDS = (
+    "amazon_order_id",
+    "increment_id",
+    "sku",
+    "asin",
+    "title",
+    "quantity",
+    "quantity_shipped",
+    "ship_by",
+    "ship_to_name",
+    "ship_to_city",
+    "ship_to_postal_code",
+    "ship_to_country",
+)
 
 
 def show_command(
@@ -288,7 +369,6 @@ def show_command(
 
     Example: amzorders show 000000042
     """
-    from amzorders import render
     from amzorders.domain.models import utcnow
     from amzorders.errors import UsageError
     from amzorders.services.orders import available_actions, get_order_view, get_raw_order
@@ -299,12 +379,64 @@ def show_command(
     view = get_order_view(app.store(), order)
     actions = available_actions(view)
     if json_output:
-        data = render.jsonable(view)
+        from amzorders.cli.output import Output
+        from amzorders.serialize import jsonable
+
+        data = jsonable(view)
         data["available_actions"] = actions
         if raw:
-            data["amazon_raw"] = get_raw_order(app.store(), view.summary.amazon_order_id)
-        import json
-
-        out_json(json.dumps(data, indent=2, ensure_ascii=False))
+            data["amazon_raw"] = get_raw_order(app.store(read_only=True), view.summary.amazon_order_id)
+        Output("json").emit_one(data)
         return
-    stdout_console().print(render.order_view(view, actions, utcnow()))
+    from amzorders import render
+
+    console = stdout_console()
+    console.print(render.order_view(view, actions, utcnow(), width=console.width, zone=app.display_zone))
+
+
+HISTORY_FIELDS = ("amazon_order_id", "created_at", "comment", "status", "source", "entity_type", "is_customer_notified", "notify_error")
+
+
+@listing_output
+def history_command(
+    ctx: typer.Context,
+    order: Annotated[str, typer.Argument(metavar="ORDER", help="Amazon order number, commerce order number or seller order id.")],
+    *,
+    output: Output = Output(),
+) -> None:
+    """An order's comments and status history, oldest first.
+
+    Example: amzorders history 000000042 --csv
+    """
+    from amzorders.serialize import jsonable
+    from amzorders.services.orders import get_order_view
+
+    app = get_app(ctx)
+    view = get_order_view(app.store(), order)
+    order_id = view.summary.amazon_order_id
+    if not output.is_table:
+        output.emit([{"amazon_order_id": order_id, **jsonable(entry)} for entry in view.history], HISTORY_FIELDS)
+        return
+    from amzorders import render
+    from amzorders.cli.common import print_table, table_width
+
+    columns = [
+        render.Column("created_at", "When"),
+        render.Column("comment", "Comment", give_way=1, min_width=20, droppable=False),
+        render.Column("status", "Status", give_way=3),
+        render.Column("notified", "Notified", give_way=2),
+    ]
+    rows = []
+    for entry in view.history:
+        notified = {None: "", True: "yes", False: "no"}[entry.is_customer_notified]
+        if entry.notify_error:
+            notified = f"failed: {render.clean(entry.notify_error)}"
+        rows.append(
+            {
+                "created_at": render.when(entry.created_at, zone=app.display_zone),
+                "comment": render.clean(entry.comment).replace("\n", " "),
+                "status": render.clean(entry.status),
+                "notified": notified,
+            }
+        )
+    print_table(render.fitted_table(columns, rows, table_width(), title=f"{len(rows):,} history entries of {render.clean(order_id)}"))

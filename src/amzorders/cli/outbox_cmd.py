@@ -1,10 +1,11 @@
 """``amzorders outbox``: what waits to go to Amazon, what was sent, what Amazon rejected and why."""
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
 from amzorders.cli.common import MAX_ROW_ID, ascii_int, get_app, notice, stdout_console, warn
+from amzorders.cli.output import Output, listing_output
 from amzorders.textsafe import json_text
 
 _ROW_ID = ascii_int("ID", 1, MAX_ROW_ID)
@@ -57,49 +58,93 @@ def _as_json(record: Any) -> dict[str, Any]:
     return data
 
 
+OUTBOX_FIELDS = (
+    "id",
+    "account",
+    "amazon_order_id",
+    "action",
+    "kind",
+    "state",
+    "dismissed",
+    "attempts",
+    "next_attempt_at",
+    "created_at",
+    "sent_at",
+    "completed_at",
+    "last_error",
+    "request_id",
+    "feed_id",
+    "message_id",
+)
+
+
 @outbox_app.command("list")
+@listing_output
 def list_command(
     ctx: typer.Context,
     show_all: Annotated[bool, typer.Option("--all", help="Also accepted and dismissed actions.")] = False,
-    json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="How many rows to show.", parser=ascii_int("--limit", 1, 100_000))] = 200,
+    limit: Annotated[int, typer.Option("--limit", "-n", metavar="N", help="How many rows to show.", parser=ascii_int("--limit", 1, 100_000))] = 200,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="NAME,...", help="Table columns: id, amazon_order_id, action, state, attempts, next_attempt_at, last_error.")] = None,
+    *,
+    output: Output = Output(),
 ) -> None:
     """Actions not yet accepted by Amazon (newest first); --all shows everything.
 
-    Example: amzorders outbox list --all
+    Example: amzorders outbox list --all --csv > outbox.csv
     """
-    from rich import box
-    from rich.table import Table
-
-    from amzorders import render
     from amzorders.domain.models import utcnow
-    from amzorders.services.outbox import kind_label
 
     app = get_app(ctx)
     rows = app.store().outbox_rows_for_display(include_all=show_all, limit=limit)
-    if json_output:
-        print(render.dumps([_as_json(r) for r in rows]))
+    if not output.is_table:
+        output.emit([_as_json(r) for r in rows], OUTBOX_FIELDS)
         return
     if not rows:
         notice("Nothing waiting to go to Amazon." if not show_all else "The outbox is empty.")
         return
+    from rich.text import Text
+
+    from amzorders import render
+    from amzorders.cli.common import print_table, table_width
+    from amzorders.services.outbox import kind_label
+
     now = utcnow()
-    table = Table(box=box.SIMPLE_HEAD, header_style="bold")
-    for column in ("Id", "Order", "Action", "State", "Attempts", "Next try", "Last error"):
-        table.add_column(column, overflow="fold")
+    cells = []
     for record in rows:
-        next_try = render.when(record.next_attempt_at) if record.state == "pending" else ""
         error_text = render.clean(record.last_error or "")
         if record.request_id and record.request_id not in error_text and record.last_error:
             error_text += f" (request id {render.clean(record.request_id)})"
         state = _state_label(record, now)
-        style = "red" if record.state == "failed" and state == "REJECTED" else None
-        render.add_row(
-            table,
-            str(record.id), render.clean(record.amazon_order_id), kind_label(record.kind),
-            render.plain(state, style or ""), str(record.attempts), next_try, error_text,
+        rejected = record.state == "failed" and state == "REJECTED"
+        cells.append(
+            {
+                "id": str(record.id),
+                "amazon_order_id": render.clean(record.amazon_order_id),
+                "action": kind_label(record.kind),
+                "state": Text(state, style="red" if rejected else ""),
+                "attempts": str(record.attempts),
+                "next_attempt_at": render.when(record.next_attempt_at, zone=app.display_zone) if record.state == "pending" else "",
+                "last_error": error_text,
+            }
         )
-    stdout_console().print(table)
+    shown = render.choose_columns(_outbox_columns(), columns, {"order": "amazon_order_id", "next_try": "next_attempt_at", "error": "last_error"})
+    what = "actions" if show_all else "actions not yet accepted by Amazon"
+    print_table(render.fitted_table(shown, cells, table_width(), title=f"{len(rows):,} {what}"))
+
+
+def _outbox_columns():
+    from amzorders.render import Column
+
+    # The error makes room first (it is in 'outbox show ID' whole), then the attempt count.
+    return [
+        Column("id", "Id"),
+        Column("amazon_order_id", "Order"),
+        Column("action", "Action", give_way=4),
+        Column("state", "State"),
+        Column("attempts", "Tries", give_way=2),
+        Column("next_attempt_at", "Next try", give_way=3),
+        Column("last_error", "Last error", give_way=1, min_width=16),
+    ]
 
 
 @outbox_app.command("show")

@@ -33,6 +33,12 @@ class OrderSummary:
     is_prime: bool
     is_business: bool
     buyer_cancel_requested: bool
+    held_at: datetime | None = None  # on hold ('amzorders hold'): no invoice, shipment or refund
+    hold_reason: str | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.held_at is not None
 
     def is_late(self, now: datetime) -> bool:
         return (
@@ -186,8 +192,32 @@ class OrderQuery:
     channel: str | None = None  # MFN / AFN
     account: str | None = None
     late_before: datetime | None = None  # unshipped with ship-by earlier than this
-    search: str | None = None
-    limit: int = 20
-    offset: int = 0
+    search: str | None = None  # folded (case and accents) substring of numbers, buyer, SKU, ASIN, title
+    commerce_statuses: tuple[str, ...] = ()
     prime: bool | None = None  # programs include PRIME
     business: bool | None = None  # an Amazon Business order
+    cancel_requested: bool | None = None  # the buyer asked to cancel
+    held: bool | None = None
+    ship_by_from: datetime | None = None
+    ship_by_until: datetime | None = None
+    sort: str = "-purchase_date"  # a field name; '-' first: descending
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PickLine:
+    """One item of one order: a row of a pick list ('list --items')."""
+
+    amazon_order_id: str
+    increment_id: str | None
+    sku: str | None
+    asin: str | None
+    title: str | None
+    quantity: int
+    quantity_shipped: int
+    ship_by: datetime | None
+    ship_to_name: str | None
+    ship_to_city: str | None
+    ship_to_postal_code: str | None
+    ship_to_country: str | None

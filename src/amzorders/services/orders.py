@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from amzorders.domain.codes import FULFILLMENT_STATUSES, MARKETPLACES
-from amzorders.domain.timefmt import parse_when
-from amzorders.domain.views import OrderQuery, OrderSummary, OrderView
+from amzorders.domain.commerce import STATUS_OF_STATE
+
+COMMERCE_STATUSES = tuple(dict.fromkeys(STATUS_OF_STATE.values()))
+from amzorders.domain.timefmt import parse_day_window, parse_when
+from amzorders.domain.views import OrderQuery, OrderSummary, OrderView, PickLine
 from amzorders.errors import NotFoundError, UsageError
 from amzorders.store import Store
+from amzorders.store.orders import SORT_COLUMNS
 
 MAX_LIMIT = 10_000
 # Orders API v2026-01-01, searchOrders: createdBefore (and lastUpdatedBefore) "must be ...
@@ -21,11 +25,11 @@ AMAZON_BEFORE_MARGIN = timedelta(minutes=2)
 _ORDER_ID = re.compile(r"[A-Za-z0-9-]{1,40}", re.ASCII)
 
 
-def parse_time_option(name: str, value: str | None, now: datetime) -> datetime | None:
+def parse_time_option(name: str, value: str | None, now: datetime, zone: tzinfo = timezone.utc) -> datetime | None:
     if value is None:
         return None
     try:
-        return parse_when(value, now)
+        return parse_when(value, now, zone)
     except ValueError as exc:
         raise UsageError(f"--{name}: {exc}.") from None
 
@@ -65,6 +69,76 @@ def parse_order_ids(values: Iterable[str]) -> list[str]:
             )
         ids.append(order_id)
     return list(dict.fromkeys(ids))
+
+
+def parse_sort(value: str | None) -> str:
+    """'--sort ship_by' (ascending) or '--sort -grand_total' (descending)."""
+    if value is None or not value.strip():
+        return "-purchase_date"
+    text = value.strip().lower().replace("-", "_")
+    descending = value.strip().startswith("-")
+    key = text.lstrip("_")
+    key = SORT_ALIASES.get(key, key)
+    if key not in SORT_COLUMNS:
+        raise UsageError(
+            f"--sort: cannot sort by '{value.strip()}'. Use one of: {', '.join(SORT_COLUMNS)} "
+            "(a leading '-' sorts descending, e.g. --sort -grand_total)."
+        )
+    return ("-" if descending else "") + key
+
+
+SORT_ALIASES = {"total": "grand_total", "buyer": "buyer_name", "purchased": "purchase_date", "order": "amazon_order_id", "status": "commerce_status", "updated": "last_updated", "number": "increment_id"}
+
+
+def listing_title(query: OrderQuery, shown: int, matching: int) -> str:
+    """'12 late orders', '20 of 1,284 orders matching 'lopez'', 'orders 21-40 of 96'."""
+    words: list[str] = []
+    if query.late_before:
+        words.append("late")
+    if query.held:
+        words.append("held")
+    if query.statuses:
+        words.append("/".join(query.statuses))
+    if query.commerce_statuses:
+        words.append("/".join(query.commerce_statuses))
+    if query.prime:
+        words.append("Prime")
+    if query.business:
+        words.append("Business")
+    if query.channel:
+        words.append(query.channel)
+    noun = " ".join([*words, "order" if matching == 1 else "orders"])
+    extra: list[str] = []
+    if query.search:
+        extra.append(f"matching '{query.search}'")
+    if query.cancel_requested:
+        extra.append("with a buyer cancellation request")
+    if query.ship_by_from or query.ship_by_until:
+        extra.append("in the ship-by window")
+    if query.since or query.until:
+        extra.append("in the purchase window")
+    suffix = (" " + ", ".join(extra)) if extra else ""
+    if shown == matching and query.offset == 0:
+        return f"{matching:,} {noun}{suffix}"
+    if query.offset:
+        first = query.offset + 1
+        return f"{noun[0].upper() + noun[1:]} {first:,}-{query.offset + shown:,} of {matching:,}{suffix}"
+    return f"{shown:,} of {matching:,} {noun}{suffix}"
+
+
+def parse_commerce_statuses(values: Iterable[str]) -> tuple[str, ...]:
+    statuses = []
+    for value in values:
+        for part in value.split(","):
+            status = part.strip().lower().replace("-", "_").replace(" ", "_")
+            if not status:
+                continue
+            if status not in COMMERCE_STATUSES:
+                raise UsageError(
+                    f"--order-status: unknown order status '{part.strip()}'. Use one of: {', '.join(COMMERCE_STATUSES)}."
+                )
+            statuses.append(status)
+    return tuple(dict.fromkeys(statuses))
 
 
 def parse_statuses(values: Iterable[str]) -> tuple[str, ...]:
@@ -121,8 +195,15 @@ def build_query(
     late: bool = False,
     search: str | None = None,
     limit: int = 20,
+    offset: int = 0,
+    sort: str | None = None,
+    commerce_statuses: Iterable[str] = (),
     prime: bool | None = None,
     business: bool | None = None,
+    cancel_requested: bool | None = None,
+    held: bool | None = None,
+    ship_by: str | None = None,
+    zone: tzinfo = timezone.utc,
 ) -> OrderQuery:
     if limit < 1 or limit > MAX_LIMIT:
         raise UsageError(f"--limit must be between 1 and {MAX_LIMIT} (got {limit}).")
@@ -130,10 +211,18 @@ def build_query(
         channel = channel.strip().upper()
         if channel not in ("MFN", "AFN"):
             raise UsageError("--channel must be MFN (merchant-fulfilled) or AFN (Amazon-fulfilled).")
-    since_dt = parse_time_option("since", since, now)
-    until_dt = parse_time_option("until", until, now)
+    if offset < 0:
+        raise UsageError(f"--offset must be 0 or more (got {offset}).")
+    since_dt = parse_time_option("since", since, now, zone)
+    until_dt = parse_time_option("until", until, now, zone)
     if since_dt and until_dt and since_dt >= until_dt:
         raise UsageError("--since must be earlier than --until.")
+    ship_by_window: tuple[datetime | None, datetime | None] = (None, None)
+    if ship_by is not None:
+        try:
+            ship_by_window = parse_day_window(ship_by, now, zone)
+        except ValueError as exc:
+            raise UsageError(f"--ship-by: {exc}.") from None
     if search is not None and not search.strip():
         raise UsageError("--search needs some text (an order number, buyer name or e-mail, SKU, ASIN or title).")
     return OrderQuery(
@@ -144,15 +233,34 @@ def build_query(
         channel=channel,
         account=account,
         late_before=now if late else None,
+        search=search.strip() if search else None,
+        commerce_statuses=parse_commerce_statuses(commerce_statuses),
         prime=prime,
         business=business,
-        search=search.strip() if search else None,
+        cancel_requested=cancel_requested,
+        held=held,
+        ship_by_from=ship_by_window[0],
+        ship_by_until=ship_by_window[1],
+        sort=parse_sort(sort),
         limit=limit,
+        offset=offset,
     )
 
 
 def list_orders(store: Store, query: OrderQuery) -> list[OrderSummary]:
     return store.list_orders(query)
+
+
+def pick_list(store: Store, orders: list[OrderSummary]) -> list[PickLine]:
+    """One line per item of ``orders`` (a pick list), in the listing's order."""
+    return store.pick_lines([o.amazon_order_id for o in orders])
+
+
+def count_matching(store: Store, query: OrderQuery, shown: int) -> int:
+    """How many orders the filters match; no second query when the page says it all."""
+    if query.offset == 0 and shown < query.limit:
+        return shown
+    return store.count_matching_orders(query)
 
 
 def find_amazon_order_id(store: Store, key: str) -> str:

@@ -19,6 +19,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from amzorders.domain.textfold import fold_text
 from amzorders.errors import (  # noqa: F401  (StoreError, ConcurrentChangeError: re-exported)
     ConcurrentChangeError,
     ConfigError,
@@ -143,6 +144,8 @@ class StoreBase:
                 str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
             )
             conn.row_factory = sqlite3.Row
+            # The search index holds folded text (migration 5 refolds old rows with it).
+            conn.create_function("amz_fold", 1, fold_text, deterministic=True)
             conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")

@@ -86,6 +86,11 @@ def render_ddl(script: str, dialect: Dialect, *, trgm_schema: str = "public") ->
 # SQL functions that give PostgreSQL the few SQLite built-ins the repositories use, so one
 # SQL text serves both. JSON documents are stored as TEXT on both engines.
 POSTGRES_FUNCTIONS = r"""
+-- Migration 5 refolds the search text of existing orders with amz_fold; on SQLite that is
+-- domain.textfold.fold_text itself. Here lower() stands in for rows written before it
+-- (every row written since is folded in Python, and a re-import refolds an old one).
+CREATE OR REPLACE FUNCTION amz_fold(t text) RETURNS text
+LANGUAGE sql IMMUTABLE AS $fn$ SELECT lower(t) $fn$;
 CREATE OR REPLACE FUNCTION amz_merge_patch(target jsonb, patch jsonb) RETURNS jsonb
 LANGUAGE plpgsql IMMUTABLE AS $fn$
 DECLARE

@@ -326,10 +326,26 @@ UPDATE amazon_orders SET last_ship_time = (
 """
 
 
+MIGRATION_5 = """
+-- Hold / unhold (as in Magento): state and status become 'holded' and the ones before
+-- are kept to restore on release. A held order is neither invoiced, shipped, refunded
+-- nor canceled (domain.rules). held_at NULL: not held.
+ALTER TABLE commerce_orders ADD COLUMN held_at TEXT;
+ALTER TABLE commerce_orders ADD COLUMN hold_reason TEXT;
+ALTER TABLE commerce_orders ADD COLUMN hold_before_state TEXT;
+ALTER TABLE commerce_orders ADD COLUMN hold_before_status TEXT;
+
+-- Search is case- and accent-insensitive: the index keeps folded text (amz_fold is
+-- amzorders.domain.textfold.fold_text, registered on every connection).
+UPDATE order_search SET text = amz_fold(text);
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
     (2, "money components per item", MIGRATION_2),
     (3, "searchOrders checkpoints for resumable backfills", MIGRATION_3),
     (4, "compressed raw order JSON, last package ship time", MIGRATION_4),
+    (5, "order holds, folded search text", MIGRATION_5),
 ]

@@ -11,6 +11,7 @@ from amzorders.domain.commerce import CommerceItem, CommerceOrder
 from amzorders.domain.details import order_details
 from amzorders.domain.models import Address, AmazonOrder
 from amzorders.domain.money import components_from_json, components_to_json
+from amzorders.domain.textfold import fold_text
 from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
 from amzorders.domain.views import (
     AmazonItemView,
@@ -21,6 +22,7 @@ from amzorders.domain.views import (
     OrderQuery,
     OrderSummary,
     OrderView,
+    PickLine,
     ShipmentRecord,
 )
 from amzorders.store.base import (
@@ -59,7 +61,7 @@ _SUMMARY_COLUMNS = """
     a.amazon_order_id, c.increment_id, a.account, a.purchase_date, a.last_updated, a.status,
     c.status AS commerce_status, a.channel, a.marketplace_id, a.buyer_name, a.buyer_email,
     a.item_count, a.grand_total, a.currency, a.ship_by, a.is_prime, a.is_business,
-    a.buyer_cancel_requested
+    a.buyer_cancel_requested, c.held_at, c.hold_reason
 """
 
 
@@ -102,6 +104,8 @@ def _summary(row) -> OrderSummary:
         is_prime=bool(row["is_prime"]),
         is_business=bool(row["is_business"]),
         buyer_cancel_requested=bool(row["buyer_cancel_requested"]),
+        held_at=_dt(row["held_at"]),
+        hold_reason=row["hold_reason"],
     )
 
 
@@ -283,7 +287,7 @@ class OrdersRepository(StoreBase):
 
     def _write_search_text(self, order_row_id: int, text: str) -> None:
         self.conn.execute("DELETE FROM order_search WHERE rowid = ?", (order_row_id,))
-        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, text))
+        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, fold_text(text)))
 
     def add_search_term(self, amazon_order_id: str, term: str) -> None:
         row = self.conn.execute(
@@ -291,7 +295,7 @@ class OrdersRepository(StoreBase):
                WHERE a.amazon_order_id = ?""",
             (amazon_order_id,),
         ).fetchone()
-        if row and term not in row[1].split("\n"):
+        if row and fold_text(term) not in row[1].split("\n"):
             self._write_search_text(row[0], row[1] + "\n" + term)
 
     # -- sequences -----------------------------------------------------------------
@@ -634,56 +638,60 @@ class OrdersRepository(StoreBase):
     # -- reads for list and show ---------------------------------------------------
 
     def list_orders(self, query: OrderQuery) -> list[OrderSummary]:
-        where: list[str] = []
-        params: list[object] = []
-        if query.statuses:
-            where.append(f"a.status IN ({','.join('?' * len(query.statuses))})")
-            params.extend(query.statuses)
-        if query.since:
-            where.append("a.purchase_date >= ?")
-            params.append(to_iso(query.since))
-        if query.until:
-            where.append("a.purchase_date < ?")
-            params.append(to_iso(query.until))
-        if query.marketplace_ids:
-            where.append(f"a.marketplace_id IN ({','.join('?' * len(query.marketplace_ids))})")
-            params.extend(query.marketplace_ids)
-        if query.channel:
-            where.append("a.channel = ?")
-            params.append(query.channel)
-        if query.account:
-            where.append("a.account = ?")
-            params.append(query.account)
-        if query.prime is not None:
-            where.append("a.is_prime = ?")
-            params.append(int(query.prime))
-        if query.business is not None:
-            where.append("a.is_business = ?")
-            params.append(int(query.business))
-        if query.late_before:
-            # Matches the partial index amazon_orders_late.
-            where.append("a.status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED') AND a.ship_by < ?")
-            params.append(to_iso(query.late_before))
-        if query.search:
-            term = query.search.strip()
-            if len(term) >= 3 and not any(ch in term for ch in "%_\\"):
-                # Plain LIKE lets the trigram index answer (10x faster at 100k orders);
-                # SQLite does not hand LIKE ... ESCAPE to the FTS5 index.
-                where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {self.dialect.like} ?)")
-                params.append(f"%{term}%")
-            else:
-                like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {self.dialect.like} ? ESCAPE '\\')")
-                params.append(like)
+        where, params = _order_filter(query, self.dialect.like)
         sql = (
             f"SELECT {_SUMMARY_COLUMNS} FROM amazon_orders a "
             "LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
         )
         if where:
             sql += " WHERE " + " AND ".join(where)
-        sql += " ORDER BY a.purchase_date DESC, a.id DESC LIMIT ? OFFSET ?"
+        sql += f" ORDER BY {_order_by(query.sort)} LIMIT ? OFFSET ?"
         params.extend((query.limit, query.offset))
         return [_summary(r) for r in self.conn.execute(sql, params)]
+
+    def pick_lines(self, amazon_order_ids: list[str]) -> list[PickLine]:
+        """The items of these orders, in the order given, with where each goes."""
+        position = {order_id: index for index, order_id in enumerate(amazon_order_ids)}
+        lines: list[PickLine] = []
+        for start in range(0, len(amazon_order_ids), 500):
+            chunk = amazon_order_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"""SELECT a.amazon_order_id, c.increment_id, i.sku, i.asin, i.title, i.quantity_ordered,
+                           i.quantity_shipped, a.ship_by, a.shipping_address_json
+                      FROM amazon_order_items i JOIN amazon_orders a ON a.amazon_order_id = i.amazon_order_id
+                      LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id
+                     WHERE a.amazon_order_id IN ({marks}) ORDER BY i.id""",
+                chunk,
+            )
+            for row in rows:
+                address = json.loads(row["shipping_address_json"]) if row["shipping_address_json"] else {}
+                lines.append(
+                    PickLine(
+                        amazon_order_id=row["amazon_order_id"],
+                        increment_id=row["increment_id"],
+                        sku=row["sku"],
+                        asin=row["asin"],
+                        title=row["title"],
+                        quantity=row["quantity_ordered"],
+                        quantity_shipped=row["quantity_shipped"],
+                        ship_by=_dt(row["ship_by"]),
+                        ship_to_name=address.get("name"),
+                        ship_to_city=address.get("city"),
+                        ship_to_postal_code=address.get("postal_code"),
+                        ship_to_country=address.get("country_code"),
+                    )
+                )
+        lines.sort(key=lambda line: position[line.amazon_order_id])
+        return lines
+
+    def count_matching_orders(self, query: OrderQuery) -> int:
+        """How many orders match ``query``'s filters (limit and offset aside)."""
+        where, params = _order_filter(query, self.dialect.like)
+        sql = "SELECT count(*) FROM amazon_orders a LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        return int(self.conn.execute(sql, params).fetchone()[0])
 
     def count_orders(self) -> int:
         return int(self.conn.execute("SELECT count(*) FROM amazon_orders").fetchone()[0])
@@ -861,3 +869,83 @@ class OrdersRepository(StoreBase):
             )
             for r in self.conn.execute("SELECT * FROM credit_memos WHERE order_id = ? ORDER BY id", (order_id,))
         ]
+
+
+# --sort keys (the JSON field names) -> SQL; ties broken by the newest import.
+SORT_COLUMNS = {
+    "purchase_date": "a.purchase_date",
+    "last_updated": "a.last_updated",
+    "ship_by": "a.ship_by",
+    "grand_total": "CAST(a.grand_total AS REAL)",
+    "amazon_order_id": "a.amazon_order_id",
+    "increment_id": "c.increment_id",
+    "buyer_name": "lower(a.buyer_name)",
+    "amazon_status": "a.status",
+    "commerce_status": "c.status",
+}
+
+
+def _order_by(sort: str) -> str:
+    descending = sort.startswith("-")
+    column = SORT_COLUMNS[sort.lstrip("-")]
+    direction = "DESC" if descending else "ASC"
+    # Orders without the value (no ship-by yet) go last either way.
+    return f"{column} IS NULL, {column} {direction}, a.id {direction}"
+
+
+def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[str], list[object]]:
+    where: list[str] = []
+    params: list[object] = []
+    if query.statuses:
+        where.append(f"a.status IN ({','.join('?' * len(query.statuses))})")
+        params.extend(query.statuses)
+    if query.since:
+        where.append("a.purchase_date >= ?")
+        params.append(to_iso(query.since))
+    if query.until:
+        where.append("a.purchase_date < ?")
+        params.append(to_iso(query.until))
+    if query.marketplace_ids:
+        where.append(f"a.marketplace_id IN ({','.join('?' * len(query.marketplace_ids))})")
+        params.extend(query.marketplace_ids)
+    if query.channel:
+        where.append("a.channel = ?")
+        params.append(query.channel)
+    if query.account:
+        where.append("a.account = ?")
+        params.append(query.account)
+    if query.late_before:
+        # Matches the partial index amazon_orders_late.
+        where.append("a.status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED') AND a.ship_by < ?")
+        params.append(to_iso(query.late_before))
+    if query.commerce_statuses:
+        where.append(f"c.status IN ({','.join('?' * len(query.commerce_statuses))})")
+        params.extend(query.commerce_statuses)
+    for column, wanted in (
+        ("a.is_prime", query.prime),
+        ("a.is_business", query.business),
+        ("a.buyer_cancel_requested", query.cancel_requested),
+    ):
+        if wanted is not None:
+            where.append(f"{column} = ?")
+            params.append(1 if wanted else 0)
+    if query.held is not None:
+        where.append("c.state = 'holded'" if query.held else "(c.id IS NULL OR c.state <> 'holded')")
+    if query.ship_by_from:
+        where.append("a.ship_by >= ?")
+        params.append(to_iso(query.ship_by_from))
+    if query.ship_by_until:
+        where.append("a.ship_by < ?")
+        params.append(to_iso(query.ship_by_until))
+    if query.search:
+        term = fold_text(query.search.strip())
+        if len(term) >= 3 and not any(ch in term for ch in "%_\\"):
+            # Plain LIKE lets the trigram index answer (10x faster at 100k orders);
+            # SQLite does not hand LIKE ... ESCAPE to the FTS5 index.
+            where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {like_operator} ?)")
+            params.append(f"%{term}%")
+        else:
+            like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {like_operator} ? ESCAPE '\\')")
+            params.append(like)
+    return where, params

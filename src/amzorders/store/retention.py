@@ -21,6 +21,8 @@ destination country and state/region (sales tax / VAT reporting) inside the raw 
 
 from __future__ import annotations
 
+from amzorders.domain.textfold import fold_text
+
 import json
 from collections.abc import Iterable
 from datetime import datetime
@@ -250,7 +252,7 @@ class RetentionRepository(StoreBase):
             parts.extend(item)
         text = "\n".join(p for p in parts if p)
         self.conn.execute("DELETE FROM order_search WHERE rowid = ?", (order_row_id,))
-        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, text))
+        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, fold_text(text)))
 
     def is_pii_purged(self, amazon_order_id: str) -> bool:
         row = self.conn.execute(

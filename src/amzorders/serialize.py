@@ -1,0 +1,55 @@
+"""Machine-readable forms of the data: JSON values and CSV cells (no rich: scripts'
+output paths stay light to import)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from amzorders.textsafe import json_text
+
+
+def jsonable(value: Any) -> Any:
+    """Stable JSON: snake_case keys, ISO-8601 UTC times, money as strings."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "raw"}
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, Decimal):
+        return f"{value:f}"
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Indented JSON; characters a terminal would act on written as JSON escapes."""
+    return json_text(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+
+
+def csv_cell(value: Any) -> str:
+    """One CSV/TSV cell: nested values as compact JSON, None empty, and a text starting
+    with = + - @ quoted with ' (spreadsheets run such a cell as a formula)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    text = str(value)
+    if text[:1] in ("=", "+", "-", "@") and not _looks_numeric(text):
+        return "'" + text
+    return text
+
+
+def _looks_numeric(value: str) -> bool:
+    try:
+        Decimal(value)
+        return True
+    except ArithmeticError:
+        return False
