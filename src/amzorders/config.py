@@ -142,6 +142,7 @@ class OrderSettings:
     order_number_source: str = "increment"  # increment / amazon
     order_number_prefix: str = ""
     initial_status: str = "pending"  # pending / processing
+    hold_on_cancel_request: bool = False  # hold an order when its buyer asks to cancel
 
 
 @dataclass(frozen=True)
@@ -311,6 +312,7 @@ class Settings:
             item("orders.order_number_source", orders.order_number_source),
             item("orders.order_number_prefix", orders.order_number_prefix),
             item("orders.initial_status", orders.initial_status),
+            item("orders.hold_on_cancel_request", orders.hold_on_cancel_request),
             item("sync.initial_days", sync.initial_days),
             item("sync.pii_retention_days", sync.pii_retention_days),
             item("sync.lock_timeout_seconds", sync.lock_timeout_seconds),
@@ -856,6 +858,9 @@ def _parse_orders(table: _Table, env: Mapping[str, str], sources: dict[str, str]
     if from_env is not None:
         values["import_orders"] = parse_bool(from_env, "AMZORDERS_IMPORT_ORDERS")
         sources["orders.import_orders"] = source_env("AMZORDERS_IMPORT_ORDERS")
+    hold = table.get_bool("hold_on_cancel_request")
+    if hold is not None:
+        values["hold_on_cancel_request"], sources["orders.hold_on_cancel_request"] = hold, SOURCE_FILE
     for key, choices in (
         ("order_number_source", ORDER_NUMBER_SOURCES),
         ("initial_status", INITIAL_STATUSES),
@@ -998,7 +1003,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
         "token_url",
         "merchant_id",
     ),
-    "orders": ("import_orders", "order_number_source", "order_number_prefix", "initial_status"),
+    "orders": ("import_orders", "order_number_source", "order_number_prefix", "initial_status", "hold_on_cancel_request"),
     "sync": ("initial_days", "pii_retention_days", "lock_timeout_seconds"),
     "email": ("host", "port", "security", "username", "password", "from_address", "from_name"),
 }

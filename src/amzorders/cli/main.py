@@ -120,6 +120,8 @@ COMMAND_OWNERS: dict[str, str] = {
     "refund": "processing_cmd",
     "cancel": "processing_cmd",
     "comment": "processing_cmd",
+    "hold": "processing_cmd",
+    "unhold": "processing_cmd",
     "message": "message_cmd",
     "review-request": "message_cmd",
     "print": "print_cmd",

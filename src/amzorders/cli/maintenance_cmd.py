@@ -156,6 +156,7 @@ def audit_command(
         order_number_source=orders.order_number_source,
         order_number_prefix=orders.order_number_prefix,
         initial_status=orders.initial_status,
+        hold_on_cancel_request=orders.hold_on_cancel_request,
     )
     report = audit(
         app.store(), app.amazon(), app.account, since_dt, until_dt, fix,

@@ -74,6 +74,7 @@ def _import_settings(app):
         order_number_source=orders.order_number_source,
         order_number_prefix=orders.order_number_prefix,
         initial_status=orders.initial_status,
+        hold_on_cancel_request=orders.hold_on_cancel_request,
     )
 
 

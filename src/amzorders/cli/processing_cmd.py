@@ -29,6 +29,8 @@ def register(app: typer.Typer) -> None:
     app.command("refund", rich_help_panel=PANEL)(refund_command)
     app.command("cancel", rich_help_panel=PANEL)(cancel_command)
     app.command("comment", rich_help_panel=PANEL)(comment_command)
+    app.command("hold", rich_help_panel=PANEL)(hold_command)
+    app.command("unhold", rich_help_panel=PANEL)(unhold_command)
 
 
 def _context(ctx: typer.Context, push: bool = True):
@@ -121,20 +123,85 @@ def _print_dry_run(result, account, as_json: bool) -> None:
 
 def invoice_command(
     ctx: typer.Context,
-    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
+    orders: Annotated[Optional[list[str]], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.", show_default=False)] = None,
     item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP)] = None,
-    comment: Annotated[Optional[str], typer.Option("--comment", help="A comment for the invoice and the order history.")] = None,
+    comment: Annotated[Optional[str], typer.Option("--comment", metavar="TEXT", help="A comment for the invoice and the order history.")] = None,
+    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help=FROM_CSV_HELP.format(columns="order, and optionally sku, qty, comment"))] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP)] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything; write nothing.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Invoice an order (captured offline: Amazon collected the payment).
+    """Invoice orders (captured offline: Amazon collected the payment).
 
+    Orders already fully invoiced are skipped, so a list or file can be run again.
     Example: amzorders invoice 000000012 --item SKU-A=1
     """
-    from amzorders.services import processing
+    if not from_csv and orders and len(orders) == 1 and not report and not dry_run:
+        from amzorders.services import processing
 
-    result = processing.invoice(_context(ctx), order, items=item, comment=comment, notify=notify)
-    _report(result, json_output)
+        result = processing.invoice(_context(ctx), orders[0], items=item, comment=comment, notify=notify)
+        _report(result, json_output)
+        return
+    _bulk(ctx, "invoice", orders, from_csv, report, {"comment": comment}, item, notify=notify, dry_run=dry_run, as_json=json_output)
+
+
+FROM_CSV_HELP = "Take the orders from a CSV file ('-': stdin) with a header row: {columns}."
+REPORT_HELP = "Write each row's outcome (done, skipped, error) to this CSV file."
+
+
+def _bulk(ctx, action, orders, from_csv, report, values, item, *, notify=False, dry_run=False, as_json=False, push=True) -> None:
+    """Several orders or a CSV: check all, then do all (see services.bulk)."""
+    from amzorders.errors import UsageError
+    from amzorders.services import bulk
+
+    if from_csv is not None and orders:
+        raise UsageError("Give ORDER numbers or --from-csv FILE, not both.")
+    if from_csv is None and not orders:
+        raise UsageError(f"{action} needs ORDER (one or more) or --from-csv FILE. Example: amzorders {action} 000000012")
+    if from_csv is not None and (item or any(values.values())):
+        raise UsageError("--from-csv takes everything from the file; give --item, --reason and --comment in its columns.")
+    context = _context(ctx, push=push)
+    rows = bulk.read_rows(action, from_csv) if from_csv is not None else bulk.rows_from_orders(orders, values)
+    source = ("stdin" if str(from_csv) == "-" else str(from_csv)) if from_csv is not None else "the orders given"
+    try:
+        result = bulk.run(context, action, rows, item_specs=item if from_csv is None else None, notify=notify, dry_run=dry_run, source=source)
+    except bulk.BulkRowsError as err:
+        if report is not None:
+            bulk.write_report(report, bulk.report_rows(err.rows))
+        raise
+    if report is not None:
+        bulk.write_report(report, bulk.report_rows(result.rows))
+    if as_json:
+        from amzorders.cli.output import Output
+
+        Output("json").emit_one({"action": action, "dry_run": dry_run, "rows": bulk.report_rows(result.rows)})
+    else:
+        for row in result.rows:
+            where = f"line {row.line}: " if row.line is not None else ""
+            label = {"skipped": "skipped", "would do": "would do"}.get(row.outcome, "")
+            out(f"{where}{row.message}" + (f" ({label})" if label else ""))
+    rejected = 0
+    for action_result in result.results:
+        try:
+            _report_delivery_only(action_result)
+        except typer.Exit:
+            rejected += 1
+    notice(result.summary() + (". Dry run: nothing was written or sent." if dry_run else "."))
+    if rejected:
+        raise typer.Exit(4)
+
+
+def _report_delivery_only(result) -> None:
+    """For bulk runs: only what became of the Amazon side (the summary line is printed)."""
+    for delivery in result.deliveries:
+        if delivery.state == "failed":
+            warn(f"Amazon rejected {result.order_number}: {delivery.error or 'no reason given'}; see 'amzorders outbox show {delivery.outbox_id}'.")
+            raise typer.Exit(4)
+        if delivery.state not in ("done", "submitted"):
+            notice(f"{result.order_number}: queued for Amazon; 'amzorders sync' will deliver it.")
+    if result.notification is not None and not result.notification.sent:
+        warn(f"The e-mail to the buyer of {result.order_number} could not be sent: {result.notification.error}")
 
 
 def ship_command(
@@ -147,7 +214,8 @@ def ship_command(
     ship_date: Annotated[Optional[str], typer.Option("--ship-date", metavar="WHEN", help="When it shipped (ISO date/time or 2h, 1d ago). Default: now.")] = None,
     item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP)] = None,
     force: Annotated[bool, typer.Option("--force", help="Accept a tracking number that does not look like the carrier's.")] = False,
-    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV (order, carrier, tracking, sku, qty, ship_date, method, carrier_name); '-' reads standard input. At most 20 MB.")] = None,
+    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV ('-': stdin): order, carrier, tracking, and optionally sku, qty, ship_date, method, carrier_name. Rows shipped already are skipped. At most 20 MB.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP + " With --from-csv.")] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the request for Amazon; write nothing.")] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
@@ -164,9 +232,16 @@ def ship_command(
         if order or carrier or tracking or carrier_name or method or ship_date or item:
             raise UsageError("--from-csv takes everything from the file; do not give ORDER, --carrier, --tracking, --item or other shipment options with it.")
         context = _context(ctx, push=not no_push)
-        # '-' reads the CSV from standard input (a pipe from the carrier's export).
-        source = sys.stdin.buffer if str(from_csv) == "-" else from_csv
-        bulk = processing.ship_from_csv(context, source, force=force, notify=notify, dry_run=dry_run)
+        try:
+            bulk = processing.ship_from_csv(context, from_csv, force=force, notify=notify, dry_run=dry_run)
+        except UsageError as err:
+            if report is not None and getattr(err, "outcomes", None):
+                _write_ship_report(report, err.outcomes)
+            raise
+        if report is not None:
+            _write_ship_report(report, bulk.outcomes)
+        for line, order_key, tracking, why in bulk.skipped:
+            out(f"line {line}: order {order_key} skipped: {why}.")
         if dry_run:
             if json_output:
                 from amzorders import render
@@ -177,7 +252,7 @@ def ship_command(
                     out(result.summary)
                     out(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
                     out_json(json.dumps(result.payload, indent=2, ensure_ascii=False))
-            notice(f"{bulk.rows} row(s) checked, {len(bulk.shipments)} shipment(s). Dry run: nothing was written or sent.")
+            notice(f"{bulk.rows} row(s) checked, {len(bulk.shipments)} shipment(s), {len(bulk.skipped)} row(s) skipped (shipped already). Dry run: nothing was written or sent.")
             return
         failed = 0
         for result in bulk.shipments:
@@ -185,10 +260,12 @@ def ship_command(
                 _report(result, json_output)
             except typer.Exit:
                 failed += 1
-        notice(f"{bulk.rows} row(s), {len(bulk.shipments)} shipment(s) created.")
+        notice(f"{bulk.rows} row(s), {len(bulk.shipments)} shipment(s) created, {len(bulk.skipped)} row(s) skipped (shipped already).")
         if failed:
             raise typer.Exit(4)
         return
+    if report is not None:
+        raise UsageError("--report goes with --from-csv.")
     missing = [name for name, value in (("ORDER", order), ("--carrier", carrier), ("--tracking", tracking)) if not value]
     if missing:
         raise UsageError(f"ship needs {', '.join(missing)} (or --from-csv FILE). Example: amzorders ship 000000012 --carrier UPS --tracking 1Z999AA10123456784")
@@ -200,15 +277,27 @@ def ship_command(
     _show_outcome(result, context, dry_run, json_output)
 
 
+def _write_ship_report(path: Path, outcomes: dict) -> None:
+    from amzorders.services import bulk
+
+    rows = [
+        {"line": line, "order": order_key, "outcome": outcome, "document": document, "message": message}
+        for line, (order_key, outcome, document, message) in sorted(outcomes.items())
+    ]
+    bulk.write_report(path, rows)
+
+
 def refund_command(
     ctx: typer.Context,
-    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
-    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Amazon adjustment reason, e.g. CustomerReturn, NoInventory, GeneralAdjustment.")],
+    orders: Annotated[Optional[list[str]], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.", show_default=False)] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", metavar="REASON", help="Amazon adjustment reason, e.g. CustomerReturn, NoInventory, GeneralAdjustment.")] = None,
     item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help="Refund this quantity of this item (repeatable). Default: every invoiced unit not yet refunded.")] = None,
     shipping: Annotated[Optional[str], typer.Option("--shipping", metavar="AMOUNT", help="Shipping to refund. Default: all of it on a full refund, else 0.")] = None,
     adjustment_refund: Annotated[Optional[str], typer.Option("--adjustment-refund", metavar="AMOUNT", help="An extra amount refunded (goodwill).")] = None,
     adjustment_fee: Annotated[Optional[str], typer.Option("--adjustment-fee", metavar="AMOUNT", help="A fee kept back (restocking fee).")] = None,
-    comment: Annotated[Optional[str], typer.Option("--comment", help="A comment for the credit memo and the order history.")] = None,
+    comment: Annotated[Optional[str], typer.Option("--comment", metavar="TEXT", help="A comment for the credit memo and the order history.")] = None,
+    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help=FROM_CSV_HELP.format(columns="order, reason, and optionally sku, qty, shipping, adjustment_refund, adjustment_fee, comment"))] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP)] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the feed for Amazon; write nothing.")] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
@@ -216,40 +305,59 @@ def refund_command(
 ) -> None:
     """Refund (credit memo), sent to Amazon as a payment adjustment; a full refund closes the order.
 
+    Orders with nothing left to refund are skipped in a list or file.
     Example: amzorders refund 000000012 --reason CustomerReturn --item SKU-A=1 --shipping 1.50
     """
     from amzorders.domain.rules import parse_amount
-    from amzorders.services import processing
+    from amzorders.errors import UsageError
 
-    context = _context(ctx, push=not no_push)
-    result = processing.refund(
-        context, order, reason=reason, items=item,
-        shipping=parse_amount(shipping, "--shipping"),
-        adjustment_refund=parse_amount(adjustment_refund, "--adjustment-refund"),
-        adjustment_fee=parse_amount(adjustment_fee, "--adjustment-fee"),
-        comment=comment, notify=notify, dry_run=dry_run,
-    )
-    _show_outcome(result, context, dry_run, json_output)
+    if not from_csv and orders and len(orders) == 1 and not report:
+        from amzorders.services import processing
+
+        if not reason:
+            raise UsageError("refund needs --reason, e.g. --reason CustomerReturn.")
+        context = _context(ctx, push=not no_push)
+        result = processing.refund(
+            context, orders[0], reason=reason, items=item,
+            shipping=parse_amount(shipping, "--shipping"),
+            adjustment_refund=parse_amount(adjustment_refund, "--adjustment-refund"),
+            adjustment_fee=parse_amount(adjustment_fee, "--adjustment-fee"),
+            comment=comment, notify=notify, dry_run=dry_run,
+        )
+        _show_outcome(result, context, dry_run, json_output)
+        return
+    values = {"reason": reason, "comment": comment, "shipping": shipping, "adjustment_refund": adjustment_refund, "adjustment_fee": adjustment_fee}
+    _bulk(ctx, "refund", orders, from_csv, report, values, item, notify=notify, dry_run=dry_run, as_json=json_output, push=not no_push)
 
 
 def cancel_command(
     ctx: typer.Context,
-    order: Annotated[str, typer.Argument(help=ORDER_HELP)],
-    reason: Annotated[str, typer.Option("--reason", metavar="REASON", help="Amazon cancel reason, e.g. NoInventory, BuyerCanceled, ShippingAddressUndeliverable.")],
-    comment: Annotated[Optional[str], typer.Option("--comment", help="A comment for the order history.")] = None,
+    orders: Annotated[Optional[list[str]], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.", show_default=False)] = None,
+    reason: Annotated[Optional[str], typer.Option("--reason", metavar="REASON", help="Amazon cancel reason, e.g. NoInventory, BuyerCanceled, ShippingAddressUndeliverable.")] = None,
+    comment: Annotated[Optional[str], typer.Option("--comment", metavar="TEXT", help="A comment for the order history.")] = None,
+    from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help=FROM_CSV_HELP.format(columns="order, reason, and optionally comment"))] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP)] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the feed for Amazon; write nothing.")] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
     json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Cancel an order Amazon still shows as UNSHIPPED (shipped orders are refunded instead).
+    """Cancel orders Amazon still shows as UNSHIPPED (shipped orders are refunded instead).
 
+    Orders canceled already are skipped in a list or file.
     Example: amzorders cancel 000000012 --reason NoInventory
     """
-    from amzorders.services import processing
+    from amzorders.errors import UsageError
 
-    context = _context(ctx, push=not no_push)
-    result = processing.cancel(context, order, reason=reason, comment=comment, dry_run=dry_run)
-    _show_outcome(result, context, dry_run, json_output)
+    if not from_csv and orders and len(orders) == 1 and not report:
+        from amzorders.services import processing
+
+        if not reason:
+            raise UsageError("cancel needs --reason, e.g. --reason NoInventory.")
+        context = _context(ctx, push=not no_push)
+        result = processing.cancel(context, orders[0], reason=reason, comment=comment, dry_run=dry_run)
+        _show_outcome(result, context, dry_run, json_output)
+        return
+    _bulk(ctx, "cancel", orders, from_csv, report, {"reason": reason, "comment": comment}, None, dry_run=dry_run, as_json=json_output, push=not no_push)
 
 
 def comment_command(
@@ -267,3 +375,38 @@ def comment_command(
 
     result = processing.comment(_context(ctx), order, text, notify=notify)
     _report(result, json_output)
+
+
+def hold_command(
+    ctx: typer.Context,
+    orders: Annotated[list[str], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.")],
+    reason: Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why it is held (shown in list and show).")] = None,
+) -> None:
+    """Put orders on hold: no invoice, shipment, refund or cancel until 'unhold' (as in Magento).
+
+    Local only: Amazon does not know about it. Example: amzorders hold 000000012 --reason "address check"
+    """
+    from amzorders.domain.models import utcnow
+    from amzorders.services.holds import hold
+
+    result = hold(get_app(ctx).store(), orders, reason, utcnow())
+    for outcome in result.outcomes:
+        out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
+    notice(result.summary("put on hold") + ".")
+
+
+def unhold_command(
+    ctx: typer.Context,
+    orders: Annotated[list[str], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.")],
+) -> None:
+    """Release held orders to the state they had before the hold.
+
+    Example: amzorders unhold 000000012
+    """
+    from amzorders.domain.models import utcnow
+    from amzorders.services.holds import unhold
+
+    result = unhold(get_app(ctx).store(), orders, utcnow())
+    for outcome in result.outcomes:
+        out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
+    notice(result.summary("released") + ".")

@@ -79,6 +79,7 @@ class ImportSettings:
     order_number_source: str = "increment"  # increment / amazon
     order_number_prefix: str = ""
     initial_status: str = "pending"
+    hold_on_cancel_request: bool = False  # orders.hold_on_cancel_request
 
 
 @dataclass(slots=True)
@@ -228,15 +229,41 @@ class OrderImporter:
                 now=now,
             )
 
+        new_cancel_request = order.buyer_cancel_requested and not (stored and stored.buyer_cancel_requested)
         commerce_id = stored.commerce_id if stored else None
         if commerce_id is None:
             if self._wants_commerce_order(order):
                 self._create_commerce_order(order, now, increment_id)
                 result.commerce_created += 1
+                if new_cancel_request and self.settings.hold_on_cancel_request:
+                    created = self.store.load_commerce_order(amazon_order_id=order.order_id)
+                    if created is not None:
+                        self._hold_for_cancel_request(created, order, now)
             return
         commerce = self.store.load_commerce_order(commerce_id=commerce_id)
         if commerce is not None:
             self._follow_amazon(commerce, order, now)
+            if new_cancel_request and self.settings.hold_on_cancel_request:
+                self._hold_for_cancel_request(commerce, order, now)
+
+    def _hold_for_cancel_request(self, commerce: CommerceOrder, order: AmazonOrder, now: datetime) -> None:
+        """orders.hold_on_cancel_request: hold the order so that nobody ships it while
+        the buyer's request waits for an answer (Amazon asks sellers to honour it)."""
+        if commerce.state in ("holded", "canceled", "complete", "closed"):
+            return
+        before_state, before_status = commerce.state, commerce.status
+        commerce.state = commerce.status = "holded"
+        commerce.updated_at = now
+        self.store.save_commerce_order(commerce)
+        self.store.set_hold(commerce.id, held_at=now, reason="the buyer asked to cancel", before_state=before_state, before_status=before_status)
+        self._add_history(
+            order.order_id,
+            "Order put on hold: the buyer asked to cancel. Release it with 'amzorders unhold', then cancel it or ship it.",
+            source="system",
+            status="holded",
+            entity_type="order",
+            now=now,
+        )
 
     def _wants_commerce_order(self, order: AmazonOrder) -> bool:
         return self.settings.import_orders and should_create_commerce_order(order)

@@ -110,6 +110,10 @@ class BulkShipResult:
     shipments: list[ActionResult]
     rows: int
     dry_run: bool = False
+    # (line, order, tracking, why): rows whose package is shipped already with this tracking
+    skipped: list[tuple[int, str, str, str]] = field(default_factory=list)
+    # line -> (order, outcome, shipment number, message) for --report
+    outcomes: dict[int, tuple[str, str, str, str]] = field(default_factory=dict)
 
 
 # ------------------------------------------------------------------ helpers
@@ -298,6 +302,7 @@ def invoice(
     items: list[str] | None = None,
     comment: str | None = None,
     notify: bool = False,
+    dry_run: bool = False,
 ) -> ActionResult:
     """Invoice the order (all that is left, or ``items`` 'SKU=QTY'), captured offline."""
     loaded = _load(ctx, order_key)
@@ -307,6 +312,12 @@ def invoice(
     plan = rules.plan_invoice(order, _items_option(order, items), now)
     currency = order.currency
     total = _money_text(plan.grand_total, currency)
+    if dry_run:
+        return ActionResult(
+            "invoice", order.increment_id, loaded.amazon_order_id, dry_run=True, currency=currency,
+            amount=plan.grand_total, order_state=plan.order.state,
+            summary=f"Order {order.increment_id} would be invoiced ({currency} {total}).",
+        )
     result = ActionResult("invoice", order.increment_id, loaded.amazon_order_id, currency=currency, amount=plan.grand_total)
     with ctx.store.transaction():
         number = _number(ctx, ctx.store.next_sequence_value("invoice"))
@@ -522,15 +533,25 @@ def _open_csv(source: Path | BinaryIO) -> tuple[BinaryIO, str, bool]:
 
 
 def _read_csv(source: Path | BinaryIO) -> list[_CsvRow]:
+    return read_csv_rows(source, _CSV_COLUMNS, _REQUIRED_CSV_COLUMNS, "ship")
+
+
+def read_csv_rows(source: Path | BinaryIO, known: dict[str, str], required: tuple[str, ...], action: str) -> list[_CsvRow]:
+    """The rows of a CSV file or stream (header names mapped through ``known``), read
+    with the size and row limits applied while reading. A path '-' is stdin."""
+    if isinstance(source, Path) and str(source) == "-":
+        import sys
+
+        source = sys.stdin.buffer
     stream, path, opened = _open_csv(source)
     try:
-        return _parse_csv(stream, path)
+        return _parse_csv(stream, path, known, required, action)
     finally:
         if opened:
             stream.close()
 
 
-def _parse_csv(stream: BinaryIO, path: str) -> list[_CsvRow]:
+def _parse_csv(stream: BinaryIO, path: str, known: dict[str, str], required: tuple[str, ...], action: str) -> list[_CsvRow]:
     buffered = io.BufferedReader(_LimitedReader(stream, MAX_CSV_BYTES, path), buffer_size=64 * 1024)
     try:
         sample = buffered.peek(4096)[:4096].decode("utf-8-sig", errors="ignore")
@@ -543,7 +564,7 @@ def _parse_csv(stream: BinaryIO, path: str) -> list[_CsvRow]:
     text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
     reader = csv.reader(text, dialect)
     try:
-        return _csv_rows(reader, path)
+        return _csv_rows(reader, path, known, required, action)
     except UnicodeDecodeError:
         raise UsageError(
             f"--from-csv: {path} is not UTF-8 text (near line {reader.line_num + 1}); save it as UTF-8 CSV."
@@ -552,25 +573,26 @@ def _parse_csv(stream: BinaryIO, path: str) -> list[_CsvRow]:
         raise UsageError(f"--from-csv: cannot read {path}: {exc.strerror}.") from None
 
 
-def _csv_rows(reader, path: str) -> list[_CsvRow]:  # type: ignore[no-untyped-def]
+def _csv_rows(reader, path: str, known: dict[str, str], required: tuple[str, ...], action: str) -> list[_CsvRow]:  # type: ignore[no-untyped-def]
     try:
         header = next(reader)
     except StopIteration:
-        raise UsageError(f"--from-csv: {path} is empty; it needs a header row (order,carrier,tracking,...).") from None
+        raise UsageError(f"--from-csv: {path} is empty; it needs a header row ({','.join(required)},...).") from None
     except csv.Error as exc:
         raise UsageError(f"--from-csv: {path} line 1: {exc}.") from None
     columns: list[str | None] = []
     for name in header:
         key = name.strip().casefold().replace(" ", "_").replace("-", "_")
-        column = _CSV_COLUMNS.get(key)
+        column = known.get(key)
         if column is not None and column in columns:
             raise UsageError(f"--from-csv: {path} has the column '{column}' twice in its header.")
         columns.append(column)
-    missing = [c for c in _REQUIRED_CSV_COLUMNS if c not in columns]
+    missing = [c for c in required if c not in columns]
     if missing:
+        optional = [c for c in dict.fromkeys(known.values()) if c not in required]
         raise UsageError(
             f"--from-csv: {path} header lacks {', '.join(missing)}. The first row must name the columns: "
-            "order, carrier, tracking, and optionally sku, qty, ship_date, method, carrier_name."
+            f"{', '.join(required)}, and optionally {', '.join(optional)}."
         )
     rows = []
     try:
@@ -585,11 +607,11 @@ def _csv_rows(reader, path: str) -> list[_CsvRow]:  # type: ignore[no-untyped-de
                 values["__extra__"] = "yes"
             rows.append(_CsvRow(reader.line_num, values))
             if len(rows) > MAX_CSV_ROWS:
-                raise UsageError(f"--from-csv: {path} has more than {MAX_CSV_ROWS} rows; split it. Nothing was shipped.")
+                raise UsageError(f"--from-csv: {path} has more than {MAX_CSV_ROWS} rows; split it. Nothing was done.")
     except csv.Error as exc:
-        raise UsageError(f"--from-csv: {path} line {reader.line_num}: {exc}; nothing was shipped.") from None
+        raise UsageError(f"--from-csv: {path} line {reader.line_num}: {exc}; nothing was done.") from None
     if not rows:
-        raise UsageError(f"--from-csv: {path} has a header but no rows; nothing to ship.")
+        raise UsageError(f"--from-csv: {path} has a header but no rows; nothing to {action}.")
     return rows
 
 
@@ -609,16 +631,22 @@ def ship_from_csv(
     notify: bool = False,
     dry_run: bool = False,
 ) -> BulkShipResult:
-    """Ship from a carrier export. All rows are checked first; one bad row: nothing written.
+    """Ship from a carrier export. All rows are checked first, every problem reported
+    with its line; one bad row: nothing written.
 
-    Rows of one order with one tracking number form one shipment (one package).
+    Rows of one order with one tracking number form one shipment (one package). A row
+    whose order already has a shipment with that tracking number (holding the row's
+    items) is skipped, so the same carrier file can be run again.
     """
     rows = _read_csv(source)
-    path = source if isinstance(source, Path) else "stdin"
+    name = str(source) if isinstance(source, Path) and str(source) != "-" else "stdin"
     now = ctx.now()
     problems: list[tuple[int, str]] = []
     groups: dict[tuple[str, str], _Group] = {}
     loaded_by_key: dict[str, _Loaded] = {}
+    shipped_by_order: dict[str, dict[str, dict[str, int]]] = {}
+    skipped: list[tuple[int, str, str, str]] = []
+    bad_lines: set[int] = set()
     for row in rows:
         v = row.values
         try:
@@ -634,6 +662,22 @@ def ship_from_csv(
                 loaded_by_key[key] = loaded
             _check_shippable(loaded)
             order = _require_commerce(loaded, "ship")
+            shipped = shipped_by_order.get(loaded.amazon_order_id)
+            if shipped is None:
+                shipped = shipped_by_order[loaded.amazon_order_id] = ctx.store.shipped_items_by_tracking(order.id)
+            normalized = v["tracking"].replace(" ", "").upper()
+            if normalized in shipped:
+                already = shipped[normalized]
+                if v.get("sku"):
+                    item = rules.find_item(order, v["sku"])
+                    wanted = rules.parse_quantity(v["qty"], "qty") if v.get("qty") else 1
+                    if already.get(item.order_item_id, 0) < wanted:
+                        raise NotAllowedError(
+                            f"tracking {v['tracking']} is already used by another shipment of order {key} "
+                            f"without {wanted} x SKU {v['sku']}; use a new tracking number for a new package"
+                        )
+                skipped.append((row.line, key, v["tracking"], f"already shipped with tracking {v['tracking']}"))
+                continue
             code, _ = rules.check_carrier(v["carrier"], v.get("carrier_name"))
             tracking = rules.check_text(v["tracking"], "tracking", required=True, max_length=rules.MAX_TRACKING_LENGTH)
             problem = rules.tracking_problem(code, tracking or "")
@@ -677,10 +721,16 @@ def ship_from_csv(
             group.lines.append(row.line)
         except AmzOrdersError as exc:
             problems.append((row.line, exc.message))
+            bad_lines.add(row.line)
     plans: list[tuple[_Loaded, rules.ShipPlan]] = []
-    if not problems:
-        current: dict[str, CommerceOrder] = {}
+    # The packages are planned even when other rows are bad, so that quantity problems
+    # show up in the same run as the rest.
+    current: dict[str, CommerceOrder] = {}
+    planned_lines: dict[int, int] = {}  # first line of a group -> index in plans
+    if True:
         for group in groups.values():
+            if bad_lines.intersection(group.lines):
+                continue
             loaded = group.loaded
             order = current.get(loaded.amazon_order_id) or loaded.order
             assert order is not None
@@ -695,16 +745,29 @@ def ship_from_csv(
                 problems.append((group.lines[0], f"{exc.message}" + (f" (lines {where})" if len(group.lines) > 1 else "")))
                 continue
             current[loaded.amazon_order_id] = plan.order
+            for line in group.lines:
+                planned_lines[line] = len(plans)
             plans.append((loaded, plan))
+    outcomes: dict[int, tuple[str, str, str, str]] = {}
+    for line, key, _tracking, why in skipped:
+        outcomes[line] = (key, "skipped", "", why)
     if problems:
+        messages = {line: message for line, message in problems}
+        for row in rows:
+            if row.line in messages:
+                outcomes[row.line] = (row.values.get("order", ""), "error", "", messages[row.line])
+            elif row.line not in outcomes:
+                outcomes[row.line] = (row.values.get("order", ""), "not written", "", "other rows have problems")
         shown = sorted(problems)[:MAX_LISTED_PROBLEMS]
         listing = "\n".join(f"  line {line}: {message}" for line, message in shown)
         if len(problems) > len(shown):
             listing += f"\n  ... and {len(problems) - len(shown)} more bad row(s) after line {shown[-1][0]}"
-        raise UsageError(
-            f"{path} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}",
+        error = UsageError(
+            f"{name} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}",
             multiline=True,
         )
+        error.outcomes = outcomes  # type: ignore[attr-defined]
+        raise error
     if dry_run:
         results = []
         next_number = ctx.store.peek_sequence_value("shipment")
@@ -715,10 +778,18 @@ def ship_from_csv(
                 outbox_kind="confirm_shipment", payload=confirm_shipment_body(loaded.facts.marketplace_id, ref, plan),
                 summary=_ship_summary(ref, plan.order.increment_id, plan, dry_run=True),
             ))
-        return BulkShipResult(results, len(rows), dry_run=True)
-    results = _write_shipments(ctx, plans)
+        for line, index in planned_lines.items():
+            outcomes[line] = (rows_by_line(rows)[line], "would ship", results[index].document_number or "", results[index].summary)
+        return BulkShipResult(results, len(rows), dry_run=True, skipped=skipped, outcomes=outcomes)
+    results = _write_shipments(ctx, plans) if plans else []
     _finish(ctx, results, notify)
-    return BulkShipResult(results, len(rows))
+    for line, index in planned_lines.items():
+        outcomes[line] = (rows_by_line(rows)[line], "shipped", results[index].document_number or "", results[index].summary)
+    return BulkShipResult(results, len(rows), skipped=skipped, outcomes=outcomes)
+
+
+def rows_by_line(rows: list[_CsvRow]) -> dict[int, str]:
+    return {row.line: row.values.get("order", "") for row in rows}
 
 
 # ------------------------------------------------------------------ refund

@@ -477,6 +477,28 @@ class OrdersRepository(StoreBase):
             [(i.qty_invoiced, i.qty_shipped, i.qty_refunded, i.qty_canceled, i.id) for i in order.items],
         )
 
+    # -- holds ---------------------------------------------------------------------
+
+    def set_hold(self, order_id: int, *, held_at: datetime, reason: str | None, before_state: str, before_status: str) -> None:
+        self.conn.execute(
+            """UPDATE commerce_orders SET held_at = ?, hold_reason = ?, hold_before_state = ?,
+                   hold_before_status = ? WHERE id = ?""",
+            (to_iso(held_at), reason, before_state, before_status, order_id),
+        )
+
+    def hold_before(self, order_id: int) -> tuple[str | None, str | None]:
+        row = self.conn.execute(
+            "SELECT hold_before_state, hold_before_status FROM commerce_orders WHERE id = ?", (order_id,)
+        ).fetchone()
+        return (row[0], row[1]) if row else (None, None)
+
+    def clear_hold(self, order_id: int) -> None:
+        self.conn.execute(
+            """UPDATE commerce_orders SET held_at = NULL, hold_reason = NULL, hold_before_state = NULL,
+                   hold_before_status = NULL WHERE id = ?""",
+            (order_id,),
+        )
+
     # -- documents -----------------------------------------------------------------
 
     def insert_invoice(
@@ -557,6 +579,21 @@ class OrdersRepository(StoreBase):
             [(row[0], oid, qty) for oid, qty in items],
         )
         return int(row[0])
+
+    def shipped_items_by_tracking(self, order_id: int) -> dict[str, dict[str, int]]:
+        """Tracking number (spaces removed, upper case) -> {order item id: units} over the
+        order's shipments: what a re-run of a carrier file finds done already."""
+        shipped: dict[str, dict[str, int]] = {}
+        for row in self.conn.execute(
+            """SELECT s.tracking_number, i.order_item_id, i.qty FROM shipments s
+               JOIN shipment_items i ON i.shipment_id = s.id
+               WHERE s.order_id = ? AND s.tracking_number IS NOT NULL""",
+            (order_id,),
+        ):
+            key = row[0].replace(" ", "").upper()
+            items = shipped.setdefault(key, {})
+            items[row[1]] = items.get(row[1], 0) + row[2]
+        return shipped
 
     def shipment_package_refs(self, order_id: int) -> set[str]:
         return {
