@@ -221,7 +221,7 @@ def test_csv_from_stdin(cli, db):
     text = f"order,carrier,tracking\n000000001,UPS,{UPS}\n"
     result = cli("--db", db, "ship", "--from-csv", "-", "--no-push", input=text)
     assert result.exit_code == 0, result.output
-    assert "1 row(s), 1 shipment(s) created." in result.stderr
+    assert "1 row(s), 1 shipment(s) created, 0 row(s) skipped" in result.stderr
 
 
 def test_csv_size_limit_applies_while_reading(run, db, tmp_path, monkeypatch):
