@@ -279,7 +279,7 @@ def test_partial_credentials_name_what_is_missing(amzorders_home):
 
 def test_unknown_account_is_an_error(amzorders_home):
     write_config(amzorders_home, MAIN_ACCOUNT)
-    with pytest.raises(ConfigError, match="Account 'nope' is not configured.*configured: main"):
+    with pytest.raises(ConfigError, match="Unknown account 'nope'.*configures main"):
         load(account="nope").resolve_account()
 
 

@@ -71,10 +71,11 @@ def test_init_rejects_marketplace_of_another_region(cli, amzorders_home):
 def test_init_prompts_on_a_terminal(cli, amzorders_home, monkeypatch):
     monkeypatch.setattr(config_cmd, "_stdin_is_terminal", lambda: True)
     result = cli("config", "init", "--account", "shop",
-                 input=f"eu\nDE, fr\nclient-id-1\n{SECRET}\n{REFRESH}\n")
+                 input=f"eu\nDE, fr\nclient-id-1\n{SECRET}\n{REFRESH}\nA1MERCHANT\n")
     assert result.exit_code == 0, result.stderr
     account = tomllib.loads((amzorders_home / "config.toml").read_text())["accounts"]["shop"]
     assert account["marketplace_ids"] == ["A1PA6795UKMFR9", "A13V1IB3VIYZZH"]
+    assert account["merchant_id"] == "A1MERCHANT"
     assert account["client_secret"] == SECRET
     assert SECRET not in result.output  # typed hidden, never echoed
 
@@ -175,4 +176,5 @@ def test_config_errors_exit_3_without_traceback(cli, amzorders_home, text, expec
     assert expected in result.stderr
     assert str(amzorders_home / "config.toml") in result.stderr
     assert "Traceback" not in result.output
-    assert result.stdout == ""
+    # 'config show' still shows the file as written (what it can read of it)
+    assert result.stdout.startswith(f"config_file  {amzorders_home / 'config.toml'}")

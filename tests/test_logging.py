@@ -142,6 +142,8 @@ def test_an_unwritable_data_dir_does_not_stop_the_command(cli, tmp_path, monkeyp
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("")
     monkeypatch.setenv("AMZORDERS_HOME", str(blocker / "home"))
+    (tmp_path / "o.db").write_bytes(b"")  # list never creates a store; an empty file is opened
+    (tmp_path / "config.toml").write_text('[accounts.sim]\nendpoint = "simulator"\n')  # a named file must exist
     result = cli("--config", tmp_path / "config.toml", "--db", tmp_path / "o.db", "list")
     assert result.exit_code == 0, result.output
     assert result.stderr.count("cannot write the log file") == 1

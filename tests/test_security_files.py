@@ -40,12 +40,13 @@ def write_config(home: Path, text: str, mode: int) -> Path:
 
 @pytest.mark.sqlite_only
 def test_store_and_its_directory_are_created_private(cli, amzorders_home, tmp_path):
-    result = cli("list")
+    # sync creates the store (list, a read-only command, never does)
+    result = cli("sync")
     assert result.exit_code == 0, result.output
     assert mode_of(amzorders_home) == 0o700
     assert mode_of(amzorders_home / "simulator.db") == 0o600
     db = tmp_path / "deep" / "new" / "orders.db"
-    assert cli("--db", db, "list").exit_code == 0
+    assert cli("--db", db, "sync").exit_code == 0
     assert mode_of(db) == 0o600 and mode_of(db.parent) == 0o700
     for companion in (Path(f"{db}-wal"), Path(f"{db}-shm")):
         if companion.exists():
@@ -55,7 +56,7 @@ def test_store_and_its_directory_are_created_private(cli, amzorders_home, tmp_pa
 @pytest.mark.sqlite_only
 def test_an_existing_store_readable_by_others_is_tightened(cli, tmp_path):
     db = tmp_path / "orders.db"
-    assert cli("--db", db, "list").exit_code == 0
+    assert cli("--db", db, "sync").exit_code == 0
     db.chmod(0o644)
     assert cli("--db", db, "list").exit_code == 0
     assert mode_of(db) == 0o600

@@ -71,12 +71,28 @@ class App:
 
         return ZoneInfo(name)
 
-    def store(self) -> Store:
-        """The order store, opened (and migrated) on first use."""
+    def store(self, *, read_only: bool = False) -> Store:
+        """The order store, opened (and migrated) on first use.
+
+        ``read_only`` (list, show...): a store file that does not exist is never created.
+        A path given by --db / AMZORDERS_DB is then an error naming it (a typo must not
+        show an empty store); the default path means nothing was synced yet: an empty
+        in-memory store answers. (A PostgreSQL URL names a server database: opened as is.)
+        """
         if self._store is None:
             from amzorders.store import Store
 
-            self._store = Store.open(self.db_path, password=self.settings.db_password)
+            missing_file = isinstance(self.db_path, Path) and not self.db_path.exists()
+            if read_only and missing_file:
+                if self.settings.db_path_explicit:
+                    source = self.settings.sources.get("db_path", "--db")
+                    raise ConfigError(
+                        f"There is no order store {self.db_path} (from {source}). Check the path; "
+                        "'amzorders sync' creates a new store there."
+                    )
+                self._store = Store.open(":memory:")
+            else:
+                self._store = Store.open(self.db_path, password=self.settings.db_password)
         return self._store
 
     def simulator(self) -> Simulator:

@@ -181,6 +181,19 @@ class BusinessSettings:
 
 
 @dataclass(frozen=True)
+class AlertSettings:
+    """[alerts]: mail the seller when something needs a person (through [email])."""
+
+    to: str | None = None
+    late_within_hours: int = 24
+    stuck_feed_hours: int = 6
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.to)
+
+
+@dataclass(frozen=True)
 class SettingItem:
     """One line of `config show`: a secret's value is only ever "set (hidden)"/"not set"."""
 
@@ -203,6 +216,7 @@ class Settings:
     sync: SyncSettings = SyncSettings()
     email: EmailSettings = EmailSettings()
     business: BusinessSettings = BusinessSettings()
+    alerts: AlertSettings = AlertSettings()
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     # AMZORDERS_CLIENT_ID... set although there is no account to apply them to.
@@ -494,6 +508,18 @@ def settings_from_document(
     else:
         selected, sources["account"] = None, SOURCE_DEFAULT
 
+    if (
+        selected is not None
+        and selected != SIMULATOR_ACCOUNT_NAME
+        and account_names
+        and selected not in account_names
+        and sources["account"] != SOURCE_DEFAULT
+    ):
+        raise ConfigError(
+            f"Unknown account '{selected}' (from {sources['account']}): {path} configures "
+            f"{', '.join(account_names)}. Check the name, or add it with "
+            f"'amzorders config account add {selected} ...'."
+        )
     accounts: dict[str, AccountConfig] = {}
     if accounts_table:
         for name in account_names:
@@ -514,6 +540,9 @@ def settings_from_document(
     sync = _parse_sync(root.get_table("sync") or _Table({}, "sync", path), sources)
     email = _parse_email(root.get_table("email") or _Table({}, "email", path), env, sources)
     business = _parse_business(root.get_table("business") or _Table({}, "business", path), path, sources)
+    alerts = _parse_alerts(root.get_table("alerts") or _Table({}, "alerts", path), sources)
+    if alerts.enabled and not email.enabled:
+        raise root.error("alerts", "needs an [email] section with the SMTP server to send through")
     display_timezone = root.get_str("display_timezone") or "UTC"
     sources["display_timezone"] = SOURCE_FILE if root.has("display_timezone") else SOURCE_DEFAULT
     if _env_value(env, "AMZORDERS_TZ"):
@@ -534,6 +563,7 @@ def settings_from_document(
         sync=sync,
         email=email,
         business=business,
+        alerts=alerts,
         sources=MappingProxyType(sources),
         warnings=warnings,
         unused_env_credentials=unused_env,
@@ -579,11 +609,35 @@ def new_config_document(
     refresh_token: str | None,
     endpoint: str = "production",
     merchant_id: str | None = None,
+    token_url: str | None = None,
 ) -> dict[str, Any]:
     """The document ``config init`` writes: one account, made the default."""
+    return {
+        "default_account": account,
+        "accounts": {account: new_account_table(region=region, marketplace_ids=marketplace_ids, client_id=client_id,
+                                                client_secret=client_secret, refresh_token=refresh_token,
+                                                endpoint=endpoint, merchant_id=merchant_id, token_url=token_url)},
+        "orders": _default_orders_table(),
+    }
+
+
+def new_account_table(
+    *,
+    region: str,
+    marketplace_ids: tuple[str, ...],
+    client_id: str | None,
+    client_secret: str | None,
+    refresh_token: str | None,
+    endpoint: str = "production",
+    merchant_id: str | None = None,
+    token_url: str | None = None,
+) -> dict[str, Any]:
+    """One [accounts.NAME] table as config init and config account add write it."""
     account_table: dict[str, Any] = {"region": region, "marketplace_ids": list(marketplace_ids)}
     if endpoint != "production":
         account_table["endpoint"] = endpoint
+    if token_url:
+        account_table["token_url"] = token_url
     for key, value in (
         ("merchant_id", merchant_id),
         ("client_id", client_id),
@@ -592,17 +646,47 @@ def new_config_document(
     ):
         if value:
             account_table[key] = value
+    return account_table
+
+
+def _default_orders_table() -> dict[str, Any]:
     defaults = OrderSettings()
     return {
-        "default_account": account,
-        "accounts": {account: account_table},
-        "orders": {
-            "import_orders": defaults.import_orders,
-            "order_number_source": defaults.order_number_source,
-            "order_number_prefix": defaults.order_number_prefix,
-            "initial_status": defaults.initial_status,
-        },
+        "import_orders": defaults.import_orders,
+        "order_number_source": defaults.order_number_source,
+        "order_number_prefix": defaults.order_number_prefix,
+        "initial_status": defaults.initial_status,
     }
+
+
+def validate_account_table(name: str, table: dict[str, Any], path: Path) -> None:
+    """Raise ConfigError when ``table`` is not a valid [accounts.NAME] table."""
+    sources: dict[str, str] = {}
+    _parse_account(name, _Table({name: table}, "accounts", path, kind="accounts"), path, {}, True, sources)
+
+
+def edit_accounts(path: Path, change) -> None:
+    """Change the [accounts] of the config file at ``path`` in place with tomlkit, so that
+    comments, order and the other tables stay as the user wrote them; then check that
+    the result still loads, and write it 0600 (a backup of the old file as .bak)."""
+    import tomlkit
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError as exc:
+        raise ConfigError(f"Cannot read {path}: {exc.strerror}.") from None
+    try:
+        document = tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); fix it first. {_FILE_FIX}") from None
+    change(document)
+    new_text = tomlkit.dumps(document)
+    settings_from_document(tomllib.loads(new_text), path=path)  # still a valid config?
+    if path.exists():
+        _write_private(path.with_name(path.name + ".bak"), text.encode("utf-8"))
+    _write_private(path, new_text.encode("utf-8"))
 
 
 def check_can_write(path: Path, *, force: bool) -> None:
@@ -769,8 +853,23 @@ def _parse_account(
         raise table.error("marketplace_ids", "must name at least one marketplace")
     for marketplace_id in marketplace_ids:
         _check_marketplace(table, marketplace_id, region, endpoint)
-    token_url = from_file("token_url", table.get_str("token_url")) or codes.LWA_TOKEN_URL
-    _check_url(table, "token_url", token_url, "")
+    token_url = from_file("token_url", table.get_str("token_url"))
+    local_endpoint = endpoint not in ENDPOINT_NAMES and _is_loopback(urlsplit(endpoint).hostname or "")
+    if token_url is None:
+        # A local endpoint (the simulator, a test server) cannot use Amazon's LWA: its
+        # token URL is the same server's /auth/o2/token (the path of Amazon's LWA).
+        token_url = local_token_url(endpoint) if local_endpoint else codes.LWA_TOKEN_URL
+        if local_endpoint:
+            sources[prefix + "token_url"] = "derived from endpoint"
+    else:
+        _check_url(table, "token_url", token_url, "")
+        if local_endpoint and not _is_loopback(urlsplit(token_url).hostname or ""):
+            raise table.error(
+                "token_url",
+                f"is {token_url!r}, not on this machine, but the endpoint {endpoint!r} is: a local "
+                f"SP-API endpoint needs a local token URL. Set token_url = {local_token_url(endpoint)!r} "
+                "(the simulator's), or remove token_url to use it",
+            )
     merchant_id = from_file("merchant_id", table.get_str("merchant_id"))
 
     # Credentials: per-account env > generic env (selected account only) > file.
@@ -799,7 +898,7 @@ def _parse_account(
         **credentials,
     )
     missing = account.missing_credentials
-    if account.has_any_credentials and missing and not account.is_simulator:
+    if selected and account.has_any_credentials and missing and not account.is_simulator:
         raise ConfigError(_missing_credentials_message(account, path))
     return account
 
@@ -836,6 +935,50 @@ def _check_url(table: _Table, key: str, value: str, choices: str) -> None:
     raise table.error(
         key, f"{lead} (plain http only for 127.0.0.1/localhost) (got {value!r})"
     )
+
+
+def describe_file(path: Path) -> list[tuple[str, Any, str]]:
+    """The config file as written, for 'config show' on a config that does not load:
+    (key, value, note) with secrets hidden and each account's missing keys marked."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return [("config_file", str(path), "does not exist")]
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return [("config_file", str(path), f"cannot be read: {exc}")]
+    rows: list[tuple[str, Any, str]] = []
+
+    def walk(prefix: str, table: dict[str, Any]) -> None:
+        for key, value in table.items():
+            dotted = f"{prefix}{key}"
+            if isinstance(value, dict):
+                walk(dotted + ".", value)
+            elif key in ("client_secret", "refresh_token", "password"):
+                rows.append((dotted, "set (hidden)" if value else "not set", ""))
+            else:
+                rows.append((dotted, value, ""))
+
+    walk("", document)
+    accounts = document.get("accounts")
+    if not isinstance(accounts, dict) or not accounts:
+        rows.append(("accounts", None, "MISSING: no account configured"))
+    else:
+        for name, table in accounts.items():
+            if not isinstance(table, dict):
+                continue
+            simulator = table.get("endpoint") == "simulator"
+            required = () if simulator else ("region", "marketplace_ids", "client_id", "client_secret", "refresh_token")
+            env_prefix = account_env_prefix(name)
+            for key in required:
+                if key not in table and not os.environ.get(env_prefix + key.upper()):
+                    rows.append((f"accounts.{name}.{key}", None, "MISSING"))
+            if "merchant_id" not in table and not simulator:
+                rows.append((f"accounts.{name}.merchant_id", None, "missing: cancel and refund feeds need it"))
+    return rows
+
+
+def local_token_url(endpoint: str) -> str:
+    return endpoint.rstrip("/") + "/auth/o2/token"
 
 
 def _is_loopback(host: str) -> bool:
@@ -897,6 +1040,21 @@ def _parse_sync(table: _Table, sources: dict[str, str]) -> SyncSettings:
         sources[f"sync.{key}"] = SOURCE_FILE
     table.reject_unknown_keys()
     return SyncSettings(**values)
+
+
+def _parse_alerts(table: _Table, sources: dict[str, str]) -> AlertSettings:
+    values: dict[str, Any] = {}
+    to = table.get_str("to")
+    if to is not None:
+        if "@" not in to:
+            raise table.error("to", f"must be an e-mail address (got {to!r})")
+        values["to"], sources["alerts.to"] = to, SOURCE_FILE
+    for key, maximum in (("late_within_hours", 24 * 14), ("stuck_feed_hours", 24 * 14)):
+        value = table.get_int(key, minimum=1, maximum=maximum)
+        if value is not None:
+            values[key], sources[f"alerts.{key}"] = value, SOURCE_FILE
+    table.reject_unknown_keys()
+    return AlertSettings(**values)
 
 
 def _parse_email(table: _Table, env: Mapping[str, str], sources: dict[str, str]) -> EmailSettings:
@@ -991,7 +1149,7 @@ def parse_bool(text: str, variable: str) -> bool:
 
 # Keys each table accepts, so that a typo is an error instead of a silently ignored line.
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("default_account", "db_path", "db_url", "db_password", "display_timezone", "accounts", "orders", "sync", "email", "business"),
+    "": ("default_account", "db_path", "db_url", "db_password", "display_timezone", "accounts", "orders", "sync", "email", "business", "alerts"),
     "business": ("name", "address", "vat_id", "logo", "fonts", "vat_invoice_upload"),
     "account": (
         "region",
@@ -1005,6 +1163,7 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     ),
     "orders": ("import_orders", "order_number_source", "order_number_prefix", "initial_status", "hold_on_cancel_request"),
     "sync": ("initial_days", "pii_retention_days", "lock_timeout_seconds"),
+    "alerts": ("to", "late_within_hours", "stuck_feed_hours"),
     "email": ("host", "port", "security", "username", "password", "from_address", "from_name"),
 }
 

@@ -204,6 +204,11 @@ class SpApiClient:
 
     # --- Orders API v2026-01-01 -----------------------------------------------------
 
+    def login(self) -> None:
+        """One Login with Amazon token call (a fresh token, not a cached one): raises
+        AuthError when LWA refuses the credentials (config check)."""
+        self._access_token(force_refresh=True)
+
     def search_orders(
         self,
         *,

@@ -169,7 +169,33 @@ def get_settings(ctx: typer.Context) -> Settings:
         )
         logsetup.add_settings_secrets(options.settings)
         _show_warnings(options, options.settings.warnings)
+        _check_named_config(options, options.settings)
     return options.settings
+
+
+# Commands that work with a named config file that does not exist yet, or has no account.
+_CONFIG_EDITORS = ("config init", "config show", "config path", "config account add", "config account remove")
+
+
+def _check_named_config(options: CliOptions, settings: Settings) -> None:
+    """--config FILE / AMZORDERS_CONFIG naming a file that does not exist, or one with no
+    account, is an error (exit 3): running on the simulator instead would hide the typo."""
+    from amzorders.errors import ConfigError
+
+    source = settings.sources.get("config_path", "")
+    if not source.startswith(("flag", "env")) or options.command in _CONFIG_EDITORS:
+        return
+    if not settings.config_exists:
+        raise ConfigError(
+            f"There is no config file {settings.config_path} (from {source}). Check the path, or "
+            f"create it with 'amzorders --config {settings.config_path} config init'."
+        )
+    if not settings.accounts and settings.default_account != "simulator":
+        raise ConfigError(
+            f"The config file {settings.config_path} (from {source}) configures no account. Add one with "
+            f"'amzorders --config {settings.config_path} config account add NAME ...', or pass "
+            "--account simulator for the built-in simulator."
+        )
 
 
 def get_app(ctx: typer.Context) -> App:

@@ -20,6 +20,7 @@ start; ``main`` records its outcome (exit code, error message, or the traceback 
 unexpected failure, redacted) and closes the log.
 """
 
+import copy
 import importlib
 import logging
 import os
@@ -81,7 +82,9 @@ def _new_app() -> typer.Typer:
         rich_markup_mode="rich",
         pretty_exceptions_show_locals=False,
         no_args_is_help=True,
-        add_completion=False,
+        # --install-completion / --show-completion: Typer's own, imported only when used.
+        add_completion=True,
+        context_settings={"help_option_names": ["-h", "--help"]},
     )
 
 
@@ -349,8 +352,27 @@ def _handle_sigterm():
     return signal.signal(signal.SIGTERM, on_sigterm)
 
 
+def uniform_metavars(command) -> None:  # noqa: C901
+    """One metavar style in every help text: an option's or argument's value is shown in
+    capitals after its name (--since WHEN, ORDER), never Click's <float range> or {a|b}."""
+    for param in getattr(command, "params", ()):
+        if param.param_type_name == "option" and not getattr(param, "is_flag", False) and not param.metavar:
+            param.metavar = (param.name or "value").upper()
+        elif param.param_type_name == "argument":
+            if not param.metavar:
+                param.metavar = (param.name or "value").upper()
+            # Typer's help adds the type (<str>, <int>) after an argument's name: the
+            # name says it already.
+            quiet = copy.copy(param.type)
+            quiet.get_metavar = lambda *args, **kwargs: ""
+            param.type = quiet
+    for sub in getattr(command, "commands", {}).values():
+        uniform_metavars(sub)
+
+
 def _run(argv: list[str] | None, options: CliOptions) -> int:
     command = typer.main.get_command(app_for(options.argv))
+    uniform_metavars(command)
     try:
         result = command.main(
             args=argv, prog_name="amzorders", standalone_mode=False, obj=options

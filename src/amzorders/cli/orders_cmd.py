@@ -175,7 +175,7 @@ def sync_command(
     sync per store at a time (exit 6, or --wait). Quiet on success when not on a terminal;
     exit 4 while an action Amazon rejected is neither retried nor dismissed ('amzorders
     outbox'); when the pull fails (exit 5, or 3 for credentials), delivery is still
-    attempted before the error.
+    attempted before the error. Example (cron): amzorders sync --quiet
     """
     from amzorders import render
     from amzorders.domain.models import utcnow
@@ -189,7 +189,7 @@ def sync_command(
     store = app.store()
     client = app.amazon()
     show_summary = not quiet and (verbose or sys.stderr.isatty())
-    with _progress(not quiet, "Syncing") as progress:
+    with _progress(not quiet, "Syncing") as progress, _silent_when_locked(quiet):
         report = run_sync(
             store=store,
             client=client,
@@ -201,6 +201,8 @@ def sync_command(
             wait_seconds=wait if wait is not None else app.settings.sync.lock_timeout_seconds,
             progress=progress,
         )
+    if app.settings.alerts.enabled:
+        _send_alerts(app, report)
     delivery = report.delivery
     if report.pull is not None:
         _report_import(report.pull, not show_summary or json_output, False)
@@ -225,6 +227,37 @@ def sync_command(
         if report.purge.warning:
             warn(report.purge.warning)
     report.raise_for_problems()
+
+
+def _send_alerts(app, report) -> None:
+    """[alerts]: mail the seller what needs a person; a mail problem is a warning (the
+    alert stays due and the next sync tries again)."""
+    from amzorders.domain.models import utcnow
+    from amzorders.mail import MailError
+    from amzorders.services.alerts import send_alerts
+
+    try:
+        send_alerts(app.store(), app.account.name, app.settings.alerts, app.settings.email, utcnow(),
+                    auth_error=report.pull_error or report.delivery.auth_error)
+    except MailError as err:
+        warn(f"The alert mail to {app.settings.alerts.to} could not be sent: {err.message}")
+
+
+@contextmanager
+def _silent_when_locked(quiet: bool) -> Iterator[None]:
+    """Under --quiet, another sync running (exit 6) prints nothing: a cron job that
+    overlaps a long sync must not mail every run. The log still records it."""
+    from amzorders.errors import LockedError
+
+    try:
+        yield
+    except LockedError as err:
+        if not quiet:
+            raise
+        import logging
+
+        logging.getLogger("amzorders.cli").info("sync skipped: %s", err.message)
+        raise typer.Exit(int(err.exit_code)) from None
 
 
 @listing_output
@@ -284,11 +317,11 @@ def list_command(
         ship_by=ship_by,
         zone=app.display_zone,
     )
-    rows = list_orders(app.store(), query)
+    rows = list_orders(app.store(read_only=True), query)
     if items:
         from amzorders.services.orders import pick_list
 
-        lines = pick_list(app.store(), rows)
+        lines = pick_list(app.store(read_only=True), rows)
         if not output.is_table:
             output.emit([jsonable(line) for line in lines], PICK_FIELDS)
             return
@@ -316,7 +349,7 @@ def list_command(
     if not rows:
         notice("No orders match. Run 'amzorders sync' to bring orders in, or loosen the filters.")
         return
-    matching = count_matching(app.store(), query, len(rows))
+    matching = count_matching(app.store(read_only=True), query, len(rows))
     title = listing_title(query, len(rows), matching)
     print_table(render.orders_table(rows, now, title=title, width=table_width(), columns=chosen, zone=app.display_zone))
 
@@ -377,7 +410,7 @@ def show_command(
     if raw and not json_output:
         raise UsageError("--raw adds Amazon's JSON to the --json output; use both: show ORDER --json --raw.")
     app = get_app(ctx)
-    view = get_order_view(app.store(), order)
+    view = get_order_view(app.store(read_only=True), order)
     actions = available_actions(view)
     if json_output:
         from amzorders.cli.output import Output
@@ -413,7 +446,7 @@ def history_command(
     from amzorders.services.orders import get_order_view
 
     app = get_app(ctx)
-    view = get_order_view(app.store(), order)
+    view = get_order_view(app.store(read_only=True), order)
     order_id = view.summary.amazon_order_id
     if not output.is_table:
         output.emit([{"amazon_order_id": order_id, **jsonable(entry)} for entry in view.history], HISTORY_FIELDS)

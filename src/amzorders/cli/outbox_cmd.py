@@ -95,7 +95,7 @@ def list_command(
     from amzorders.domain.models import utcnow
 
     app = get_app(ctx)
-    rows = app.store().outbox_rows_for_display(include_all=show_all, limit=limit)
+    rows = app.store(read_only=True).outbox_rows_for_display(include_all=show_all, limit=limit)
     if not output.is_table:
         output.emit([_as_json(r) for r in rows], OUTBOX_FIELDS)
         return
@@ -153,7 +153,10 @@ def show_command(
     row_id: Annotated[int, typer.Argument(metavar="ID", parser=_ROW_ID, help="Outbox row id (see 'outbox list').")],
     json_output: Annotated[bool, typer.Option("--json", help="JSON output.")] = False,
 ) -> None:
-    """One action: what is sent (payload), its feed, and what Amazon answered."""
+    """One action: what is sent (payload), its feed, and what Amazon answered.
+
+    Example: amzorders outbox show 3 | less
+    """
     import json
 
     from rich import box
@@ -206,7 +209,10 @@ def retry_command(
     ctx: typer.Context,
     row_id: Annotated[int, typer.Argument(metavar="ID", parser=_ROW_ID, help="A rejected outbox row.")],
 ) -> None:
-    """Send a rejected action again now (after fixing its cause)."""
+    """Send a rejected action again now (after fixing its cause).
+
+    Example: amzorders outbox retry 3
+    """
     from amzorders.domain.models import utcnow
     from amzorders.errors import AmazonRejectedError, NotAllowedError
     from amzorders.services.outbox import kind_label, push_rows_with_report
@@ -240,7 +246,10 @@ def dismiss_command(
     ctx: typer.Context,
     row_id: Annotated[int, typer.Argument(metavar="ID", parser=_ROW_ID, help="A rejected outbox row.")],
 ) -> None:
-    """Acknowledge a rejected action: sync stops reporting it ('outbox list --all' still shows it)."""
+    """Acknowledge a rejected action: sync stops reporting it ('outbox list --all' still shows it).
+
+    Example: amzorders outbox dismiss 3
+    """
     from amzorders.domain.models import utcnow
     from amzorders.errors import NotAllowedError
     from amzorders.services.outbox import kind_label
@@ -258,7 +267,7 @@ def dismiss_command(
 def _row(ctx: typer.Context, row_id: int):
     from amzorders.errors import NotFoundError
 
-    record = get_app(ctx).store().outbox_row(row_id)
+    record = get_app(ctx).store(read_only=True).outbox_row(row_id)
     if record is None:
         raise NotFoundError(f"There is no outbox row {row_id}; see 'amzorders outbox list --all'.")
     return record

@@ -23,7 +23,10 @@ def register(app: typer.Typer) -> None:
         time_scale: Annotated[float, typer.Option(help="Multiply the usage-plan refill rates by this (0.001-10000).", parser=number_option("--time-scale", 0.001, 10_000.0))] = 1.0,
         no_rate_limits: Annotated[bool, typer.Option("--no-rate-limits", help="Never answer 429 QuotaExceeded.")] = False,
     ) -> None:
-        """Serve the simulated marketplace until Ctrl-C."""
+        """Serve the simulated marketplace until Ctrl-C.
+
+        Example: amzorders simulator serve --port 8123 --state sim.json
+        """
         import signal
         import threading
 

@@ -9,6 +9,7 @@ delivery still runs before the pull's error is raised.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -18,6 +19,8 @@ from amzorders.services.importer import ImportResult, ImportSettings, ProgressCa
 from amzorders.services.outbox import DeliveryReport, deliver_outbox, follow_feeds, rejected_rows_message
 from amzorders.services.retention import PurgeReport, purge_pii
 from amzorders.store import Store
+
+_log = logging.getLogger("amzorders.sync")
 
 
 @dataclass(slots=True)
@@ -78,10 +81,32 @@ def run_sync(
         delivery.merge(follow_feeds(store, client, account))
         purge = purge_pii(store, older_than_days=pii_retention_days) if pii_retention_days else None
         rejected = store.failed_outbox_rows(account.name)
-        return SyncReport(
+        report = SyncReport(
             pull=pull,
             delivery=delivery,
             purge=purge,
             pull_error=pull_error,
             rejected_message=rejected_rows_message(rejected) if rejected else None,
         )
+        _log_summary(account.name, report, len(rejected))
+        return report
+
+
+def _log_summary(account: str, report: SyncReport, rejected: int) -> None:
+    """One INFO line per run: what the cron job did and what needs a person."""
+    pulled = report.pull.summary() if report.pull is not None else f"pull failed: {report.pull_error}"
+    needs: list[str] = []
+    if rejected:
+        needs.append(f"{rejected} rejected action(s)")
+    if report.pull is not None and report.pull.rejected:
+        needs.append(f"{len(report.pull.rejected)} order(s) not stored")
+    if report.delivery.auth_error is not None:
+        needs.append("credentials refused")
+    _log.info(
+        "sync summary [%s]: %s; outbox: %s; purged %d; needs a person: %s",
+        account,
+        pulled,
+        report.delivery.summary(),
+        report.purge.count if report.purge else 0,
+        ", ".join(needs) or "nothing",
+    )

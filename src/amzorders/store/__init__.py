@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from amzorders.store.alerts import AlertsRepository
 from amzorders.store.audit import AuditRepository
 from amzorders.store.base import ConcurrentChangeError, StoreError
 from amzorders.store.buyer_contact import BuyerContactRepository
@@ -16,7 +17,7 @@ from amzorders.store.outbox import OutboxRepository
 from amzorders.store.retention import RetentionRepository
 
 
-class Store(
+class Store(AlertsRepository, 
     OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository,
     BuyerContactRepository, CheckpointsRepository, AuditRepository,
 ):

@@ -341,6 +341,19 @@ UPDATE order_search SET text = amz_fold(text);
 """
 
 
+MIGRATION_6 = """
+-- Seller alerts ([alerts]): which condition was mailed in which form, so that each is
+-- mailed once until it changes (services/alerts.py).
+CREATE TABLE alert_state (
+    account     TEXT NOT NULL,
+    condition   TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    mailed_at   TEXT NOT NULL,
+    PRIMARY KEY (account, condition)
+);
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -348,4 +361,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, "searchOrders checkpoints for resumable backfills", MIGRATION_3),
     (4, "compressed raw order JSON, last package ship time", MIGRATION_4),
     (5, "order holds, folded search text", MIGRATION_5),
+    (6, "seller alert state", MIGRATION_6),
 ]
