@@ -83,8 +83,15 @@ def account(tmp_path, amzorders_home):
 
 def _empty_schema_size(home: Path, db: Path) -> int:
     probe = db.with_name("probe.db")
-    assert _run(home, "--db", str(probe), "list").returncode == 0
+    _create_empty_store(probe)
     return probe.stat().st_size
+
+
+def _create_empty_store(path: Path) -> None:
+    # 'list' is read-only and never creates a store; opening one creates the empty schema.
+    from amzorders.store import Store
+
+    Store.open(path).close()
 
 
 def test_disk_full_during_sync_file_size_limit(account, tmp_path):
@@ -157,7 +164,7 @@ def _fill(mount_point: Path, leave: int) -> Path:
 
 def test_disk_full_during_sync_and_ship_on_a_full_tmpfs(account, small_tmpfs):
     db = small_tmpfs / "orders.db"
-    assert _run(account, "--db", str(db), "list").returncode == 0  # the empty schema fits
+    _create_empty_store(db)  # the empty schema fits
     filler = _fill(small_tmpfs, leave=64 * 1024)
     full = _run(account, "--db", str(db), "sync")
     _assert_cannot_write(full, "database or disk is full")
