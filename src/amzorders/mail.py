@@ -64,7 +64,6 @@ class Mailer:
         domain = (s.from_address or "amzorders.invalid").rpartition("@")[2] or None
         message["Date"] = formatdate(usegmt=True)
         message["Message-ID"] = make_msgid(domain=domain)
-        message["Date"] = formatdate(usegmt=True)  # RFC 5322 requires it
         message.set_content(mail.body)
         return message
 

@@ -77,7 +77,10 @@ def register(app: typer.Typer) -> None:
         what: Annotated[str, typer.Argument(help="messages, solicitations, vat-invoices or actions (shipments, cancels, refunds).")] = "messages",
         order: Annotated[str | None, typer.Option("--order", metavar="AMAZON_ORDER", help="Only this Amazon order.")] = None,
     ) -> None:
-        """What the built-in simulated marketplace received (JSON), e.g. to see a message went once."""
+        """What the built-in simulated marketplace received (JSON), e.g. to see a message went once.
+
+        Example: amzorders simulator received messages --order 113-1234567-1234567
+        """
         from amzorders import render
         from amzorders.cli.common import get_app
         from amzorders.errors import NotAllowedError, UsageError
