@@ -20,6 +20,8 @@ ORDER_HELP = "Commerce order number (e.g. 000000012) or Amazon order number."
 ITEM_HELP = "SKU=QTY: only this quantity of this item (repeatable). Default: everything left."
 NOTIFY_HELP = "Tell the buyer, by Amazon's rules: an invoice goes as Amazon's sendInvoice message with the PDF; Amazon itself tells buyers of shipments and refunds."
 NO_PUSH_HELP = "Only queue the action for Amazon; 'amzorders sync' sends it."
+FROM_CSV_HELP = "Take the orders from a CSV file ('-': stdin) with a header row: {columns}."
+REPORT_HELP = "Write each row's outcome (done, skipped, error) to this CSV file."
 JSON_HELP = "Print the result as JSON."
 
 
@@ -146,8 +148,6 @@ def invoice_command(
     _bulk(ctx, "invoice", orders, from_csv, report, {"comment": comment}, item, notify=notify, dry_run=dry_run, as_json=json_output)
 
 
-FROM_CSV_HELP = "Take the orders from a CSV file ('-': stdin) with a header row: {columns}."
-REPORT_HELP = "Write each row's outcome (done, skipped, error) to this CSV file."
 
 
 def _bulk(ctx, action, orders, from_csv, report, values, item, *, notify=False, dry_run=False, as_json=False, push=True) -> None:
