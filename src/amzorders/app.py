@@ -81,8 +81,9 @@ class App:
         """
         if self._store is None:
             from amzorders.store import Store
+            from amzorders.store.base import store_exists
 
-            missing_file = isinstance(self.db_path, Path) and not self.db_path.exists()
+            missing_file = isinstance(self.db_path, Path) and not store_exists(self.db_path)
             if read_only and missing_file:
                 if self.settings.db_path_explicit:
                     source = self.settings.sources.get("db_path", "--db")

@@ -91,6 +91,27 @@ def test_redirect_schema(path: Path) -> str:
     return f"{os.environ.get(TEST_PREFIX_ENV, 'i14_')}{digest}"
 
 
+def store_exists(path: Path | str) -> bool:
+    """Whether a store is already there, without creating one: a PostgreSQL URL names a
+    server database (taken as there); a path, its SQLite file, or under the test suite's
+    PostgreSQL mode the schema that path is redirected to."""
+    if is_postgres_url(path):
+        return True
+    redirect = os.environ.get(TEST_REDIRECT_ENV)
+    if redirect and str(path) != ":memory:":
+        from amzorders.store import pg
+
+        conn = pg.connect(redirect)
+        try:
+            row = conn.execute(
+                "SELECT 1 FROM information_schema.schemata WHERE schema_name = ?", (test_redirect_schema(Path(path)),)
+            ).fetchone()
+        finally:
+            conn.close()
+        return row is not None
+    return Path(path).exists()
+
+
 class StoreBase:
     """Owns the connection. Subclassed (as mixins) by the repositories in this package."""
 
