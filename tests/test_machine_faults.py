@@ -94,6 +94,7 @@ def _create_empty_store(path: Path) -> None:
     Store.open(path).close()
 
 
+@pytest.mark.sqlite_only  # a file-size limit on the SQLite file; a PostgreSQL server has its own disk
 def test_disk_full_during_sync_file_size_limit(account, tmp_path):
     db = tmp_path / "store" / "orders.db"
     limit = _empty_schema_size(account, db) + SCHEMA_HEADROOM

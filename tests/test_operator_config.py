@@ -142,6 +142,7 @@ def test_read_only_commands_never_create_a_store(cli, amzorders_home, tmp_path):
     assert not (amzorders_home / "simulator.db").exists() and not (amzorders_home / "amzorders.db").exists()
 
 
+@pytest.mark.sqlite_only  # holds the SQLite store's flock; the PostgreSQL advisory lock is tested in test_postgres.py
 def test_quiet_sync_while_another_runs_prints_nothing_and_the_log_has_the_summary(cli, simulated_account, amzorders_home):
     from amzorders.services.locking import sync_lock
 
