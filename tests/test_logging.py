@@ -138,6 +138,7 @@ def test_cli_logs_config_subcommand_by_name_without_arguments(cli, amzorders_hom
     assert "init-secret-DO-NOT-LOG" not in text and "Atzr|" not in text
 
 
+@pytest.mark.sqlite_only  # makes the store as an empty SQLite file itself
 def test_an_unwritable_data_dir_does_not_stop_the_command(cli, tmp_path, monkeypatch):
     blocker = tmp_path / "file-not-dir"
     blocker.write_text("")

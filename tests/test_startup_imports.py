@@ -35,6 +35,7 @@ def small_store(tmp_path_factory) -> tuple[Path, str]:
     return path, startup.small_store(path)
 
 
+@pytest.mark.sqlite_only  # the default SQLite path; a PostgreSQL store imports psycopg by design
 @pytest.mark.parametrize("name", list(startup.COMMANDS))
 def test_command_imports_nothing_forbidden(name, small_store, amzorders_home):
     template, forbidden, _goal = startup.COMMANDS[name]
