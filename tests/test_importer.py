@@ -221,3 +221,34 @@ def test_watermark_falls_back_to_the_request_time_when_amazon_names_no_bound(sto
     result = sync_orders(store, amazon, ImportSettings(account="main"), now=lambda: NOW)
     assert result.watermark == NOW - timedelta(minutes=2)
     assert store.get_watermark("main") == NOW - timedelta(minutes=2)
+
+
+def test_a_page_is_numbered_in_order_around_taken_numbers(store):
+    # Amazon numbering first: order "000000002" keeps its own number, which the counter
+    # reaches later; a page of new orders then skips it, in page order, without gaps.
+    run(store, [[make_order(order_id="000000002")]], order_number_source="amazon")
+    page = [make_order(order_id=f"111-0000001-000000{n}") for n in range(1, 4)]
+    page.append(make_order(order_id="111-0000001-0000009", status="SHIPPED", fulfilled_by="AMAZON", shipped=5))
+    result = run(store, [page])
+    assert result.commerce_created == 4
+    numbers = [store.order_view(o["orderId"]).commerce.increment_id for o in page]
+    assert numbers == ["000000001", "000000003", "000000004", "000000005"]
+    shipped = store.order_view("111-0000001-0000009")
+    assert [i.increment_id for i in shipped.invoices] == ["000000001"]
+    assert [s.increment_id for s in shipped.shipments] == ["000000001"]
+    assert [h.comment for h in shipped.history if h.comment.startswith("Commerce order")] == [
+        "Commerce order 000000005 created from Amazon order 111-0000001-0000009."
+    ]
+
+
+def test_a_page_mixes_new_orders_with_ones_whose_commerce_order_is_created_now(store):
+    # PENDING first (no commerce order), then one page with it UNSHIPPED and a new order:
+    # both commerce orders are created with the page; the search finds the new numbers.
+    run(store, [[make_order(status="PENDING", updated="2026-11-20T09:30:00Z")]])
+    run(store, [[make_order(), make_order(order_id="111-0000001-0000002")]])
+    for order_id in ("111-0000001-0000001", "111-0000001-0000002"):
+        view = store.order_view(order_id)
+        assert view.commerce is not None and view.commerce.state == "new"
+        found = store.list_orders(OrderQuery(search=view.commerce.increment_id))
+        assert [o.amazon_order_id for o in found] == [order_id]
+    assert len(store.order_view("111-0000001-0000001").amazon_items) == 2  # replaced, not doubled

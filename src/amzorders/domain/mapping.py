@@ -64,7 +64,7 @@ def parse_money(value: Any, warnings: list[str] | None = None, where: str = "") 
         # Amazon's model says decimal string; a float would already have lost precision.
         amount = repr(amount)
     try:
-        parsed = Decimal(str(amount))
+        parsed = Decimal(amount if isinstance(amount, str) else str(amount))
     except InvalidOperation:
         if warnings is not None:
             warnings.append(f"{where}: amount {amount!r} is not a number")

@@ -16,5 +16,8 @@ _UNDECOMPOSABLE = str.maketrans(
 
 
 def fold_text(value: str) -> str:
+    if value.isascii():
+        # Nothing to decompose or map: ASCII casefold is lower() (the import's search rows).
+        return value.lower()
     decomposed = unicodedata.normalize("NFKD", value.translate(_UNDECOMPOSABLE))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
