@@ -1,18 +1,16 @@
-"""Terminal output: rich tables and panels, and the JSON / CSV forms of the same data.
+"""Terminal output: rich tables and panels. The machine forms of the same data (JSON,
+CSV, TSV, JSON lines) live apart, in ``amzorders.serialize`` and ``cli/output.py``, so a
+``--json`` or ``--csv`` run never imports rich (tests/test_startup_imports.py checks).
 
 Text from Amazon, CSV files and the store is data: it reaches rich only as plain
 ``Text`` (never parsed as markup or emoji codes) after ``textsafe.safe_text`` has
 neutralised control characters, C1 controls and bidi overrides. Table cells go through
-``add_row``, which turns every plain string into such a ``Text``. JSON keeps the exact
-text, with those characters written as JSON escapes (``textsafe.json_text``).
+``add_row``, which turns every plain string into such a ``Text``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
-import io
-import json
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -26,7 +24,7 @@ from rich.text import Text
 from amzorders.domain.codes import MARKETPLACES
 from amzorders.domain.models import quantize_money
 from amzorders.domain.views import OrderSummary, OrderView
-from amzorders.textsafe import json_text, safe_text
+from amzorders.textsafe import safe_text
 
 def clean(value: object) -> str:
     """Text safe for a terminal (see ``amzorders.textsafe``)."""
@@ -197,13 +195,6 @@ def choose_columns(columns: list[Column], wanted: str | None, aliases: dict[str,
     if not chosen:
         raise UsageError("--columns needs at least one column name.")
     return chosen
-
-
-# -- machine-readable forms -----------------------------------------------------------
-
-
-# jsonable/dumps live in amzorders.serialize (no rich import); kept here for callers.
-from amzorders.serialize import dumps, jsonable  # noqa: E402,F401
 
 
 # -- recent orders table -----------------------------------------------------------------

@@ -7,6 +7,7 @@ import dataclasses
 import json
 from datetime import datetime
 from decimal import Decimal
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from amzorders.textsafe import json_text
@@ -30,6 +31,16 @@ def jsonable(value: Any) -> Any:
 def dumps(value: Any) -> str:
     """Indented JSON; characters a terminal would act on written as JSON escapes."""
     return json_text(json.dumps(jsonable(value), indent=2, ensure_ascii=False))
+
+
+def write_delimited(handle: Any, rows: Iterable[Mapping[str, Any]], columns: Sequence[str], delimiter: str = ",") -> None:
+    """A header row, then one line per row (``csv_cell`` each): CSV with ``,``, TSV with
+    a tab. ``handle``: anything with ``write(str)``."""
+    import csv
+
+    writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows([csv_cell(row.get(name)) for name in columns] for row in rows)
 
 
 def csv_cell(value: Any) -> str:

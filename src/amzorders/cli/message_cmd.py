@@ -45,7 +45,6 @@ def message_command(
     Examples: amzorders message 000000012;
     amzorders message 000000012 unexpectedProblem --text "The blue model is out of stock; ..."
     """
-    from amzorders import render
     from amzorders.services import messaging
 
     if kind is None:
@@ -55,7 +54,9 @@ def message_command(
             raise UsageError("Name the message kind before --text/--attach, e.g. amzorders message ORDER unexpectedProblem --text \"...\".")
         options = messaging.message_options(_context(ctx), order)
         if json_output:
-            print(render.dumps({
+            from amzorders.serialize import dumps
+
+            print(dumps({
                 "order_number": options.order_number, "amazon_order_id": options.amazon_order_id,
                 "marketplace_id": options.marketplace_id, "buyer_locale": options.locale,
                 "buyer_language": options.language,
@@ -85,7 +86,6 @@ def review_request_command(
 
     Example: amzorders review-request --eligible
     """
-    from amzorders import render
     from amzorders.errors import UsageError
     from amzorders.services import messaging
 
@@ -100,8 +100,12 @@ def review_request_command(
     if eligible:
         outcomes = [o for o in outcomes if o.state != "not_allowed"] if not json_output else outcomes
     if json_output:
-        print(render.dumps(outcomes))
+        from amzorders.serialize import dumps
+
+        print(dumps(outcomes))
     else:
+        from amzorders import render
+
         for outcome in outcomes:
             print(render.clean(f"{outcome.order_number}: {outcome.state.replace('_', ' ')} - {outcome.detail}"))
     sent = sum(o.state in ("sent", "queued") for o in outcomes)

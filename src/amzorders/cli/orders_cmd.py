@@ -79,10 +79,10 @@ def _import_settings(app):
 
 
 def _report_import(result, quiet: bool, as_json: bool) -> None:
-    from amzorders import render
-
     if as_json:
-        print(render.dumps(result))
+        from amzorders.serialize import dumps
+
+        print(dumps(result))
     elif not quiet:
         notice(result.summary() + ".")
     if not quiet:
@@ -177,7 +177,6 @@ def sync_command(
     outbox'); when the pull fails (exit 5, or 3 for credentials), delivery is still
     attempted before the error. Example (cron): amzorders sync --quiet
     """
-    from amzorders import render
     from amzorders.domain.models import utcnow
     from amzorders.services.orders import check_sync_since, parse_time_option
     from amzorders.services.sync import run_sync
@@ -207,7 +206,9 @@ def sync_command(
     if report.pull is not None:
         _report_import(report.pull, not show_summary or json_output, False)
         if json_output:
-            combined = render.jsonable(report.pull)
+            from amzorders.serialize import dumps, jsonable
+
+            combined = jsonable(report.pull)
             combined["outbox"] = {
                 "sent": delivery.sent,
                 "done": delivery.done,
@@ -218,7 +219,7 @@ def sync_command(
                 "errors": delivery.errors,
             }
             combined["purged_orders"] = report.purge.count if report.purge else 0
-            print(render.dumps(combined))
+            print(dumps(combined))
     if show_summary and not json_output and (delivery.sent or delivery.done or delivery.failed or delivery.errors):
         notice("Outbox: " + delivery.summary() + ".")
     if report.purge is not None:

@@ -45,10 +45,10 @@ def _state_label(record: Any, now) -> str:
 
 
 def _as_json(record: Any) -> dict[str, Any]:
-    from amzorders import render
+    from amzorders.serialize import jsonable
     from amzorders.services.outbox import kind_label
 
-    data = render.jsonable(record)
+    data = jsonable(record)
     result = record.result or {}
     data["action"] = kind_label(record.kind)
     data["dismissed"] = bool(result.get("dismissed_at"))
@@ -157,6 +157,12 @@ def show_command(
 
     Example: amzorders outbox show 3 | less
     """
+    record = _row(ctx, row_id)
+    if json_output:
+        from amzorders.serialize import dumps
+
+        print(dumps(_as_json(record)))
+        return
     import json
 
     from rich import box
@@ -169,10 +175,6 @@ def show_command(
     from amzorders.domain.models import utcnow
     from amzorders.services.outbox import kind_label
 
-    record = _row(ctx, row_id)
-    if json_output:
-        print(render.dumps(_as_json(record)))
-        return
     result = record.result or {}
     feed = result.get("feed") or {}
     fields = Table.grid(padding=(0, 2))

@@ -9,7 +9,6 @@ A reader that closes the pipe early (``amzorders list --json | head``) ends the 
 with exit 0: ``emit`` stops writing and silences the interpreter's final flush.
 """
 
-import csv
 import functools
 import inspect
 import json
@@ -65,24 +64,13 @@ class Output:
         elif self.format == "nl":
             write("".join(json_text(json.dumps(row, ensure_ascii=False)) + "\n" for row in rows))
         elif self.format in ("csv", "tsv"):
-            from amzorders.serialize import csv_cell
+            import io
 
-            class _Buffer:
-                def __init__(self) -> None:
-                    self.parts: list[str] = []
+            from amzorders.serialize import write_delimited
 
-                def write(self, text: str) -> None:
-                    self.parts.append(text)
-
-            buffer = _Buffer()
-            if self.format == "csv":
-                writer = csv.writer(buffer, lineterminator="\n")
-            else:
-                writer = csv.writer(buffer, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([csv_cell(row.get(name)) for name in columns])
-            text = "".join(buffer.parts)
+            buffer = io.StringIO()
+            write_delimited(buffer, rows, columns, "," if self.format == "csv" else "\t")
+            text = buffer.getvalue()
             if sys.stdout.isatty():  # exact in a file or pipe; neutralised on a terminal
                 text = safe_text(text, keep_newlines=True)
             write(text)
@@ -125,30 +113,22 @@ def _split(value: Optional[str]) -> tuple[str, ...] | None:
     return names or None
 
 
+# The machine formats: (format, flag, help). One flag each; ``listing_output`` refuses two.
+_FORMAT_FLAGS = (
+    ("json", "--json", "JSON: a list of objects (stable keys, ISO times in UTC, money as strings)."),
+    ("nl", "--nl", "JSON lines: one object per line."),
+    ("csv", "--csv", "CSV with a header row (same keys as --json)."),
+    ("tsv", "--tsv", "Tab-separated values with a header row."),
+)
 _OPTIONS = [
-    inspect.Parameter(
-        "output_json",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--json", help="JSON: a list of objects (stable keys, ISO times in UTC, money as strings).", rich_help_panel="Output")],
-    ),
-    inspect.Parameter(
-        "output_nl",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--nl", help="JSON lines: one object per line.", rich_help_panel="Output")],
-    ),
-    inspect.Parameter(
-        "output_csv",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--csv", help="CSV with a header row (same keys as --json).", rich_help_panel="Output")],
-    ),
-    inspect.Parameter(
-        "output_tsv",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--tsv", help="Tab-separated values with a header row.", rich_help_panel="Output")],
+    *(
+        inspect.Parameter(
+            f"output_{name}",
+            inspect.Parameter.KEYWORD_ONLY,
+            default=False,
+            annotation=Annotated[bool, typer.Option(flag, help=help_text, rich_help_panel="Output")],
+        )
+        for name, flag, help_text in _FORMAT_FLAGS
     ),
     inspect.Parameter(
         "output_fields",
@@ -171,16 +151,7 @@ def listing_output(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from amzorders.errors import UsageError
 
-        chosen = [
-            name
-            for name, flag in (
-                ("json", kwargs.pop("output_json", False)),
-                ("nl", kwargs.pop("output_nl", False)),
-                ("csv", kwargs.pop("output_csv", False)),
-                ("tsv", kwargs.pop("output_tsv", False)),
-            )
-            if flag
-        ]
+        chosen = [name for name, _flag, _help in _FORMAT_FLAGS if kwargs.pop(f"output_{name}", False)]
         fields = _split(kwargs.pop("output_fields", None))
         if len(chosen) > 1:
             raise UsageError("Choose one of --json, --nl, --csv and --tsv.")

@@ -52,10 +52,10 @@ def _context(ctx: typer.Context, push: bool = True):
 
 def _report(result, as_json: bool) -> None:
     """Print what was done and what became of the Amazon side; exit 4 if Amazon rejected it."""
-    from amzorders import render
-
     if as_json:
-        print(render.dumps(result))
+        from amzorders.serialize import dumps
+
+        print(dumps(result))
     else:
         out(result.summary)
     rejected = False
@@ -104,11 +104,11 @@ def _show_outcome(result, context, dry_run: bool, as_json: bool) -> None:
 
 
 def _print_dry_run(result, account, as_json: bool) -> None:
-    from amzorders import render
-
     notice(result.summary + " Dry run: nothing was written or sent.")
     if as_json:
-        print(render.dumps(result))
+        from amzorders.serialize import dumps
+
+        print(dumps(result))
         return
     if result.outbox_kind == "confirm_shipment":
         out(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
@@ -244,9 +244,9 @@ def ship_command(
             out(f"line {line}: order {order_key} skipped: {why}.")
         if dry_run:
             if json_output:
-                from amzorders import render
+                from amzorders.serialize import dumps
 
-                print(render.dumps(bulk))
+                print(dumps(bulk))
             else:
                 for result in bulk.shipments:
                     out(result.summary)

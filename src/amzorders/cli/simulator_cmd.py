@@ -81,8 +81,8 @@ def register(app: typer.Typer) -> None:
 
         Example: amzorders simulator received messages --order 113-1234567-1234567
         """
-        from amzorders import render
         from amzorders.cli.common import get_app
+        from amzorders.serialize import dumps
         from amzorders.errors import NotAllowedError, UsageError
 
         app = get_app(ctx)
@@ -96,6 +96,6 @@ def register(app: typer.Typer) -> None:
         }
         if what not in readers:
             raise UsageError(f"Unknown record {what!r}; use one of {', '.join(readers)}.")
-        print(render.dumps(readers[what](order)))
+        print(dumps(readers[what](order)))
 
     app.add_typer(group, name="simulator")

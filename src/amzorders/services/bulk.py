@@ -258,17 +258,12 @@ def report_rows(rows: list[RowOutcome]) -> list[dict[str, Any]]:
 
 def write_report(path: Path, rows: list[dict[str, Any]]) -> None:
     """The --report CSV: one line per input row with its outcome."""
-    import csv
-
-    from amzorders.serialize import csv_cell
+    from amzorders.serialize import write_delimited
 
     fields = list(rows[0].keys()) if rows else ["line", "order", "outcome", "document", "message"]
     try:
         with open(path, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(fields)
-            for row in rows:
-                writer.writerow([csv_cell(row.get(name)) for name in fields])
+            write_delimited(handle, rows, fields)
     except OSError as exc:
         raise UsageError(f"--report: cannot write {path}: {exc.strerror}.") from None
 
