@@ -182,3 +182,70 @@ def test_automatic_hold_when_the_buyer_asks_to_cancel(cli, simulated_account):
     assert refused.exit_code == ExitCode.NOT_FOUND_OR_NOT_ALLOWED and "on hold" in refused.stderr
     assert cli("unhold", target["increment_id"]).exit_code == 0
     assert cli("cancel", target["increment_id"], "--reason", "BuyerCanceled", "--no-push").exit_code == 0
+
+
+FEDEX = "123456789012"
+
+
+def test_ship_several_orders_one_package_then_again_all_skipped(run, db, tmp_path):
+    report = tmp_path / "ship.csv"
+    first = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--no-push", "--report", report)
+    assert first.exit_code == 0, first.output
+    assert "2 order(s), 2 shipment(s) created, 0 order(s) skipped" in first.stderr
+    assert [(r["line"], r["order"], r["outcome"]) for r in _report(report)] == [
+        ("1", "000000001", "shipped"), ("2", "000000003", "shipped"),
+    ]
+    for number in ("000000001", "000000003"):
+        view = json.loads(run("show", number, "--json").stdout)
+        assert [s["tracking_number"] for s in view["shipments"]] == [UPS]
+    after_first = dump_file(db)
+    second = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--no-push")
+    assert second.exit_code == 0, second.output
+    assert "0 shipment(s) created, 2 order(s) skipped" in second.stderr
+    assert second.stdout.count("skipped: already shipped with tracking") == 2
+    assert dump_file(db) == after_first
+
+
+def test_ship_several_orders_with_a_tracking_number_each(run, db):
+    result = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS,
+                 "--tracking", "1Z999AA10123456786", "--no-push")
+    assert result.exit_code == 0, result.output
+    first = json.loads(run("show", "000000001", "--json").stdout)["shipments"]
+    third = json.loads(run("show", "000000003", "--json").stdout)["shipments"]
+    assert [s["tracking_number"] for s in first] == [UPS]
+    assert [s["tracking_number"] for s in third] == ["1Z999AA10123456786"]
+
+
+def test_ship_several_orders_checks_all_before_writing(run, db):
+    before = dump_file(db)
+    result = run("ship", "000000001", "999-0000000-0000000", "000000002", "--carrier", "FedEx", "--tracking", FEDEX, "--no-push")
+    assert result.exit_code == ExitCode.USAGE, result.output
+    assert "order 2:" in result.stderr and "order 3:" in result.stderr and "nothing was shipped" in result.stderr
+    assert "order 1:" not in result.stderr
+    assert dump_file(db) == before
+    counts = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--tracking", UPS,
+                 "--tracking", UPS, "--no-push")
+    assert counts.exit_code == ExitCode.USAGE and "3 --tracking numbers" in counts.stderr
+    items = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--item", "SKU-A=1", "--no-push")
+    assert items.exit_code == ExitCode.USAGE and "--from-csv" in items.stderr
+    assert dump_file(db) == before
+
+
+def test_bulk_commands_list_every_bad_order_before_writing(run, db):
+    before = dump_file(db)
+    for args in (("invoice", "nope-1", "000000001", "nope-2"),
+                 ("cancel", "nope-1", "000000001", "nope-2", "--reason", "NoInventory", "--no-push"),
+                 ("refund", "nope-1", "000000001", "nope-2", "--reason", "CustomerReturn", "--no-push"),
+                 ("hold", "nope-1", "000000001", "nope-2")):
+        result = run(*args)
+        assert result.exit_code != 0, args
+        assert "nope-1" in result.stderr and "nope-2" in result.stderr, (args, result.stderr)
+        assert dump_file(db) == before, args
+
+
+def test_unhold_several_orders_skips_those_not_held(run, db):
+    assert run("hold", "000000001").exit_code == 0
+    result = run("unhold", "000000001", "000000003")
+    assert result.exit_code == 0, result.output
+    assert "1 order(s) released, 1 skipped" in result.stderr
+    assert json.loads(run("list", "--held", "--json").stdout) == []

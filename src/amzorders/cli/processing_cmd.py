@@ -206,75 +206,101 @@ def _report_delivery_only(result) -> None:
 
 def ship_command(
     ctx: typer.Context,
-    order: Annotated[Optional[str], typer.Argument(help=ORDER_HELP + " Not with --from-csv.", show_default=False)] = None,
+    orders: Annotated[Optional[list[str]], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given (each shipped whole). Not with --from-csv.", show_default=False)] = None,
     carrier: Annotated[Optional[str], typer.Option("--carrier", metavar="CODE", help="Amazon carrier code, e.g. UPS, USPS, FedEx, DHL, Other.")] = None,
-    tracking: Annotated[Optional[str], typer.Option("--tracking", metavar="NUMBER", help="Tracking number.")] = None,
+    tracking: Annotated[Optional[list[str]], typer.Option("--tracking", metavar="NUMBER", help="Tracking number. With several orders: once (one package for all) or once per order, in the same order.")] = None,
     carrier_name: Annotated[Optional[str], typer.Option("--carrier-name", metavar="NAME", help="Carrier name (required with --carrier Other).")] = None,
     method: Annotated[Optional[str], typer.Option("--method", metavar="TEXT", help="Shipping method, e.g. Ground.")] = None,
     ship_date: Annotated[Optional[str], typer.Option("--ship-date", metavar="WHEN", help="When it shipped (ISO date/time or 2h, 1d ago). Default: now.")] = None,
-    item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP)] = None,
+    item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP + " One order only.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Accept a tracking number that does not look like the carrier's.")] = False,
     from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV ('-': stdin): order, carrier, tracking, and optionally sku, qty, ship_date, method, carrier_name. Rows shipped already are skipped. At most 20 MB.")] = None,
-    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP + " With --from-csv.")] = None,
+    report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP + " With several orders or --from-csv.")] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything and show the request for Amazon; write nothing.")] = False,
     no_push: Annotated[bool, typer.Option("--no-push", help=NO_PUSH_HELP)] = False,
     json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
-    """Ship an order (one package: carrier + tracking), confirmed to Amazon; or many from a CSV.
+    """Ship orders (carrier + tracking), confirmed to Amazon; or many packages from a CSV.
 
+    Several orders: each is shipped whole; one already shipped with its tracking number
+    is skipped, so the command can be run again.
     Example: amzorders ship 000000012 --carrier UPS --tracking 1Z999AA10123456784
     """
     from amzorders.errors import UsageError
     from amzorders.services import processing
 
+    orders = orders or []
+    trackings = tracking or []
     if from_csv is not None:
-        if order or carrier or tracking or carrier_name or method or ship_date or item:
+        if orders or carrier or trackings or carrier_name or method or ship_date or item:
             raise UsageError("--from-csv takes everything from the file; do not give ORDER, --carrier, --tracking, --item or other shipment options with it.")
         context = _context(ctx, push=not no_push)
-        try:
-            bulk = processing.ship_from_csv(context, from_csv, force=force, notify=notify, dry_run=dry_run)
-        except UsageError as err:
-            if report is not None and getattr(err, "outcomes", None):
-                _write_ship_report(report, err.outcomes)
-            raise
-        if report is not None:
-            _write_ship_report(report, bulk.outcomes)
-        for line, order_key, tracking, why in bulk.skipped:
-            out(f"line {line}: order {order_key} skipped: {why}.")
-        if dry_run:
-            if json_output:
-                from amzorders.serialize import dumps
-
-                print(dumps(bulk))
-            else:
-                for result in bulk.shipments:
-                    out(result.summary)
-                    out(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
-                    out_json(json.dumps(result.payload, indent=2, ensure_ascii=False))
-            notice(f"{bulk.rows} row(s) checked, {len(bulk.shipments)} shipment(s), {len(bulk.skipped)} row(s) skipped (shipped already). Dry run: nothing was written or sent.")
-            return
-        failed = 0
-        for result in bulk.shipments:
-            try:
-                _report(result, json_output)
-            except typer.Exit:
-                failed += 1
-        notice(f"{bulk.rows} row(s), {len(bulk.shipments)} shipment(s) created, {len(bulk.skipped)} row(s) skipped (shipped already).")
-        if failed:
-            raise typer.Exit(4)
+        _ship_many(lambda: processing.ship_from_csv(context, from_csv, force=force, notify=notify, dry_run=dry_run), report, dry_run, json_output, "row")
         return
-    if report is not None:
-        raise UsageError("--report goes with --from-csv.")
-    missing = [name for name, value in (("ORDER", order), ("--carrier", carrier), ("--tracking", tracking)) if not value]
+    missing = [name for name, value in (("ORDER", orders), ("--carrier", carrier), ("--tracking", trackings)) if not value]
     if missing:
         raise UsageError(f"ship needs {', '.join(missing)} (or --from-csv FILE). Example: amzorders ship 000000012 --carrier UPS --tracking 1Z999AA10123456784")
+    assert carrier is not None
+    if len(orders) > 1 or report is not None:
+        if item:
+            raise UsageError("--item goes with one order; to ship some items of several orders use --from-csv (columns order, carrier, tracking, sku, qty).")
+        context = _context(ctx, push=not no_push)
+        _ship_many(
+            lambda: processing.ship_orders(
+                context, orders, carrier=carrier, trackings=trackings, carrier_name=carrier_name, method=method,
+                ship_date=ship_date, force=force, notify=notify, dry_run=dry_run,
+            ),
+            report, dry_run, json_output, "order",
+        )
+        return
+    if len(trackings) > 1:
+        raise UsageError("One order takes one --tracking (one package); ship each further package with its own 'amzorders ship'.")
     context = _context(ctx, push=not no_push)
     result = processing.ship(
-        context, order, carrier=carrier, tracking=tracking, carrier_name=carrier_name, method=method,
+        context, orders[0], carrier=carrier, tracking=trackings[0], carrier_name=carrier_name, method=method,
         ship_date=ship_date, items=item, force=force, notify=notify, dry_run=dry_run,
     )
     _show_outcome(result, context, dry_run, json_output)
+
+
+def _ship_many(run, report: Optional[Path], dry_run: bool, json_output: bool, unit: str) -> None:
+    """Several shipments (from a CSV or the command line): run, report, print."""
+    from amzorders.errors import UsageError
+
+    try:
+        bulk = run()
+    except UsageError as err:
+        if report is not None and getattr(err, "outcomes", None):
+            _write_ship_report(report, err.outcomes)
+        raise
+    if report is not None:
+        _write_ship_report(report, bulk.outcomes)
+    where = "line" if unit == "row" else "order"
+    for line, order_key, _tracking, why in bulk.skipped:
+        out(f"{where} {line}: order {order_key} skipped: {why}.")
+    counts = f"{bulk.rows} {unit}(s), {len(bulk.shipments)} shipment(s)"
+    if dry_run:
+        if json_output:
+            from amzorders.serialize import dumps
+
+            print(dumps(bulk))
+        else:
+            for result in bulk.shipments:
+                out(result.summary)
+                out(f"POST /orders/v0/orders/{result.amazon_order_id}/shipmentConfirmation")
+                out_json(json.dumps(result.payload, indent=2, ensure_ascii=False))
+        notice(f"{counts} checked, {len(bulk.skipped)} {unit}(s) skipped (shipped already). Dry run: nothing was written or sent.")
+        return
+    failed = 0
+    for result in bulk.shipments:
+        try:
+            _report(result, json_output)
+        except typer.Exit:
+            failed += 1
+    notice(f"{counts} created, {len(bulk.skipped)} {unit}(s) skipped (shipped already).")
+    if failed:
+        raise typer.Exit(4)
 
 
 def _write_ship_report(path: Path, outcomes: dict) -> None:

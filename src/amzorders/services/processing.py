@@ -640,6 +640,56 @@ def ship_from_csv(
     """
     rows = _read_csv(source)
     name = str(source) if isinstance(source, Path) and str(source) != "-" else "stdin"
+    return ship_rows(ctx, rows, name, force=force, notify=notify, dry_run=dry_run)
+
+
+def ship_orders(
+    ctx: ProcessingContext,
+    order_keys: list[str],
+    *,
+    carrier: str,
+    trackings: list[str],
+    carrier_name: str | None = None,
+    method: str | None = None,
+    ship_date: str | None = None,
+    force: bool = False,
+    notify: bool = False,
+    dry_run: bool = False,
+) -> BulkShipResult:
+    """Ship several orders given on the command line, each whole (what is left of it).
+
+    One tracking number for all: the orders travel in one package (Amazon accepts the
+    same tracking number on several orders of one buyer). One per order: paired in the
+    order given. The rows go through ``ship_rows``, so all are checked before any is
+    written, and an order already shipped with its tracking number is skipped.
+    """
+    if len(trackings) not in (1, len(order_keys)):
+        raise UsageError(
+            f"{len(order_keys)} orders and {len(trackings)} --tracking numbers: give one tracking number "
+            "for all of them (one package) or one per order, in the same order."
+        )
+    rows = []
+    for index, key in enumerate(order_keys):
+        values = {"order": key.strip(), "carrier": carrier, "tracking": trackings[index if len(trackings) > 1 else 0]}
+        for column, value in (("carrier_name", carrier_name), ("method", method), ("ship_date", ship_date)):
+            if value:
+                values[column] = value
+        rows.append(_CsvRow(index + 1, values))
+    return ship_rows(ctx, rows, "the orders given", force=force, notify=notify, dry_run=dry_run, unit="order")
+
+
+def ship_rows(
+    ctx: ProcessingContext,
+    rows: list[_CsvRow],
+    name: str,
+    *,
+    force: bool = False,
+    notify: bool = False,
+    dry_run: bool = False,
+    unit: str = "line",
+) -> BulkShipResult:
+    """The checks and writes of ``ship_from_csv`` for rows from anywhere. ``unit`` names
+    a row's position in messages: a CSV "line", or the n-th "order" on the command line."""
     now = ctx.now()
     problems: list[tuple[int, str]] = []
     groups: dict[tuple[str, str], _Group] = {}
@@ -706,15 +756,15 @@ def ship_from_csv(
                 for column in ("carrier", "ship_date", "method", "carrier_name"):
                     if (v.get(column) or "").casefold() != (first.get(column) or "").casefold():
                         raise UsageError(
-                            f"same order and tracking number as line {group.first.line}, but a different {column}"
+                            f"same order and tracking number as {unit} {group.first.line}, but a different {column}"
                         )
                 if (group.items is None) != (item_id is None):
                     raise UsageError(
-                        f"same order and tracking number as line {group.first.line}; either every row of a "
+                        f"same order and tracking number as {unit} {group.first.line}; either every row of a "
                         "package names a sku or none does"
                     )
                 if group.items is None:
-                    raise UsageError(f"repeats line {group.first.line} (the whole order in the same package)")
+                    raise UsageError(f"repeats {unit} {group.first.line} (the whole order in the same package)")
             if item_id is not None:
                 assert group.items is not None and qty is not None
                 group.items[item_id] = group.items.get(item_id, 0) + qty
@@ -742,7 +792,7 @@ def ship_from_csv(
                 ))
             except AmzOrdersError as exc:
                 where = ", ".join(str(n) for n in group.lines)
-                problems.append((group.lines[0], f"{exc.message}" + (f" (lines {where})" if len(group.lines) > 1 else "")))
+                problems.append((group.lines[0], f"{exc.message}" + (f" ({unit}s {where})" if len(group.lines) > 1 else "")))
                 continue
             current[loaded.amazon_order_id] = plan.order
             for line in group.lines:
@@ -759,10 +809,13 @@ def ship_from_csv(
             elif row.line not in outcomes:
                 outcomes[row.line] = (row.values.get("order", ""), "not written", "", "other rows have problems")
         shown = sorted(problems)[:MAX_LISTED_PROBLEMS]
-        listing = "\n".join(f"  line {line}: {message}" for line, message in shown)
+        listing = "\n".join(f"  {unit} {line}: {message}" for line, message in shown)
         if len(problems) > len(shown):
-            listing += f"\n  ... and {len(problems) - len(shown)} more bad row(s) after line {shown[-1][0]}"
+            listing += f"\n  ... and {len(problems) - len(shown)} more bad row(s) after {unit} {shown[-1][0]}"
+        noun = "row(s)" if unit == "line" else "order(s)"
         error = UsageError(
+            f"{name} have {len(problems)} bad {noun}; nothing was shipped. Fix them and run it again:\n{listing}"
+            if unit != "line" else
             f"{name} has {len(problems)} bad row(s); nothing was shipped. Fix them and run it again:\n{listing}",
             multiline=True,
         )
