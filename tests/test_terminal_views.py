@@ -301,3 +301,65 @@ def test_list_on_a_real_terminal_of_80_by_24(synced):
     for column in ("Amazon order", "Amazon status", "Total", "Ship by"):
         assert column in header
     assert any(line.rstrip().endswith("late") for line in lines[3:])
+
+
+def _every_listing(cli) -> list[tuple[str, ...]]:
+    row = next(r for r in _orders(cli) if r["increment_id"])
+    return [
+        ("list",),
+        ("list", "--items"),
+        ("history", row["increment_id"]),
+        ("outbox", "list", "--all"),
+        ("audit", "--since", "40d"),
+        ("purge-pii", "--dry-run", "--older-than", "0d"),
+    ]
+
+
+def test_every_listing_offers_the_same_option_set_and_columns_for_tables(synced, cli):
+    # --columns for each listing, and the header the table must then have (nothing else)
+    chosen = {
+        "list": ("ship_by,amazon_order_id", "Ship by  Amazon order"),
+        "list --items": ("quantity,sku", "Qty  SKU"),
+        "history": ("status,created_at", "Status  When"),
+        "outbox": ("state,id", "State  Id"),
+        "audit": ("detail,kind", "Detail  Kind"),
+        "purge-pii": ("older_than_days,amazon_order_id", "Older than (days)  Amazon order"),
+    }
+    for command in _every_listing(cli):
+        helped = cli(*(command[:2] if command[0] == "outbox" else command[:1]), "--help", env={"COLUMNS": "200"})
+        for option in ("--json", "--nl", "--csv", "--tsv", "--fields", "--columns"):
+            assert option in helped.stdout, (command, option)
+        wanted, header = chosen[" ".join(command[:2]) if command == ("list", "--items") else command[0]]
+        table = cli(*command, "--columns", wanted, env={"COLUMNS": "200"})
+        assert table.exit_code in (0, 1), (command, table.output)  # audit exits 1 on differences
+        if json.loads(cli(*command, "--json").stdout):
+            lines = _lines(table.stdout)
+            assert " ".join(lines[1].split()) == " ".join(header.split()), (command, lines[:3])
+        bad = cli(*command, "--columns", "colour")
+        assert bad.exit_code == ExitCode.USAGE and "unknown column 'colour'" in bad.stderr, command
+        mixed = cli(*command, "--json", "--columns", wanted)
+        assert mixed.exit_code == ExitCode.USAGE and "--fields" in mixed.stderr, command
+
+
+def test_history_json_csv_tsv_nl_and_fields_agree(synced, cli):
+    row = next(r for r in _orders(cli) if r["increment_id"])
+    rows = json.loads(cli("history", row["increment_id"], "--json").stdout)
+    assert rows
+    nl = cli("history", row["increment_id"], "--nl").stdout
+    assert [json.loads(line) for line in nl.splitlines()] == rows
+    tsv = list(csv.DictReader(io.StringIO(cli("history", row["increment_id"], "--tsv").stdout), delimiter="\t"))
+    assert [r["comment"] for r in tsv] == [r["comment"] for r in rows]
+    picked = json.loads(cli("history", row["increment_id"], "--json", "--fields", "created_at,status").stdout)
+    assert picked == [{"created_at": r["created_at"], "status": r["status"]} for r in rows]
+
+
+def test_a_pick_list_reader_closing_the_pipe_ends_with_exit_0(synced):
+    env = _child_env(synced)
+    for form in ("--csv", "--tsv"):
+        child = _run_amzorders(["list", "--items", form, "--limit", "1000"], env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None
+        child.stdout.readline()
+        child.stdout.close()
+        _, err = child.communicate()
+        assert child.returncode == 0, err
+        assert b"BrokenPipe" not in err and b"Error" not in err

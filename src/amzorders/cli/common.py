@@ -96,15 +96,30 @@ def table_width() -> int | None:
 
 
 def print_table(table) -> None:
-    """Print a fitted table: never wider than ``table_width()``, never wrapped."""
+    """Print a fitted table: never wider than ``table_width()``, never wrapped.
+
+    The title goes on a line of its own, as wide as the terminal (a table of two narrow
+    columns would otherwise wrap it over several lines), cut with "…", never wrapped."""
+    from rich.text import Text
+
+    title = table.title
+    table.title = None
+    heading = None
+    if title:
+        heading = title.copy() if isinstance(title, Text) else Text(str(title))
+        heading.no_wrap, heading.overflow = True, "ellipsis"
+        heading.stylize("table.title")
     width = table_width()
-    if width is None:
+    if width is None:  # a file or pipe: the table at its natural width, the title whole
         from rich.console import Console
         from rich.measure import Measurement
 
         measuring = Console(width=10_000)
-        width = max(1, Measurement.get(measuring, measuring.options, table).maximum)
-    stdout_console(markup=False, width=width).print(table)
+        width = max(1, Measurement.get(measuring, measuring.options, table).maximum, heading.cell_len if heading else 0)
+    console = stdout_console(markup=False, width=width)
+    if heading is not None:
+        console.print(heading)
+    console.print(table)
 
 
 def warn(message: str) -> None:

@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from amzorders.cli.common import get_app, notice, out, warn
+from amzorders.cli.common import get_app, notice, warn
 from amzorders.cli.output import Output, listing_output
 
 if TYPE_CHECKING:
@@ -54,6 +54,7 @@ def purge_pii_command(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list the orders that would be purged.")] = False,
     force: Annotated[bool, typer.Option("--force", help=f"Allow an age under {MIN_SAFE_DAYS} days (Amazon allows keeping buyer data up to 30 days after delivery).")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help=f"Do not ask before purging more than {CONFIRM_ABOVE} orders.")] = False,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="NAME,...", help="Table columns (with --dry-run): amazon_order_id, purged, older_than_days.")] = None,
     *,
     output: Output = Output(),
 ) -> None:
@@ -79,18 +80,18 @@ def purge_pii_command(
         due = purge_pii(app.store(), older_than_days=days, dry_run=True)
         if due.count > CONFIRM_ABOVE and not yes:
             _confirm_purge(due.count, days)
+    if output.is_table and columns:
+        _purge_columns(columns)  # a bad column name is refused before anything is purged
     report = purge_pii(app.store(), older_than_days=days, dry_run=dry_run)
+    rows = [
+        {"amazon_order_id": order_id, "purged": not report.dry_run, "older_than_days": days}
+        for order_id in report.order_ids
+    ]
     if not output.is_table:
         notice(report.summary() + ".")
-        output.emit(
-            [
-                {"amazon_order_id": order_id, "purged": not report.dry_run, "older_than_days": days}
-                for order_id in report.order_ids
-            ],
-            ("amazon_order_id", "purged", "older_than_days"),
-        )
+        output.emit(rows, PURGE_FIELDS)
     else:
-        _print_purge(report)
+        _print_purge(report, rows, columns)
     if report.warning:
         warn(report.warning[0].upper() + report.warning[1:] + ".")
 
@@ -109,13 +110,36 @@ def _confirm_purge(count: int, days: int) -> None:
         raise typer.Abort()
 
 
-def _print_purge(report: "PurgeReport") -> None:
+PURGE_FIELDS = ("amazon_order_id", "purged", "older_than_days")
+
+
+def _purge_columns(wanted: Optional[str]) -> list:
     from amzorders import render
 
+    return render.choose_columns(
+        [
+            render.Column("amazon_order_id", "Amazon order"),
+            render.Column("purged", "Purged", give_way=2),
+            render.Column("older_than_days", "Older than (days)", give_way=1),
+        ],
+        wanted,
+        {"order": "amazon_order_id"},
+    )
+
+
+def _print_purge(report: "PurgeReport", rows: list[dict], columns: Optional[str]) -> None:
+    """The summary; a dry run also lists the orders due (the same rows as --json)."""
+    from amzorders import render
+    from amzorders.cli.common import print_table, table_width
+
     notice(report.summary() + ".")
-    if report.dry_run and report.order_ids:
-        for order_id in report.order_ids:
-            out(render.clean(order_id))
+    if report.dry_run and rows:
+        cells = [
+            {"amazon_order_id": render.clean(r["amazon_order_id"]), "purged": "yes" if r["purged"] else "no", "older_than_days": str(r["older_than_days"])}
+            for r in rows
+        ]
+        title = f"{len(rows):,} order(s) due for a buyer data purge"
+        print_table(render.fitted_table(_purge_columns(columns), cells, table_width(), title=title))
 
 
 @listing_output
@@ -129,6 +153,7 @@ def audit_command(
         typer.Option(help="...and before this time (default: the last sync's watermark).", show_default=False),
     ] = None,
     fix: Annotated[bool, typer.Option("--fix", help="Re-import the missing and stale orders from Amazon.")] = False,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="NAME,...", help="Table columns, in this order: kind, amazon_order_id, detail.")] = None,
     *,
     output: Output = Output(),
 ) -> None:
@@ -143,6 +168,8 @@ def audit_command(
     from amzorders.services.importer import ImportSettings
     from amzorders.services.orders import check_import_window, parse_time_option
 
+    if output.is_table and columns:
+        _audit_columns(columns)  # a bad column name is refused before Amazon is asked
     now = utcnow()
     since_dt = parse_time_option("since", since, now)
     until_dt = parse_time_option("until", until, now)
@@ -166,7 +193,7 @@ def audit_command(
         notice(report.summary() + ".")
         output.emit(audit_rows(report), AUDIT_FIELDS)
     else:
-        _print_audit(report)
+        _print_audit(report, columns)
     if not report.clean:
         what = "Re-run without --fix to check again" if fix else "Run 'amzorders audit --fix' to re-import missing and stale orders"
         raise AuditDifferencesError(
@@ -246,18 +273,28 @@ def audit_rows(report: "AuditReport") -> list[dict]:
     return rows
 
 
-def _print_audit(report: "AuditReport") -> None:
+def _audit_columns(wanted: Optional[str]) -> list:
+    from amzorders import render
+
+    return render.choose_columns(
+        [
+            render.Column("kind", "Kind"),
+            render.Column("amazon_order_id", "Amazon order"),
+            render.Column("detail", "Detail", give_way=1, min_width=20, droppable=False),
+        ],
+        wanted,
+        {"order": "amazon_order_id"},
+    )
+
+
+def _print_audit(report: "AuditReport", wanted: Optional[str] = None) -> None:
     from amzorders import render
     from amzorders.cli.common import print_table, table_width
 
     notice(report.summary() + ".")
     if report.clean:
         return
-    columns = [
-        render.Column("kind", "Kind"),
-        render.Column("amazon_order_id", "Amazon order"),
-        render.Column("detail", "Detail", give_way=1, min_width=20, droppable=False),
-    ]
+    columns = _audit_columns(wanted)
     rows = []
     for entry in audit_rows(report):
         detail = entry["detail"]

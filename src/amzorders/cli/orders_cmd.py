@@ -318,6 +318,10 @@ def list_command(
         ship_by=ship_by,
         zone=app.display_zone,
     )
+    if output.is_table and columns:  # a bad column name is an error whether or not rows match
+        from amzorders import render
+
+        render.choose_columns(render.PICK_COLUMNS if items else render.ORDER_COLUMNS, columns, None if items else render.ORDER_COLUMN_ALIASES)
     rows = list_orders(app.store(read_only=True), query)
     if items:
         from amzorders.services.orders import pick_list
@@ -436,6 +440,7 @@ HISTORY_FIELDS = ("amazon_order_id", "created_at", "comment", "status", "source"
 def history_command(
     ctx: typer.Context,
     order: Annotated[str, typer.Argument(metavar="ORDER", help="Amazon order number, commerce order number or seller order id.")],
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="NAME,...", help="Table columns, in this order: created_at, comment, status, notified.")] = None,
     *,
     output: Output = Output(),
 ) -> None:
@@ -455,12 +460,16 @@ def history_command(
     from amzorders import render
     from amzorders.cli.common import print_table, table_width
 
-    columns = [
-        render.Column("created_at", "When"),
-        render.Column("comment", "Comment", give_way=1, min_width=20, droppable=False),
-        render.Column("status", "Status", give_way=3),
-        render.Column("notified", "Notified", give_way=2),
-    ]
+    shown = render.choose_columns(
+        [
+            render.Column("created_at", "When"),
+            render.Column("comment", "Comment", give_way=1, min_width=20, droppable=False),
+            render.Column("status", "Status", give_way=3),
+            render.Column("notified", "Notified", give_way=2),
+        ],
+        columns,
+        {"when": "created_at", "is_customer_notified": "notified", "notify_error": "notified"},
+    )
     rows = []
     for entry in view.history:
         notified = {None: "", True: "yes", False: "no"}[entry.is_customer_notified]
@@ -474,4 +483,4 @@ def history_command(
                 "notified": notified,
             }
         )
-    print_table(render.fitted_table(columns, rows, table_width(), title=f"{len(rows):,} history entries of {render.clean(order_id)}"))
+    print_table(render.fitted_table(shown, rows, table_width(), title=f"{len(rows):,} history entries of {render.clean(order_id)}"))

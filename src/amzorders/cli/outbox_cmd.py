@@ -95,6 +95,10 @@ def list_command(
     from amzorders.domain.models import utcnow
 
     app = get_app(ctx)
+    if output.is_table and columns:
+        from amzorders import render
+
+        render.choose_columns(_outbox_columns(), columns, _OUTBOX_ALIASES)  # a bad name is an error, rows or not
     rows = app.store(read_only=True).outbox_rows_for_display(include_all=show_all, limit=limit)
     if not output.is_table:
         output.emit([_as_json(r) for r in rows], OUTBOX_FIELDS)
@@ -127,9 +131,12 @@ def list_command(
                 "last_error": error_text,
             }
         )
-    shown = render.choose_columns(_outbox_columns(), columns, {"order": "amazon_order_id", "next_try": "next_attempt_at", "error": "last_error"})
+    shown = render.choose_columns(_outbox_columns(), columns, _OUTBOX_ALIASES)
     what = "actions" if show_all else "actions not yet accepted by Amazon"
     print_table(render.fitted_table(shown, cells, table_width(), title=f"{len(rows):,} {what}"))
+
+
+_OUTBOX_ALIASES = {"order": "amazon_order_id", "next_try": "next_attempt_at", "error": "last_error"}
 
 
 def _outbox_columns():

@@ -157,6 +157,8 @@ def listing_output(command: Callable[..., Any]) -> Callable[..., Any]:
             raise UsageError("Choose one of --json, --nl, --csv and --tsv.")
         if fields and not chosen:
             raise UsageError("--fields goes with --json, --nl, --csv or --tsv (tables take --columns).")
+        if chosen and kwargs.get("columns"):
+            raise UsageError(f"--columns is for tables; with --{chosen[0]} pick keys with --fields.")
         kwargs["output"] = Output(chosen[0] if chosen else "table", fields)
         return command(*args, **kwargs)
 
