@@ -109,3 +109,28 @@ def test_migration_4_has_a_postgresql_form():
     lite = render_ddl(MIGRATION_4, SQLITE)
     assert "detail = none" in lite
     assert all(line.startswith("-- postgres:") for line in lite.splitlines() if "jsonb" in line)
+
+
+def test_search_rows_folded_only_by_lower_are_folded_again_by_migration_7(tmp_path, cli):
+    """PostgreSQL's migration 5 could only lower-case old search rows ('lópez'); migration
+    7 folds them with fold_text, so 'lopez' finds López there too (and on SQLite)."""
+    from processing_support import UNSHIPPED, make_order, seed
+
+    path = tmp_path / "old-search.db"
+    order = make_order(UNSHIPPED)
+    order["buyer"] = {"buyerName": "Ana López Ørsted", "buyerEmail": "ana@marketplace.amazon.com"}
+    with Store.open(path) as store:
+        seed(store, [order])
+        with store.transaction():
+            (text,) = store.conn.execute("SELECT text FROM order_search").fetchone()
+            assert "ana lopez orsted" in text
+            # what a row written before folding looked like after migration 5 on PostgreSQL
+            store.conn.execute("UPDATE order_search SET text = ?", (text.replace("ana lopez orsted", "ana lópez ørsted"),))
+            store.conn.execute("DELETE FROM schema_migrations WHERE version = 7")
+    with Store.open(path) as store:  # opening migrates
+        assert store.schema_version() >= 7
+        (text,) = store.conn.execute("SELECT text FROM order_search").fetchone()
+        assert "ana lopez orsted" in text and "ó" not in text
+    for term in ("lopez", "LÓPEZ", "orsted"):
+        found = cli("--db", path, "list", "--search", term, "--json")
+        assert found.exit_code == 0 and [r["amazon_order_id"] for r in json.loads(found.stdout)] == [UNSHIPPED], term

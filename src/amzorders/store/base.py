@@ -41,7 +41,7 @@ from amzorders.store.dialect import (
 )
 from amzorders.store.errors import check_is_regular_file, translate_store_error
 from amzorders.store import rawjson
-from amzorders.store.migrations import MIGRATIONS
+from amzorders.store.migrations import MIGRATIONS, PYTHON_STEPS
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -288,13 +288,19 @@ class StoreBase:
                 continue
             # executescript commits any open transaction first, so the script carries
             # its own BEGIN/COMMIT: the migration and its record land together or not at all.
+            step = PYTHON_STEPS.get(version)
+            record = (
+                f"\nINSERT INTO schema_migrations VALUES ({version}, '{description}',"
+                " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));\n"
+            )
             try:
-                self.conn.executescript(
-                    "BEGIN IMMEDIATE;\n"
-                    + render_ddl(script, SQLITE)
-                    + f"\nINSERT INTO schema_migrations VALUES ({version}, '{description}',"
-                    " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));\nCOMMIT;"
-                )
+                if step is None:
+                    self.conn.executescript("BEGIN IMMEDIATE;\n" + render_ddl(script, SQLITE) + record + "COMMIT;")
+                else:  # the script, the Python step and the record in one transaction
+                    self.conn.executescript("BEGIN IMMEDIATE;\n" + render_ddl(script, SQLITE))
+                    step(self.conn)
+                    self.conn.execute(record.strip().rstrip(";"))  # execute: executescript would commit first
+                    self.conn.execute("COMMIT")
             except sqlite3.Error:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
@@ -325,6 +331,9 @@ class StoreBase:
                     continue
                 self._postgres_prelude()
                 self.conn.execute(render_ddl(script, POSTGRES, trgm_schema=self._trgm_schema()))
+                step = PYTHON_STEPS.get(version)
+                if step is not None:
+                    step(self.conn)
                 self.conn.execute(
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                     (version, description, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),

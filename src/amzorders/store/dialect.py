@@ -87,8 +87,9 @@ def render_ddl(script: str, dialect: Dialect, *, trgm_schema: str = "public") ->
 # SQL text serves both. JSON documents are stored as TEXT on both engines.
 POSTGRES_FUNCTIONS = r"""
 -- Migration 5 refolds the search text of existing orders with amz_fold; on SQLite that is
--- domain.textfold.fold_text itself. Here lower() stands in for rows written before it
--- (every row written since is folded in Python, and a re-import refolds an old one).
+-- domain.textfold.fold_text itself. Here lower() stands in (no SQL function folds exactly
+-- as fold_text does); migration 7 then folds those rows in Python, and every row written
+-- since is folded in Python.
 CREATE OR REPLACE FUNCTION amz_fold(t text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $fn$ SELECT lower(t) $fn$;
 CREATE OR REPLACE FUNCTION amz_merge_patch(target jsonb, patch jsonb) RETURNS jsonb

@@ -354,6 +354,37 @@ CREATE TABLE alert_state (
 """
 
 
+MIGRATION_7 = """
+-- Search rows written before folding existed, folded again with fold_text itself: on
+-- PostgreSQL migration 5 could only lower-case them (amz_fold is lower() there), so
+-- 'lopez' did not find an old 'López'. The work is the Python step refold_search_text.
+"""
+
+
+def refold_search_text(conn) -> None:  # type: ignore[no-untyped-def]
+    """Fold every search row with ``domain.textfold.fold_text`` (the function every row
+    is written with since), in rowid batches; only rows that change are written. Folding
+    folded text changes nothing, so this is safe on any store, and the same on both engines."""
+    from amzorders.domain.textfold import fold_text
+
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT rowid, text FROM order_search WHERE rowid > ? ORDER BY rowid LIMIT 2000", (last,)
+        ).fetchall()
+        if not rows:
+            return
+        changed = [(folded, rowid) for rowid, text in rows if (folded := fold_text(text or "")) != text]
+        if changed:
+            conn.executemany("UPDATE order_search SET text = ? WHERE rowid = ?", changed)
+        last = rows[-1][0]
+
+
+# Python steps run after a migration's script, in its transaction: what SQL cannot do
+# the same way on both engines.
+PYTHON_STEPS = {7: refold_search_text}
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -362,4 +393,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (4, "compressed raw order JSON, last package ship time", MIGRATION_4),
     (5, "order holds, folded search text", MIGRATION_5),
     (6, "seller alert state", MIGRATION_6),
+    (7, "search text of old rows folded (PostgreSQL)", MIGRATION_7),
 ]
