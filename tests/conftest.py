@@ -153,3 +153,12 @@ def simulated_account(amzorders_home: Path, tmp_path: Path):
     with Simulator(tmp_path / "marketplace.json", seed=11, orders=120, rate_limits=False) as sim:
         config = write_account_config(amzorders_home, sim)
         yield SimulatedAccount(sim=sim, config_path=config, db_path=amzorders_home / "amzorders.db")
+
+
+@pytest.fixture
+def smtp():
+    """A real SMTP server on 127.0.0.1 for this test: yields (port, inbox)."""
+    from smtp_support import smtp_server
+
+    with smtp_server() as server:
+        yield server

@@ -5,23 +5,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from test_mail import Inbox, free_port
-
-
-@pytest.fixture
-def smtp():
-    from aiosmtpd.controller import Controller
-
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, inbox
-    finally:
-        controller.stop()
-
 
 def _subjects(inbox) -> list[str]:
     return [message["Subject"] for _, message in inbox.messages]

@@ -5,11 +5,8 @@ from __future__ import annotations
 import email
 import email.utils
 import json
-import socket
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from amzorders.config import EmailSettings
 from amzorders.mail import Mailer, MailError, OutgoingMail
@@ -18,33 +15,6 @@ from amzorders.store import Store
 from processing_support import UNSHIPPED, context, seed
 
 UPS = "1Z999AA10123456784"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[tuple[list[str], email.message.EmailMessage]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's name)
-        parsed = email.message_from_bytes(envelope.content, policy=policy.default)
-        self.messages.append((list(envelope.rcpt_tos), parsed))
-        return "250 Message accepted"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp():
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield controller.port, inbox
-    finally:
-        controller.stop()
 
 
 def settings(port: int, security: str = "none") -> EmailSettings:

@@ -599,26 +599,9 @@ def marketplace_id_from(text: str) -> str | None:
     return None
 
 
-def new_config_document(
-    *,
-    account: str,
-    region: str,
-    marketplace_ids: tuple[str, ...],
-    client_id: str | None,
-    client_secret: str | None,
-    refresh_token: str | None,
-    endpoint: str = "production",
-    merchant_id: str | None = None,
-    token_url: str | None = None,
-) -> dict[str, Any]:
-    """The document ``config init`` writes: one account, made the default."""
-    return {
-        "default_account": account,
-        "accounts": {account: new_account_table(region=region, marketplace_ids=marketplace_ids, client_id=client_id,
-                                                client_secret=client_secret, refresh_token=refresh_token,
-                                                endpoint=endpoint, merchant_id=merchant_id, token_url=token_url)},
-        "orders": _default_orders_table(),
-    }
+def new_config_document(*, account: str, account_table: dict[str, Any]) -> dict[str, Any]:
+    """The document ``config init`` writes: one account (``new_account_table``), made the default."""
+    return {"default_account": account, "accounts": {account: account_table}, "orders": _default_orders_table()}
 
 
 def new_account_table(

@@ -142,17 +142,11 @@ def init_command(
 
     if region is not None and region not in codes.REGIONS:
         raise UsageError(f"--region must be one of {', '.join(codes.REGIONS)} (got {region!r}).")
-    document = config.new_config_document(
-        token_url=token_url,
-        account=account,
-        region=region or "na",
-        marketplace_ids=tuple(marketplace_ids),
-        client_id=client_id,
-        client_secret=client_secret,
-        refresh_token=refresh_token,
-        endpoint=endpoint,
-        merchant_id=merchant_id,
-    )
+    document = config.new_config_document(account=account, account_table=config.new_account_table(
+        region=region or "na", marketplace_ids=tuple(marketplace_ids), client_id=client_id,
+        client_secret=client_secret, refresh_token=refresh_token, endpoint=endpoint,
+        merchant_id=merchant_id, token_url=token_url,
+    ))
     # The document must load: a local endpoint with Amazon's token URL is refused here,
     # naming both, rather than by the first sync.
     config.settings_from_document(document, path=path)

@@ -20,6 +20,10 @@ from datetime import datetime
 from typing import Any
 
 from amzorders.domain import codes
+from amzorders.domain.jsonread import as_dict as _dict
+from amzorders.domain.jsonread import as_list as _list
+from amzorders.domain.jsonread import as_text as _text
+from amzorders.domain.jsonread import order_packages, order_programs
 from amzorders.domain.timefmt import parse_iso_or_none
 
 # ItemShippingConstraints properties, with the words shown for them.
@@ -146,18 +150,6 @@ def unknown_list_values(raw: Any) -> list[str]:
     return found
 
 
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    return str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value) else None
-
-
 def _window(value: Any) -> TimeWindow | None:
     data = _dict(value)
     if not data:
@@ -205,24 +197,15 @@ def order_details(raw: Any) -> AmazonOrderDetails:
             value = f"{money.get('amount')} {money.get('currencyCode')}" if money.get("amount") is not None else None
             number = granted.get("pointsNumber")
             points.append(ItemPoints(item_id, number if isinstance(number, int) and not isinstance(number, bool) else None, value))
-    packages = []
-    for package in _list(data.get("packages")):
-        package = _dict(package)
-        ref = _text(package.get("packageReferenceId"))
-        if not ref:
-            continue
-        status = _dict(package.get("packageStatus"))
-        packages.append(PackageDetail(
-            package_reference_id=ref,
-            carrier=_text(package.get("carrier")),
-            tracking_number=_text(package.get("trackingNumber")),
-            shipping_service=_text(package.get("shippingService")),
-            ship_time=parse_iso_or_none(package.get("shipTime")),
-            status=_text(status.get("status")),
-            detailed_status=_text(status.get("detailedStatus")),
-        ))
+    packages = [
+        PackageDetail(
+            package_reference_id=p.package_reference_id, carrier=p.carrier, tracking_number=p.tracking_number,
+            shipping_service=p.shipping_service, ship_time=p.ship_time, status=p.status, detailed_status=p.detailed_status,
+        )
+        for p in order_packages(data)
+    ]
     return AmazonOrderDetails(
-        programs=tuple(p for p in (_text(x) for x in _list(data.get("programs"))) if p),
+        programs=order_programs(data),
         channel_name=_text(_dict(data.get("salesChannel")).get("channelName")),
         fulfilled_by=_text(fulfillment.get("fulfilledBy")),
         ship_by=_window(fulfillment.get("shipByWindow")),

@@ -14,10 +14,14 @@ from typing import Any
 from amzorders.domain import money as money_model
 from amzorders.domain.codes import FULFILLMENT_STATUSES
 from amzorders.domain.details import unknown_list_values
-from amzorders.domain.models import Address, AmazonOrder, AmazonOrderItem, AmazonPackage, Money
+from amzorders.domain.jsonread import order_packages, order_programs
+from amzorders.domain.jsonread import as_dict as _dict
+from amzorders.domain.jsonread import as_int as _int
+from amzorders.domain.jsonread import as_list as _list
+from amzorders.domain.jsonread import as_text as _text
+from amzorders.domain.models import Address, AmazonOrder, AmazonOrderItem, Money
 from amzorders.domain.timefmt import parse_iso_or_none
 
-MAX_TEXT = 2000  # longer strings are cut: titles and names are never this long in earnest
 # No real order line holds more; beyond it a quantity is garbage, and past 2**63 it would
 # not even fit an SQLite integer. Such an order is refused, not half-stored.
 MAX_QUANTITY = 1_000_000
@@ -25,33 +29,6 @@ MAX_QUANTITY = 1_000_000
 
 class OrderPayloadError(ValueError):
     """The payload lacks what an order cannot be stored without."""
-
-
-def _dict(value: Any) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _list(value: Any) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, (str, int)) or isinstance(value, bool):
-        return None
-    text = str(value)
-    return text[:MAX_TEXT] if text else None
-
-
-def _int(value: Any, default: int = 0) -> int:
-    if isinstance(value, bool):
-        return default
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
-    return default
 
 
 def parse_money(value: Any, warnings: list[str] | None = None, where: str = "") -> Money | None:
@@ -211,27 +188,6 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
     )
 
 
-def _package(data: dict) -> AmazonPackage | None:
-    ref = _text(data.get("packageReferenceId"))
-    if not ref:
-        return None
-    items = []
-    for entry in _list(data.get("packageItems")):
-        entry = _dict(entry)
-        item_id = _text(entry.get("orderItemId"))
-        if item_id:
-            items.append((item_id, max(0, _int(entry.get("quantity"), 0))))
-    return AmazonPackage(
-        package_reference_id=ref,
-        carrier=_text(data.get("carrier")),
-        tracking_number=_text(data.get("trackingNumber")),
-        ship_time=parse_iso_or_none(data.get("shipTime")),
-        shipping_service=_text(data.get("shippingService")),
-        status=_text(_dict(data.get("packageStatus")).get("status")),
-        items=tuple(items),
-    )
-
-
 def parse_order(data: Any) -> AmazonOrder:
     """Map one raw Order object. Raises OrderPayloadError when it cannot be stored."""
     if not isinstance(data, dict):
@@ -290,8 +246,8 @@ def parse_order(data: Any) -> AmazonOrder:
         alias = _dict(alias)
         if alias.get("aliasType") == "SELLER_ORDER_ID":
             seller_order_id = _text(alias.get("aliasId"))
-    packages = [p for p in (_package(_dict(x)) for x in _list(data.get("packages"))) if p]
-    programs = tuple(p for p in (_text(x) for x in _list(data.get("programs"))) if p)
+    packages = order_packages(data)
+    programs = order_programs(data)
     # Unknown values of Amazon's lists are kept as they came, and said.
     warnings.extend(f"unknown {what} kept as is" for what in unknown_list_values(data))
     return AmazonOrder(

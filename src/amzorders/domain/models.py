@@ -116,6 +116,7 @@ class AmazonPackage:
     ship_time: datetime | None = None
     shipping_service: str | None = None
     status: str | None = None
+    detailed_status: str | None = None  # packageStatus.detailedStatus
     items: tuple[tuple[str, int], ...] = ()  # (orderItemId, quantity)
 
 
