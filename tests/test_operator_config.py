@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import shlex
 from pathlib import Path
 
 import pytest
@@ -15,34 +14,52 @@ from amzorders.errors import ExitCode
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
-def _readme_simulator_commands() -> list[list[str]]:
-    """The commands of the README's 'Trying it against the simulator' block, as typed."""
+def _readme_simulator_block() -> str:
+    """The README's 'Trying the Seller Central path on the simulator' commands, as written."""
     section = README.split("### Trying the Seller Central path on the simulator", 1)[1].split("\n## ", 1)[0]
     block = re.search(r"```sh\n(.+?)\n```", section, flags=re.S)
     assert block, "the README shows the commands in a sh block"
-    text = block.group(1).replace("\\\n", " ")
-    return [shlex.split(line) for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    return block.group(1)
 
 
 def test_the_readme_seller_central_path_works_against_simulator_serve(cli, amzorders_home, tmp_path):
-    from amzorders.simulator import Simulator
+    """The README's block run by bash as it stands, against a real 'amzorders simulator
+    serve' process on loopback. Two changes only: the port (tests never share a fixed
+    one) and, after the server's line, a wait until it listens (the README's reader
+    waits by typing slower)."""
+    import os
+    import socket
+    import subprocess
+    import sys
 
-    commands = _readme_simulator_commands()
-    assert commands[0][:3] == ["amzorders", "simulator", "serve"]
-    written_port = commands[0][commands[0].index("--port") + 1]
-    # 'simulator serve' in the README; here the same simulator in-process on a free port
-    # (tests never share a fixed port): only the port number is replaced.
-    with Simulator(tmp_path / "market.json", seed=5, orders=60, rate_limits=False) as sim:
-        port = sim.base_url.rsplit(":", 1)[1]
-        for words in commands[1:]:
-            assert words[0] == "amzorders"
-            args = [w.replace(f":{written_port}", f":{port}") for w in words[1:]]
-            result = cli(*args)
-            assert result.exit_code == 0, (words, result.output)
-        listing = json.loads(cli("list", "--json", "--limit", "1000").stdout)
-        assert listing and "simulated marketplace" not in cli("list").stderr
-        shown = json.loads(cli("config", "show", "--json").stdout)["settings"]
-        assert shown["accounts.main.token_url"]["value"] == f"http://127.0.0.1:{port}/auth/o2/token"
+    block = _readme_simulator_block()
+    lines = block.splitlines()
+    assert lines[0].startswith("amzorders simulator serve --port ") and lines[0].endswith("&")
+    written_port = re.search(r"--port (\d+)", lines[0]).group(1)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    assert block.count(written_port) == 2  # serve --port and config init --endpoint
+    wait = f"until (exec 3<>/dev/tcp/127.0.0.1/{port}) 2>/dev/null; do sleep 0.05; done"
+    script = "\n".join(
+        ["set -e", "trap 'kill $(jobs -p) 2>/dev/null' EXIT", lines[0].replace(written_port, port), wait]
+        + [line.replace(written_port, port) for line in lines[1:]]
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "AMZORDERS_RAISE_UNEXPECTED")}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["COLUMNS"] = "80"
+    done = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert f"SP-API endpoint: http://127.0.0.1:{port}" in done.stderr  # the server's banner
+    assert "main: login ok; searchOrders ok" in done.stdout  # config check
+    listing = [line for line in done.stdout.splitlines() if " late order" in line]
+    assert listing and re.match(r"^\d+ late orders?$", listing[0].strip()), done.stdout  # list --late
+    late_rows = int(listing[0].split()[0])
+    assert late_rows > 0 and done.stdout.count(" late\n") >= late_rows
+    shown = json.loads(cli("config", "show", "--json").stdout)["settings"]
+    assert shown["accounts.main.token_url"]["value"] == f"http://127.0.0.1:{port}/auth/o2/token"  # the local one
+    assert 'merchant_id = "A1SIMULATEDSELLER"' in (amzorders_home / "config.toml").read_text()
+    assert "simulated marketplace" not in done.stderr  # the configured account, not the built-in one
 
 
 def test_local_endpoint_with_amazons_token_url_is_refused_naming_both(cli, amzorders_home):
