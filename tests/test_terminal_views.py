@@ -276,7 +276,7 @@ def test_list_on_a_real_terminal_of_80_by_24(synced):
     env.pop("FORCE_COLOR", None)
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    child = _run_amzorders(["list", "--late"], env, stdin=slave, stdout=slave, stderr=subprocess.DEVNULL, close_fds=True)
+    child = _run_amzorders(["list", "--late"], env, stdin=slave, stdout=slave, stderr=slave, close_fds=True)
     os.close(slave)
     chunks = []
     while True:
@@ -301,6 +301,9 @@ def test_list_on_a_real_terminal_of_80_by_24(synced):
     for column in ("Amazon order", "Amazon status", "Total", "Ship by"):
         assert column in header
     assert any(line.rstrip().endswith("late") for line in lines[3:])
+    # what gave way is said (on stderr), not hidden silently
+    hidden = next(line for line in lines if line.startswith("Hidden at 80 columns: "))
+    assert "Buyer" in hidden and "Mkt" in hidden and "Ship by" not in hidden and "Total" not in hidden
 
 
 def _every_listing(cli) -> list[tuple[str, ...]]:
@@ -363,3 +366,20 @@ def test_a_pick_list_reader_closing_the_pipe_ends_with_exit_0(synced):
         _, err = child.communicate()
         assert child.returncode == 0, err
         assert b"BrokenPipe" not in err and b"Error" not in err
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_every_listing_table_fits_every_width_and_keeps_its_key_column(synced, cli, width):
+    row = next(r for r in _orders(cli) if r["increment_id"])
+    assert cli("ship", row["increment_id"], "--carrier", "UPS", "--tracking", "1Z999AA10123456784", "--no-push", "--force").exit_code in (0, 1)
+    for command, keep in (
+        (("list", "--items", "--limit", "10"), "Amazon order"),
+        (("history", row["increment_id"]), "Comment"),
+        (("outbox", "list", "--all"), "Order"),
+        (("purge-pii", "--dry-run", "--older-than", "0d"), "Amazon order"),
+    ):
+        result = cli(*command, env={"COLUMNS": str(width)})
+        assert result.exit_code == 0, (command, result.output)
+        if result.stdout:
+            assert _widest(result.stdout) <= width, command
+            assert keep in _lines(result.stdout)[1], (command, _lines(result.stdout)[:2])

@@ -161,6 +161,9 @@ def fitted_table(
         )
     for row in rows:
         table.add_row(*(_fitted_cell(row.get(column.key)) for column, _ in layout))
+    # What gave way, so that a narrow terminal does not hide columns silently.
+    kept = {column.key for column, _ in layout}
+    table.hidden_columns = [c.header for c in columns if c.key not in kept]  # type: ignore[attr-defined]
     return table
 
 

@@ -120,6 +120,10 @@ def print_table(table) -> None:
     if heading is not None:
         console.print(heading)
     console.print(table)
+    hidden = getattr(table, "hidden_columns", None)
+    if hidden and sys.stdout.isatty():  # a person looking: say what the width hid
+        line = f"Hidden at {width} columns: {', '.join(hidden)} (a wider terminal or --columns shows them)."
+        notice(line if len(line) <= width else line[: max(1, width - 1)] + "…")  # one line, never wrapped
 
 
 def warn(message: str) -> None:
