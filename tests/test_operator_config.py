@@ -150,7 +150,10 @@ def test_config_check_logs_in_and_searches_once_per_account(cli, simulated_accou
 
 def test_read_only_commands_never_create_a_store(cli, amzorders_home, tmp_path):
     typo = tmp_path / "typo.db"
-    for args in (("list",), ("show", "000000001"), ("outbox", "list")):
+    for args in (("list",), ("show", "000000001"), ("outbox", "list"), ("history", "000000001"), ("audit",),
+                 ("purge-pii", "--dry-run"), ("purge-pii", "--yes"), ("invoice", "000000001"), ("hold", "000000001"),
+                 ("unhold", "000000001"), ("ship", "000000001", "--carrier", "UPS", "--tracking", "1Z999AA10123456784"),
+                 ("cancel", "000000001", "000000002", "--reason", "NoInventory", "--dry-run")):
         result = cli("--db", typo, *args)
         assert result.exit_code == ExitCode.CONFIG and str(typo) in result.stderr, args
     assert not typo.exists()

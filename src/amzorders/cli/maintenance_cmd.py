@@ -76,13 +76,15 @@ def purge_pii_command(
             "which you may still need for returns and A-to-z claims. Add --force to do it anyway, "
             "or --dry-run to see which orders it would touch."
         )
-    if not dry_run:
-        due = purge_pii(app.store(), older_than_days=days, dry_run=True)
-        if due.count > CONFIRM_ABOVE and not yes:
-            _confirm_purge(due.count, days)
     if output.is_table and columns:
         _purge_columns(columns)  # a bad column name is refused before anything is purged
-    report = purge_pii(app.store(), older_than_days=days, dry_run=dry_run)
+    # Never creates a store: a mistyped --db is an error naming it, not an empty new store.
+    store = app.store(read_only=True)
+    if not dry_run:
+        due = purge_pii(store, older_than_days=days, dry_run=True)
+        if due.count > CONFIRM_ABOVE and not yes:
+            _confirm_purge(due.count, days)
+    report = purge_pii(store, older_than_days=days, dry_run=dry_run)
     rows = [
         {"amazon_order_id": order_id, "purged": not report.dry_run, "older_than_days": days}
         for order_id in report.order_ids
@@ -186,7 +188,7 @@ def audit_command(
         hold_on_cancel_request=orders.hold_on_cancel_request,
     )
     report = audit(
-        app.store(), app.amazon(), app.account, since_dt, until_dt, fix,
+        app.store(read_only=not fix), app.amazon(), app.account, since_dt, until_dt, fix,
         import_settings=settings, now=now, on_estimate=_announce_estimate,
     )
     if not output.is_table:

@@ -40,7 +40,9 @@ def _context(ctx: typer.Context, push: bool = True):
 
     app = get_app(ctx)
     return ProcessingContext(
-        store=app.store(),
+        # The order acted on is in a store that exists: a mistyped --db is an error
+        # naming it, never a new empty store (and then "no such order").
+        store=app.store(read_only=True),
         account=app.account,
         number_prefix=app.settings.orders.order_number_prefix,
         email=app.settings.email,
@@ -415,7 +417,7 @@ def hold_command(
     from amzorders.domain.models import utcnow
     from amzorders.services.holds import hold
 
-    result = hold(get_app(ctx).store(), orders, reason, utcnow())
+    result = hold(get_app(ctx).store(read_only=True), orders, reason, utcnow())
     for outcome in result.outcomes:
         out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
     notice(result.summary("put on hold") + ".")
@@ -432,7 +434,7 @@ def unhold_command(
     from amzorders.domain.models import utcnow
     from amzorders.services.holds import unhold
 
-    result = unhold(get_app(ctx).store(), orders, utcnow())
+    result = unhold(get_app(ctx).store(read_only=True), orders, utcnow())
     for outcome in result.outcomes:
         out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
     notice(result.summary("released") + ".")
