@@ -249,3 +249,16 @@ def test_unhold_several_orders_skips_those_not_held(run, db):
     assert result.exit_code == 0, result.output
     assert "1 order(s) released, 1 skipped" in result.stderr
     assert json.loads(run("list", "--held", "--json").stdout) == []
+
+
+def test_hold_and_unhold_report_each_order_as_json(run, db):
+    held = run("hold", "000000001", "000000003", "--json")
+    assert held.exit_code == 0, held.output
+    document = json.loads(held.stdout)
+    assert document["action"] == "hold"
+    assert [(r["order"], r["outcome"]) for r in document["rows"]] == [("000000001", "held"), ("000000003", "held")]
+    assert all("000000001" in r["message"] or "000000003" in r["message"] for r in document["rows"])
+    released = json.loads(run("unhold", "000000001", "--json").stdout)
+    assert released["action"] == "unhold" and [r["outcome"] for r in released["rows"]] == ["released"]
+    again = json.loads(run("unhold", "000000001", "--json").stdout)
+    assert [r["outcome"] for r in again["rows"]] == ["skipped"]

@@ -76,7 +76,7 @@ def message_command(
 
 def review_request_command(
     ctx: typer.Context,
-    orders: Annotated[Optional[list[str]], typer.Argument(help=ORDER_HELP + " (several allowed).", show_default=False)] = None,
+    orders: Annotated[Optional[list[str]], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " (several allowed).", show_default=False)] = None,
     eligible: Annotated[bool, typer.Option("--eligible", help="Every shipped order without a review request yet that Amazon allows now.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help="Print the outcomes as JSON.")] = False,
 ) -> None:

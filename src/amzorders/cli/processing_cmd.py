@@ -409,6 +409,7 @@ def hold_command(
     ctx: typer.Context,
     orders: Annotated[list[str], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.")],
     reason: Annotated[Optional[str], typer.Option("--reason", metavar="TEXT", help="Why it is held (shown in list and show).")] = None,
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Put orders on hold: no invoice, shipment, refund or cancel until 'unhold' (as in Magento).
 
@@ -418,14 +419,26 @@ def hold_command(
     from amzorders.services.holds import hold
 
     result = hold(get_app(ctx).store(read_only=True), orders, reason, utcnow())
-    for outcome in result.outcomes:
-        out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
-    notice(result.summary("put on hold") + ".")
+    _print_holds(result, "put on hold", json_output)
+
+
+def _print_holds(result, verb: str, as_json: bool) -> None:
+    if as_json:
+        from amzorders.cli.output import Output
+
+        Output("json").emit_one({"action": "hold" if verb == "put on hold" else "unhold", "rows": [
+            {"order": o.order, "outcome": o.outcome, "message": o.message} for o in result.outcomes
+        ]})
+    else:
+        for outcome in result.outcomes:
+            out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
+    notice(result.summary(verb) + ".")
 
 
 def unhold_command(
     ctx: typer.Context,
     orders: Annotated[list[str], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given.")],
+    json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Release held orders to the state they had before the hold.
 
@@ -435,6 +448,4 @@ def unhold_command(
     from amzorders.services.holds import unhold
 
     result = unhold(get_app(ctx).store(read_only=True), orders, utcnow())
-    for outcome in result.outcomes:
-        out(outcome.message[0].upper() + outcome.message[1:] + (" (skipped)" if outcome.outcome == "skipped" else ""))
-    notice(result.summary("released") + ".")
+    _print_holds(result, "released", json_output)
