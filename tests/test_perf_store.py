@@ -95,3 +95,52 @@ def test_reimport_of_a_changed_order_keeps_its_commerce_number_searchable(import
     assert result.updated == 1
     assert _search(store, increment_id) == {amazon_order_id}
     assert store.conn.execute("SELECT count(*) FROM order_search").fetchone()[0] == len(orders)
+
+
+def _python_sorted(store: Store, key: str, descending: bool) -> list[str]:
+    rows = store.conn.execute(
+        f"SELECT amazon_order_id, {key}, id FROM amazon_orders"
+    ).fetchall()
+    return [r[0] for r in sorted(rows, key=lambda r: (r[1], r[2]), reverse=descending)]
+
+
+@pytest.mark.parametrize("sort", ["-purchase_date", "purchase_date", "-last_updated", "amazon_order_id"])
+def test_sorts_on_never_null_columns_order_every_row_with_id_breaking_ties(imported, sort) -> None:
+    # These sorts have no 'IS NULL' key (so the purchase-date index serves the default
+    # listing): the order must still be the full order by value, then id.
+    store, orders = imported
+    column = {"purchase_date": "purchase_date", "last_updated": "last_updated", "amazon_order_id": "amazon_order_id"}
+    expected = _python_sorted(store, column[sort.lstrip("-")], sort.startswith("-"))
+    assert [r.amazon_order_id for r in store.list_orders(OrderQuery(sort=sort, limit=1000))] == expected
+    page = store.list_orders(OrderQuery(sort=sort, limit=7, offset=5))
+    assert [r.amazon_order_id for r in page] == expected[5:12]
+
+
+def test_ship_by_sort_still_puts_orders_without_one_last(imported) -> None:
+    store, _ = imported
+    store.conn.execute("UPDATE amazon_orders SET ship_by = NULL WHERE id IN (SELECT min(id) FROM amazon_orders)")
+    for sort in ("ship_by", "-ship_by"):
+        rows = store.list_orders(OrderQuery(sort=sort, limit=1000))
+        assert rows[-1].ship_by is None and all(r.ship_by is not None for r in rows[:-1]), sort
+
+
+def test_counts_match_the_listing_with_and_without_commerce_filters(imported) -> None:
+    # The count leaves the commerce join out unless a filter reads the commerce order.
+    store, orders = imported
+    store.conn.execute(
+        "UPDATE commerce_orders SET state = 'holded' WHERE id = (SELECT min(id) FROM commerce_orders)"
+    )
+    statuses = [r[0] for r in store.conn.execute("SELECT DISTINCT status FROM commerce_orders")]
+    queries = [
+        OrderQuery(limit=1000),
+        OrderQuery(held=True, limit=1000),
+        OrderQuery(held=False, limit=1000),
+        OrderQuery(commerce_statuses=(statuses[0],), limit=1000),
+        OrderQuery(statuses=("UNSHIPPED",), limit=1000),
+        OrderQuery(search=orders[0]["orderId"][:7], limit=1000),
+    ]
+    for query in queries:
+        assert store.count_matching_orders(query) == len(store.list_orders(query)), query
+    assert store.count_matching_orders(OrderQuery()) == len(orders)
+    assert store.count_matching_orders(OrderQuery(held=True)) == 1
+    assert store.count_matching_orders(OrderQuery(held=False)) == len(orders) - 1

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from amzorders.domain.timefmt import parse_iso, to_iso
-from amzorders.store.base import StoreBase
+from amzorders.store.base import StoreBase, id_chunks
 from amzorders.store.outbox import _record
 
 # SQLite's default limit of host parameters is 32,766 (3.32+); pages are 100 orders.
@@ -45,9 +45,7 @@ class AuditRepository(StoreBase):
         """Record ``amazon_order_ids`` as listed by Amazon; return those already recorded
         (Amazon may list an order on two pages when it changes during the walk)."""
         already: set[str] = set()
-        for start in range(0, len(amazon_order_ids), _CHUNK):
-            chunk = list(amazon_order_ids[start : start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(amazon_order_ids, _CHUNK):
             already.update(
                 r[0]
                 for r in self.conn.execute(
@@ -83,9 +81,7 @@ class AuditRepository(StoreBase):
         outbox: dict[str, list] = {}
         since_text, until_text = to_iso(since), to_iso(until) if until else None
         markets = set(marketplace_ids)
-        for start in range(0, len(amazon_order_ids), _CHUNK):
-            chunk = list(amazon_order_ids[start : start + _CHUNK])
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(amazon_order_ids, _CHUNK):
             rows = self.conn.execute(
                 f"""SELECT a.amazon_order_id, a.account, a.marketplace_id, a.purchase_date, a.status,
                            a.last_updated, c.id

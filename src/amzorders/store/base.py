@@ -12,7 +12,7 @@ import os
 import sqlite3
 import stat
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -70,6 +70,15 @@ def unpack_raw(raw_zlib: bytes | None, raw_json: str | None) -> dict:
     except ValueError:
         return {}
     return value if isinstance(value, dict) else {}
+
+
+def id_chunks(ids: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
+    """``ids`` in slices for ``WHERE x IN (...)``: (slice, its '?,?,...' placeholders).
+    500 stays far below SQLite's bound-parameter limit (32,766) and keeps PostgreSQL's
+    statements short."""
+    for start in range(0, len(ids), size):
+        chunk = list(ids[start : start + size])
+        yield chunk, ",".join("?" * len(chunk))
 
 
 def money_text(value: Decimal | None) -> str | None:

@@ -31,6 +31,7 @@ from amzorders.store.base import (
     StoreBase,
     dec,
     dec_or_none,
+    id_chunks,
     money_text,
     pack_raw,
     unpack_raw,
@@ -121,6 +122,10 @@ def _dt(value: str | None) -> datetime | None:
 def _money(amount) -> str | None:
     return None if amount is None else money_text(amount.amount)
 
+
+# The order tables every read joins: an Amazon order and (once created) its commerce order.
+_ORDERS_FROM = "amazon_orders a"
+_COMMERCE_JOIN = "LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
 
 _SUMMARY_COLUMNS = """
     a.amazon_order_id, c.increment_id, a.account, a.purchase_date, a.last_updated, a.status,
@@ -418,9 +423,7 @@ class OrdersRepository(StoreBase):
 
     def stored_order_states(self, amazon_order_ids: list[str]) -> dict[str, StoredOrderState]:
         result: dict[str, StoredOrderState] = {}
-        for start in range(0, len(amazon_order_ids), 500):
-            chunk = amazon_order_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(amazon_order_ids):
             rows = self.conn.execute(
                 f"""SELECT a.amazon_order_id, a.last_updated, a.status, a.buyer_cancel_requested,
                            c.id AS commerce_id, c.increment_id, a.pii_purged_at IS NOT NULL
@@ -819,29 +822,19 @@ class OrdersRepository(StoreBase):
     # -- reads for list and show ---------------------------------------------------
 
     def list_orders(self, query: OrderQuery) -> list[OrderSummary]:
-        where, params = _order_filter(query, self.dialect.like)
-        sql = (
-            f"SELECT {_SUMMARY_COLUMNS} FROM amazon_orders a "
-            "LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
-        )
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        sql += f" ORDER BY {_order_by(query.sort)} LIMIT ? OFFSET ?"
-        params.extend((query.limit, query.offset))
+        sql, params = _order_query_sql(query, self.dialect.like, _SUMMARY_COLUMNS)
         return [_summary(r) for r in self.conn.execute(sql, params)]
 
     def pick_lines(self, amazon_order_ids: list[str]) -> list[PickLine]:
         """The items of these orders, in the order given, with where each goes."""
         position = {order_id: index for index, order_id in enumerate(amazon_order_ids)}
         lines: list[PickLine] = []
-        for start in range(0, len(amazon_order_ids), 500):
-            chunk = amazon_order_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(amazon_order_ids):
             rows = self.conn.execute(
                 f"""SELECT a.amazon_order_id, c.increment_id, i.sku, i.asin, i.title, i.quantity_ordered,
                            i.quantity_shipped, a.ship_by, a.shipping_address_json
-                      FROM amazon_order_items i JOIN amazon_orders a ON a.amazon_order_id = i.amazon_order_id
-                      LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id
+                      FROM amazon_order_items i JOIN {_ORDERS_FROM}
+                        ON a.amazon_order_id = i.amazon_order_id {_COMMERCE_JOIN}
                      WHERE a.amazon_order_id IN ({marks}) ORDER BY i.id""",
                 chunk,
             )
@@ -868,10 +861,7 @@ class OrdersRepository(StoreBase):
 
     def count_matching_orders(self, query: OrderQuery) -> int:
         """How many orders match ``query``'s filters (limit and offset aside)."""
-        where, params = _order_filter(query, self.dialect.like)
-        sql = "SELECT count(*) FROM amazon_orders a LEFT JOIN commerce_orders c ON c.amazon_order_id = a.amazon_order_id"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
+        sql, params = _order_query_sql(query, self.dialect.like, "count(*)", count=True)
         return int(self.conn.execute(sql, params).fetchone()[0])
 
     def count_orders(self) -> int:
@@ -906,8 +896,7 @@ class OrdersRepository(StoreBase):
             f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
                        a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
                        a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json, a.raw_zlib
-                FROM amazon_orders a LEFT JOIN commerce_orders c
-                  ON c.amazon_order_id = a.amazon_order_id
+                FROM {_ORDERS_FROM} {_COMMERCE_JOIN}
                 WHERE a.amazon_order_id = ?""",
             (amazon_order_id,),
         ).fetchone()
@@ -1066,15 +1055,47 @@ SORT_COLUMNS = {
 }
 
 
+# Columns that are never NULL (NOT NULL in migration 1): no 'IS NULL' sort key, so that
+# the default listing walks the index amazon_orders_purchase (purchase_date DESC, id DESC)
+# and reads 20 rows instead of sorting every order (both engines).
+_NEVER_NULL_SORTS = {"purchase_date", "last_updated", "amazon_order_id", "amazon_status"}
+_COMMERCE_SORTS = {"increment_id", "commerce_status"}  # keys read from the commerce order (alias c)
+
+
 def _order_by(sort: str) -> str:
     descending = sort.startswith("-")
-    column = SORT_COLUMNS[sort.lstrip("-")]
+    field = sort.lstrip("-")
+    column = SORT_COLUMNS[field]
     direction = "DESC" if descending else "ASC"
+    if field in _NEVER_NULL_SORTS:
+        return f"{column} {direction}, a.id {direction}"
     # Orders without the value (no ship-by yet) go last either way.
     return f"{column} IS NULL, {column} {direction}, a.id {direction}"
 
 
-def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[str], list[object]]:
+def _order_query_sql(query: OrderQuery, like_operator: str, columns: str, *, count: bool = False) -> tuple[str, list[object]]:
+    """The one builder of the order listing's SQL: ``columns`` of the orders ``query``
+    matches, sorted and paged; ``count``: the number matching (no order, no paging, and
+    no commerce join unless a filter needs it: the join cannot change the count, as an
+    Amazon order has at most one commerce order)."""
+    where, params, needs_commerce = _order_filter(query, like_operator)
+    condition = (" WHERE " + " AND ".join(where)) if where else ""
+    if count:
+        joined = f"{_ORDERS_FROM} {_COMMERCE_JOIN}" if needs_commerce else _ORDERS_FROM
+        return f"SELECT {columns} FROM {joined}{condition}", params
+    order_by = _order_by(query.sort)
+    params.extend((query.limit, query.offset))
+    if needs_commerce or query.sort.lstrip("-") in _COMMERCE_SORTS:
+        return f"SELECT {columns} FROM {_ORDERS_FROM} {_COMMERCE_JOIN}{condition} ORDER BY {order_by} LIMIT ? OFFSET ?", params
+    # Page the Amazon orders first, then join the commerce order of the page's rows only:
+    # a search matching 1,000 orders joins 20, not 1,000 (both engines).
+    page = f"SELECT a.* FROM {_ORDERS_FROM}{condition} ORDER BY {order_by} LIMIT ? OFFSET ?"
+    return f"SELECT {columns} FROM ({page}) a {_COMMERCE_JOIN} ORDER BY {order_by}", params
+
+
+def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[str], list[object], bool]:
+    """WHERE terms and their parameters for ``query``'s filters, and whether a term reads
+    the commerce order (alias c)."""
     where: list[str] = []
     params: list[object] = []
     if query.statuses:
@@ -1129,4 +1150,5 @@ def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[
             like = "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
             where.append(f"a.id IN (SELECT rowid FROM order_search WHERE text {like_operator} ? ESCAPE '\\')")
             params.append(like)
-    return where, params
+    needs_commerce = bool(query.commerce_statuses) or query.held is not None
+    return where, params, needs_commerce
