@@ -1,21 +1,25 @@
-"""PostgreSQL store vs SQLite on the same machine: read latency at scale, ingest speed,
-operators racing a sync, and two cron hosts on one account.
+"""PostgreSQL store vs SQLite on the same machine: read latency at scale, operators racing
+a sync, two cron hosts on one account, and ingest speed (issue 14).
 
-    .venv/bin/python benchmarks/postgres.py [--orders 100000] [--ingest 5000] [--race 2000]
-        [--url postgresql://postgres@127.0.0.1/postgres]
+    .venv/bin/python benchmarks/postgres.py [--orders 1000000] [--race 10000] [--ingest 5000]
+        [--runs 5] [--skip latency,cron,race,ingest] [--url postgresql://postgres@127.0.0.1/postgres]
 
-Makes databases named i14_bench_* on the server (dropped at the end). Parts:
+benchmarks/run_all.py runs it too (--postgres). Parts:
 
-1. latency: the store of benchmarks/store_scale.py (N orders, cached SQLite file) copied
-   into PostgreSQL with 'amzorders db copy'; whole-process wall time of list / list
-   --search / show on each engine (median of fresh processes). Goal: PostgreSQL within
-   1.5x of SQLite.
-2. ingest: OrderImporter.store_page of the same pages into each engine, orders/s.
-3. race: a sync importing --race orders from a simulator process while 4 operator
-   processes invoice and ship: two of them the same orders, two different ones. Counts
-   every outcome; the only error allowed is "changed by someone else" / already done.
-4. cron: two 'amzorders sync' started together on one account (one syncs, one exits 6),
-   then kill -9 of a holder and the other taking over at once.
+1. latency: benchmarks/store_scale.py's store of N orders (cached SQLite file) and the same
+   rows in PostgreSQL (benchmarks/pg_fixture.py: cached database bench_i14_store_N_sSCHEMA,
+   made once by COPY); whole-process wall time of list / list --search / show on each
+   engine, alternating, median of per-round ratios. Goal: PostgreSQL within 1.5x of SQLite.
+2. cron: two 'amzorders sync' started together on one account (one syncs, one exits 6),
+   then kill -9 of a lock holder and the next sync taking over at once.
+3. race: a sync importing a --race-order simulator while 4 operator processes invoice and
+   ship the orders it brings in: two on the same orders, two on orders of their own. Every
+   outcome is counted; the only errors allowed are "changed by someone else" and "already
+   done"; no invoice or shipment twice; the store's counts agree with the outcomes.
+4. ingest: OrderImporter.store_page of the same pages into each engine, orders/s.
+
+Databases made for one run are named i14_bench_* and dropped at its end; the cached
+fixture is kept (only this script's own bench_i14_store_* databases are ever dropped).
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, clean_env, machine, run_timed, table  # noqa: E402
+from _common import PYTHON, Goal, clean_env, machine, print_goals, run_timed, table  # noqa: E402
 
 
 def _db_url(base: str, name: str) -> str:
@@ -66,10 +70,10 @@ class Databases:
                 admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def latency(base_url: str, orders: int, runs: int, tmp: Path) -> tuple[list[list[str]], list[tuple[str, float]]]:
+def latency(base_url: str, orders: int, runs: int, tmp: Path) -> tuple[list[list[str]], list[tuple[str, float]], float]:
     """Each command on SQLite, then on PostgreSQL, round after round (alternating, so a
     loaded machine slows both alike); medians and the median of per-round ratios.
-    Returns the table rows and (command, ratio) pairs."""
+    Returns the table rows, (command, ratio) pairs and the psycopg import floor (s)."""
     from pg_fixture import cached_pg_store
     from store_scale import cached_store, pick
 
@@ -86,12 +90,16 @@ def latency(base_url: str, orders: int, runs: int, tmp: Path) -> tuple[list[list
         ("show ORDER", ["show", facts["recent"]]),
     ]
     times: dict[tuple[str, str], list[float]] = {}
+    floors: list[float] = []
     for round_no in range(runs + 1):  # round 0 warms caches and .pyc files
         for label, argv in commands:
             for engine, db in (("sqlite", str(sqlite_path)), ("pg", url)):
                 elapsed, _ = run_timed([PYTHON, "-m", "amzorders", "--db", db, *argv], env)
                 if round_no:
                     times.setdefault((label, engine), []).append(elapsed)
+        _, proc = run_timed([PYTHON, "-c", _IMPORT_FLOOR], env)
+        if round_no:
+            floors.append(float(proc.stdout))
     rows, ratios = [], []
     for label, _ in commands:
         lite, pg = times[(label, "sqlite")], times[(label, "pg")]
@@ -99,8 +107,17 @@ def latency(base_url: str, orders: int, runs: int, tmp: Path) -> tuple[list[list
         ratios.append((label, ratio))
         rows.append([label, f"{statistics.median(lite) * 1000:.0f} ms", f"{statistics.median(pg) * 1000:.0f} ms",
                      f"{ratio:.2f}x {'met' if ratio <= LATENCY_GOAL else 'MISSED'}"])
-    return rows, ratios
+    return rows, ratios, statistics.median(floors)
 
+
+# What psycopg's import costs a process that already has what 'list' imports.
+_IMPORT_FLOOR = """
+import time
+import amzorders.app, amzorders.cli.main, amzorders.render, amzorders.services.orders, amzorders.store, rich.table
+started = time.perf_counter()
+import psycopg
+print(time.perf_counter() - started)
+"""
 
 LATENCY_GOAL = 1.5  # PostgreSQL within 1.5x of SQLite (issue 14)
 
@@ -137,35 +154,61 @@ def ingest(dbs: Databases, n: int, tmp: Path) -> list[list[str]]:
     return rows
 
 
-def _operator(url: str, numbers: list[str], worker: int, out) -> None:
+# Worker -> the slice of commerce ids it works (id % 3): workers 0 and 1 race each other
+# on the same orders, 2 and 3 each have orders of their own.
+SLOTS = (0, 0, 1, 2)
+
+
+def _operator(url: str, worker: int, stop, out) -> None:
+    """Invoice then ship every open merchant-fulfilled order of this worker's slot as the
+    sync brings them in, pass after pass, until the parent says the sync has ended (then
+    one last pass). Every outcome is counted by kind."""
+    from amzorders.config import AccountConfig
     from amzorders.errors import AmzOrdersError
     from amzorders.services.processing import ProcessingContext, invoice, ship
-    from amzorders.config import AccountConfig
     from amzorders.store import Store
 
     account = AccountConfig(name="main", region="na", marketplace_ids=("ATVPDKIKX0DER",), merchant_id="A1MERCHANT")
     store = Store.open(url)
     counts: dict[str, int] = {}
-    for number in numbers:
-        for action in ("invoice", "ship"):
-            try:
-                ctx = ProcessingContext(store=store, account=account, push=False)
-                if action == "invoice":
-                    invoice(ctx, number)
-                else:
-                    ship(ctx, number, carrier="UPS", tracking=f"1Z999AA1{worker:02d}{abs(hash(number)) % 10**8:08d}", force=True)
-                key = f"{action} ok"
-            except AmzOrdersError as error:
-                key = f"{action}: {type(error).__name__}"
-            except Exception as error:  # noqa: BLE001 - the failure looked for
-                key = f"{action}: UNEXPECTED {type(error).__name__}: {error}"[:160]
-            counts[key] = counts.get(key, 0) + 1
+    tried: set[int] = set()
+    last_pass = False
+    while True:
+        last_pass = stop.is_set()
+        rows = store.conn.execute(
+            """SELECT c.id, c.increment_id FROM commerce_orders c
+                 JOIN amazon_orders a ON a.amazon_order_id = c.amazon_order_id
+                WHERE a.status = 'UNSHIPPED' AND a.channel = 'MFN' AND c.state = 'new' AND c.id % 3 = ?
+                ORDER BY c.id""",
+            (SLOTS[worker],),
+        ).fetchall()
+        fresh = [(cid, number) for cid, number in rows if cid not in tried]
+        for cid, number in fresh:
+            tried.add(cid)
+            for action in ("invoice", "ship"):
+                try:
+                    ctx = ProcessingContext(store=store, account=account, push=False)
+                    if action == "invoice":
+                        invoice(ctx, number)
+                    else:
+                        ship(ctx, number, carrier="UPS", tracking=f"1Z999AA1{worker:02d}{cid:08d}", force=True)
+                    key = f"{action} ok"
+                except AmzOrdersError as error:
+                    key = f"{action}: {type(error).__name__}"
+                except Exception as error:  # noqa: BLE001 - the failure looked for
+                    key = f"{action}: UNEXPECTED {type(error).__name__}: {error}"[:160]
+                counts[key] = counts.get(key, 0) + 1
+        counts["passes"] = counts.get("passes", 0) + 1
+        if last_pass:
+            break
+        if not fresh:
+            stop.wait(0.2)
     store.close()
     out.put(counts)
 
 
 def race(dbs: Databases, orders: int, tmp: Path) -> tuple[list[list[str]], dict]:
-    """Operators on existing orders while a sync imports ``orders`` new ones."""
+    """4 operator processes work the orders a sync of ``orders`` is importing."""
     from _common import SimulatorProcess
 
     url = dbs.new("race")
@@ -178,48 +221,70 @@ def race(dbs: Databases, orders: int, tmp: Path) -> tuple[list[list[str]], dict]
         home.mkdir(parents=True, exist_ok=True)
         (home / "config.toml").write_text(account_config_toml(sim.base_url, sim.token_url) + "\n")
         (home / "config.toml").chmod(0o600)
-        # A first store of open orders for the operators: a short first sync (1 day).
-        first = subprocess.run([PYTHON, "-m", "amzorders", "--db", url, "sync", "--quiet", "--initial-days", "1"],
-                               env=env, capture_output=True, text=True)
-        if first.returncode:
-            raise RuntimeError(first.stderr)
-        from amzorders.store import Store
-
-        with Store.open(url) as store:
-            open_numbers = [r[0] for r in store.conn.execute(
-                """SELECT c.increment_id FROM commerce_orders c JOIN amazon_orders a ON a.amazon_order_id = c.amazon_order_id
-                   WHERE a.status = 'UNSHIPPED' AND a.channel = 'MFN' ORDER BY c.id""")]
-            before = store.count_orders()
-        shared, rest = open_numbers[: len(open_numbers) // 3], open_numbers[len(open_numbers) // 3 :]
-        plans = [shared, shared, rest[0::2], rest[1::2]]  # two on the same orders, two on different ones
+        subprocess.run([PYTHON, "-m", "amzorders", "--db", url, "db", "migrate"], env=env, check=True,
+                       capture_output=True)
         ctx = multiprocessing.get_context("spawn")
-        out = ctx.Queue()
+        out, stop = ctx.Queue(), ctx.Event()
         started = time.perf_counter()
         syncer = subprocess.Popen([PYTHON, "-m", "amzorders", "--db", url, "sync", "--quiet", "--since", "31d"],
                                   env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        workers = [ctx.Process(target=_operator, args=(url, plan, i, out)) for i, plan in enumerate(plans)]
+        workers = [ctx.Process(target=_operator, args=(url, i, stop, out)) for i in range(len(SLOTS))]
         for worker in workers:
             worker.start()
+        sync_out, sync_err = syncer.communicate()
+        sync_seconds = time.perf_counter() - started
+        stop.set()
         totals: dict[str, int] = {}
         for _ in workers:
             for key, value in out.get().items():
                 totals[key] = totals.get(key, 0) + value
         for worker in workers:
             worker.join()
-        sync_out, sync_err = syncer.communicate()
         elapsed = time.perf_counter() - started
+        # The reference for "counts exact": the same simulator synced into a SQLite file
+        # with nobody racing (the account's marketplaces only, as the race's sync).
+        reference = tmp / "race-reference.db"
+        subprocess.run([PYTHON, "-m", "amzorders", "--db", str(reference), "sync", "--quiet", "--since", "31d"],
+                       env=env, check=True, capture_output=True)
+        from amzorders.store import Store
+
+        with Store.open(reference) as lite:
+            expected_ids = {r[0] for r in lite.conn.execute("SELECT amazon_order_id FROM amazon_orders")}
         with Store.open(url) as store:
-            invoices = store.conn.execute("SELECT count(*) FROM invoices WHERE source = 'operator'").fetchone()[0]
-            shipments = store.conn.execute("SELECT count(*) FROM shipments WHERE source = 'operator'").fetchone()[0]
-            doubled = store.conn.execute(
-                """SELECT count(*) FROM commerce_order_items WHERE qty_invoiced > qty_ordered OR qty_shipped > qty_ordered"""
-            ).fetchone()[0]
-            after = store.count_orders()
-    results.update(open_orders=len(open_numbers), stored_before=before, stored_after=after, simulator_orders=orders,
-                   sync_exit=syncer.returncode, sync_error=sync_err.strip()[-300:], outcomes=totals,
-                   operator_invoices=invoices, operator_shipments=shipments, over_invoiced_or_shipped=doubled,
-                   seconds=round(elapsed, 1))
+            q = store.conn.execute
+            stored_ids = {r[0] for r in q("SELECT amazon_order_id FROM amazon_orders")}
+            facts = {
+                "orders a SQLite sync of the same simulator stores": len(expected_ids),
+                "of them missing from PostgreSQL": len(expected_ids - stored_ids),
+                # The later run does not list an order the simulator changed in the 2 minutes
+                # before it (Amazon's settle time: a *Before bound must be 2 minutes old).
+                "PostgreSQL orders the later SQLite sync did not list": len(stored_ids - expected_ids),
+                "stored orders": q("SELECT count(*) FROM amazon_orders").fetchone()[0],
+                "distinct order ids": q("SELECT count(DISTINCT amazon_order_id) FROM amazon_orders").fetchone()[0],
+                "commerce orders": q("SELECT count(*) FROM commerce_orders").fetchone()[0],
+                "operator invoices": q("SELECT count(*) FROM invoices WHERE source = 'operator'").fetchone()[0],
+                "orders with an operator invoice": q(
+                    "SELECT count(DISTINCT order_id) FROM invoices WHERE source = 'operator'").fetchone()[0],
+                "operator shipments": q("SELECT count(*) FROM shipments WHERE source = 'operator'").fetchone()[0],
+                "orders with an operator shipment": q(
+                    "SELECT count(DISTINCT order_id) FROM shipments WHERE source = 'operator'").fetchone()[0],
+                "items invoiced or shipped beyond their quantity": q(
+                    """SELECT count(*) FROM commerce_order_items
+                        WHERE qty_invoiced > qty_ordered OR qty_shipped > qty_ordered""").fetchone()[0],
+            }
+    results.update(simulator_orders=orders, sync_exit=syncer.returncode, sync_error=sync_err.strip()[-300:],
+                   sync_seconds=round(sync_seconds, 1), seconds=round(elapsed, 1), outcomes=totals, **facts)
+    unexpected = [k for k in totals if "UNEXPECTED" in k or k.endswith(("StoreError", "LockedError"))]
+    ok = (syncer.returncode == 0 and not unexpected
+          and facts["stored orders"] == facts["distinct order ids"] and not expected_ids - stored_ids)
+    ok = ok and facts["operator invoices"] == facts["orders with an operator invoice"] == totals.get("invoice ok", 0)
+    ok = ok and facts["operator shipments"] == facts["orders with an operator shipment"] == totals.get("ship ok", 0)
+    ok = ok and facts["items invoiced or shipped beyond their quantity"] == 0
+    results["verdict"] = "met" if ok else "MISSED"
     rows = [[k, str(v)] for k, v in sorted(totals.items())]
+    rows += [[k, f"{v:,}"] for k, v in facts.items()]
+    rows += [["sync", f"exit {syncer.returncode} after {sync_seconds:.0f} s ({orders:,}-order simulator)"],
+             ["verdict (only clean errors, nothing doubled, every order stored once, none missing)", results["verdict"]]]
     return rows, results
 
 
@@ -233,7 +298,7 @@ with store.sync_lock("main"):
 """
 
 
-def cron(dbs: Databases, tmp: Path) -> list[list[str]]:
+def cron(dbs: Databases, tmp: Path) -> tuple[list[list[str]], bool]:
     from _common import SimulatorProcess
 
     url = dbs.new("cron")
@@ -266,43 +331,78 @@ def cron(dbs: Databases, tmp: Path) -> list[list[str]]:
                 break
         rows.append(["after kill -9 of the holder: next sync", f"exit {took.returncode} at attempt {attempts} (its run took "
                      f"{time.perf_counter() - killed_at:.1f} s)"])
-    return rows
+    met = codes == [0, 6] and blocked.returncode == 6 and took.returncode == 0 and attempts == 1
+    return rows, met
+
+
+def measure(base_url: str, *, orders: int, ingest_orders: int, race_orders: int, runs: int,
+            skip: set[str] = frozenset()) -> tuple[list[Goal], str]:
+    """Every part not in ``skip``: the goal rows and the report (Markdown)."""
+    dbs = Databases(base_url)
+    goals: list[Goal] = []
+    parts: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp_name:
+            tmp = Path(tmp_name)
+            if "latency" not in skip:
+                rows, ratios, floor = latency(base_url, orders, runs, tmp)
+                for label, ratio in ratios:
+                    if label != "list --json":
+                        goals.append(Goal(f"PostgreSQL `{label}` vs SQLite, {orders:,} orders", f"{ratio:.2f}x",
+                                          f"<= {LATENCY_GOAL}x", ratio <= LATENCY_GOAL))
+                parts.append(
+                    f"Latency at {orders:,} orders: whole `amzorders` processes, SQLite file vs PostgreSQL database "
+                    f"of the same rows (benchmarks/pg_fixture.py), alternating, {runs} rounds after a warm-up; "
+                    "medians; ratio = median of per-round ratios. The floor row: what `import psycopg` alone "
+                    "adds to a process that has already imported what `list` imports (median, same rounds); "
+                    "every PostgreSQL command pays it, a SQLite command does not.\n"
+                    + table(["command", "SQLite", "PostgreSQL", "PostgreSQL / SQLite (goal <= 1.5x)"], rows)
+                    + f"\n\nFloor: `import psycopg` adds {floor * 1000:.0f} ms (median) to a process.")
+            if "cron" not in skip:
+                rows, met = cron(dbs, tmp)
+                goals.append(Goal("two cron syncs on one account: one syncs, one exits 6; after kill -9 the "
+                                  "next takes over at once", "; ".join(r[1] for r in rows), "[0, 6]; exit 6; exit 0 "
+                                  "at attempt 1", met))
+                parts.append("Two cron hosts on one account (PostgreSQL advisory lock)\n"
+                             + table(["what", "result"], rows))
+            if "race" not in skip:
+                rows, facts = race(dbs, race_orders, tmp)
+                goals.append(Goal(f"4 operator processes while a sync imports {race_orders:,} orders",
+                                  f"{facts['outcomes'].get('invoice ok', 0):,} invoices, "
+                                  f"{facts['outcomes'].get('ship ok', 0):,} shipments; sync exit {facts['sync_exit']}",
+                                  "only clean errors, nothing doubled, counts agree", facts["verdict"] == "met"))
+                parts.append(
+                    f"4 operator processes invoicing and shipping while a sync imports a {race_orders:,}-order "
+                    "simulator into PostgreSQL: workers 0 and 1 work the same orders (commerce id % 3 = 0), "
+                    "workers 2 and 3 orders of their own (% 3 = 1, 2), each order as soon as the sync has stored "
+                    "it, until the sync ends. Outcomes summed over the workers; then the store's own counts.\n"
+                    + table(["outcome or fact", "count"], rows))
+            if "ingest" not in skip:
+                parts.append(f"Ingest, OrderImporter.store_page of the same {ingest_orders:,} pre-fetched orders into "
+                             "each engine (the write path of issue 15)\n"
+                             + table(["engine", "orders", "time", "rate"], ingest(dbs, ingest_orders, tmp)))
+    finally:
+        dbs.drop_all()
+    return goals, "\n\n".join(parts)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default=os.environ.get("AMZORDERS_BENCH_PG", "postgresql://postgres@127.0.0.1/postgres"))
-    parser.add_argument("--orders", type=int, default=100_000, help="store size for the latency part")
+    parser.add_argument("--orders", type=int, default=1_000_000, help="store size for the latency part")
     parser.add_argument("--ingest", type=int, default=5_000)
-    parser.add_argument("--race", type=int, default=2_000, help="orders the sync imports during the race")
+    parser.add_argument("--race", type=int, default=10_000, help="orders the sync imports during the race")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: latency,ingest,race,cron")
     args = parser.parse_args()
-    skip = set(filter(None, args.skip.split(",")))
-    dbs = Databases(args.url)
-    # A timeout's SIGTERM still drops the databases (finally below).
+    # A timeout's SIGTERM still drops the databases (finally in measure).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    print(f"# PostgreSQL vs SQLite -- {machine()}")
-    try:
-        with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp_name:
-            tmp = Path(tmp_name)
-            if "cron" not in skip:
-                print("\n## Two cron hosts on one account")
-                print(table(["what", "result"], cron(dbs, tmp)))
-            if "race" not in skip:
-                rows, facts = race(dbs, args.race, tmp)
-                print(f"\n## 4 operators (invoice + ship) while sync imports (simulator of {args.race:,} orders)")
-                print(table(["outcome", "count"], rows))
-                print(json.dumps(facts, indent=2))
-            if "ingest" not in skip:
-                print(f"\n## Ingest (OrderImporter.store_page, {args.ingest:,} orders)")
-                print(table(["engine", "orders", "time", "rate"], ingest(dbs, args.ingest, tmp)))
-            if "latency" not in skip:
-                print(f"\n## Latency at {args.orders:,} orders (median of {args.runs} fresh processes)")
-                print(table(["command", "SQLite", "PostgreSQL", "PG / SQLite (goal <= 1.5x)"],
-                            latency(dbs, args.orders, args.runs, tmp)))
-    finally:
-        dbs.drop_all()
+    goals, report = measure(args.url, orders=args.orders, ingest_orders=args.ingest, race_orders=args.race,
+                            runs=args.runs, skip=set(filter(None, args.skip.split(","))))
+    print(f"# PostgreSQL vs SQLite -- {machine()}\n")
+    print(report)
+    print()
+    print_goals(goals)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Every performance goal of issue 15 measured in one run; writes benchmarks/README.md.
+"""Every performance goal of issues 15 and 14 measured in one run; writes benchmarks/README.md.
 
     .venv/bin/python benchmarks/run_all.py [--quick] [--print-only]
 
@@ -9,6 +9,12 @@ and each script's tables. Timings of commands alternate with a bare Typer hello-
 round after round (medians, ratios within one round), so a loaded machine slows both
 alike. --quick uses smaller sizes (100,000-order store, 10,000/30,000 audits...) and says
 so in the file; --print-only prints instead of writing the file.
+
+When a PostgreSQL server answers (--pg-url, default postgresql://postgres@127.0.0.1/postgres;
+--no-postgres skips it), postgres.py's goals of issue 14 are measured too: read latency
+on the same store size as the list section (the PostgreSQL copy is cached as a database,
+made once), two cron hosts, operators racing a sync of --pg-race orders (default 2,000;
+the issue's 10,000 with --pg-race 10000), and ingest into both engines.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import audit_scale  # noqa: E402
 import ingest  # noqa: E402
+import postgres  # noqa: E402
 import startup  # noqa: E402
 import store_scale  # noqa: E402
 import store_size  # noqa: E402
@@ -70,6 +77,17 @@ def machine_lines(started: str, load_before: tuple[float, float, float]) -> list
     ]
 
 
+def pg_answers(url: str) -> bool:
+    try:
+        import psycopg
+
+        psycopg.connect(url, connect_timeout=3).close()
+    except Exception as exc:  # noqa: BLE001 - no server (a fresh machine): SQLite goals only
+        print(f"PostgreSQL not reachable ({type(exc).__name__}); its goals are skipped", file=sys.stderr)
+        return False
+    return True
+
+
 def commit() -> str:
     import subprocess
 
@@ -82,6 +100,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a shorter run)")
     parser.add_argument("--print-only", action="store_true", help="print, do not write benchmarks/README.md")
     parser.add_argument("--ingest-sizes", help="order counts for ingest.py (default 10000,100000; --quick 2000,10000)")
+    parser.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1/postgres",
+                        help="PostgreSQL server for issue 14's goals (skipped when it does not answer)")
+    parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL goals")
+    parser.add_argument("--pg-race", type=int, default=2_000, help="orders the sync imports while operators race it")
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
@@ -95,6 +117,10 @@ def main() -> None:
         ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
         ("Audit", lambda: audit_scale.measure([10_000, 30_000] if q else [10_000, 100_000])),
     ]
+    if not args.no_postgres and pg_answers(args.pg_url):
+        sections.append(("PostgreSQL vs SQLite (issue 14)", lambda: postgres.measure(
+            args.pg_url, orders=100_000 if q else 1_000_000, ingest_orders=ingest_sizes[0], race_orders=args.pg_race,
+            runs=5)))
     goals, reports = [], []
     for title, run in sections:
         print(f"running: {title} ...", file=sys.stderr, flush=True)
@@ -113,7 +139,7 @@ def main() -> None:
         "",
         *machine_lines(started, load_before),
         "",
-        f"## Goals (issue 15): {met} of {len(goals)} met",
+        f"## Goals (issues 15 and 14): {met} of {len(goals)} met",
         "",
         table(GOAL_HEADERS, [g.row() for g in goals]),
         "",

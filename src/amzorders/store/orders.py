@@ -423,7 +423,9 @@ class OrdersRepository(StoreBase):
 
     def stored_order_states(self, amazon_order_ids: list[str]) -> dict[str, StoredOrderState]:
         result: dict[str, StoredOrderState] = {}
-        for chunk, marks in id_chunks(amazon_order_ids):
+        for start in range(0, len(amazon_order_ids), 500):
+            chunk = amazon_order_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
                 f"""SELECT a.amazon_order_id, a.last_updated, a.status, a.buyer_cancel_requested,
                            c.id AS commerce_id, c.increment_id, a.pii_purged_at IS NOT NULL
