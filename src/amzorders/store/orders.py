@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import json
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -154,28 +156,38 @@ def _money_fields(text: str | None) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=64)
+def _copied_fields(cls: type, columns: tuple[str, ...]) -> tuple[str, ...]:
+    names = set(columns)
+    return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name in names)
+
+
+def _from_row(cls: type, row, /, **given):
+    """The one row-to-record mapper of the reads: ``cls`` with every field that has a
+    column of the same name in ``row`` taken as stored, and the rest (conversions: times,
+    money, 0/1 flags; renamed columns) ``given``."""
+    copied = _copied_fields(cls, tuple(row.keys()))
+    return cls(**{name: row[name] for name in copied if name not in given}, **given)
+
+
+def _decimals(row, *columns: str) -> dict[str, Decimal]:
+    """Money columns of ``row`` as Decimal (a missing amount as 0)."""
+    return {column: dec(row[column]) for column in columns}
+
+
 def _summary(row) -> OrderSummary:
-    return OrderSummary(
-        amazon_order_id=row["amazon_order_id"],
-        increment_id=row["increment_id"],
-        account=row["account"],
+    return _from_row(
+        OrderSummary,
+        row,
         purchase_date=parse_iso(row["purchase_date"]),
         last_updated=parse_iso(row["last_updated"]),
         amazon_status=row["status"],
-        commerce_status=row["commerce_status"],
-        channel=row["channel"],
-        marketplace_id=row["marketplace_id"],
-        buyer_name=row["buyer_name"],
-        buyer_email=row["buyer_email"],
-        item_count=row["item_count"],
         grand_total=dec_or_none(row["grand_total"]),
-        currency=row["currency"],
         ship_by=_dt(row["ship_by"]),
         is_prime=bool(row["is_prime"]),
         is_business=bool(row["is_business"]),
         buyer_cancel_requested=bool(row["buyer_cancel_requested"]),
         held_at=_dt(row["held_at"]),
-        hold_reason=row["hold_reason"],
     )
 
 
@@ -576,50 +588,28 @@ class OrdersRepository(StoreBase):
         if row is None:
             return None
         items = [
-            CommerceItem(
-                id=r["id"],
-                order_item_id=r["order_item_id"],
-                sku=r["sku"],
-                name=r["name"],
-                asin=r["asin"],
+            _from_row(
+                CommerceItem,
+                r,
                 price=dec(r["price"]),
-                qty_ordered=r["qty_ordered"],
                 row_total=dec(r["row_total"]),
                 tax_amount=dec(r["tax_amount"]),
                 discount_amount=dec(r["discount_amount"]),
                 shipping_amount=dec(r["shipping_amount"]),
-                qty_invoiced=r["qty_invoiced"],
-                qty_shipped=r["qty_shipped"],
-                qty_refunded=r["qty_refunded"],
-                qty_canceled=r["qty_canceled"],
                 **_money_fields(r["money_json"]),
             )
             for r in self.conn.execute(
                 "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
             )
         ]
-        return CommerceOrder(
-            id=row["id"],
-            increment_id=row["increment_id"],
-            amazon_order_id=row["amazon_order_id"],
-            account=row["account"],
-            state=row["state"],
-            status=row["status"],
-            currency=row["currency"],
+        return _from_row(
+            CommerceOrder,
+            row,
             items=items,
             created_at=parse_iso(row["created_at"]),
             updated_at=parse_iso(row["updated_at"]),
-            subtotal=dec(row["subtotal"]),
-            shipping_amount=dec(row["shipping_amount"]),
-            tax_amount=dec(row["tax_amount"]),
-            discount_amount=dec(row["discount_amount"]),
-            grand_total=dec(row["grand_total"]),
-            total_invoiced=dec(row["total_invoiced"]),
-            total_paid=dec(row["total_paid"]),
-            total_refunded=dec(row["total_refunded"]),
-            total_canceled=dec(row["total_canceled"]),
-            version=row["version"],
-            money_warning=row["money_warning"],
+            **_decimals(row, "subtotal", "shipping_amount", "tax_amount", "discount_amount", "grand_total",
+                        "total_invoiced", "total_paid", "total_refunded", "total_canceled"),
         )
 
     def save_commerce_order(self, order: CommerceOrder) -> None:
@@ -843,14 +833,10 @@ class OrdersRepository(StoreBase):
             for row in rows:
                 address = json.loads(row["shipping_address_json"]) if row["shipping_address_json"] else {}
                 lines.append(
-                    PickLine(
-                        amazon_order_id=row["amazon_order_id"],
-                        increment_id=row["increment_id"],
-                        sku=row["sku"],
-                        asin=row["asin"],
-                        title=row["title"],
+                    _from_row(
+                        PickLine,
+                        row,
                         quantity=row["quantity_ordered"],
-                        quantity_shipped=row["quantity_shipped"],
                         ship_by=_dt(row["ship_by"]),
                         ship_to_name=address.get("name"),
                         ship_to_city=address.get("city"),
@@ -911,35 +897,22 @@ class OrdersRepository(StoreBase):
         sales_channel = raw.get("salesChannel")
         marketplace_name = sales_channel.get("marketplaceName") if isinstance(sales_channel, dict) else None
         items = tuple(
-            AmazonItemView(
-                order_item_id=r["order_item_id"],
-                sku=r["sku"],
-                asin=r["asin"],
-                title=r["title"],
-                quantity_ordered=r["quantity_ordered"],
-                quantity_shipped=r["quantity_shipped"],
-                unit_price=dec_or_none(r["unit_price"]),
-                item_price=dec_or_none(r["item_price"]),
-                shipping_price=dec_or_none(r["shipping_price"]),
-                tax=dec_or_none(r["tax"]),
-                discount=dec_or_none(r["discount"]),
+            _from_row(
+                AmazonItemView,
+                r,
+                **{money: dec_or_none(r[money]) for money in ("unit_price", "item_price", "shipping_price", "tax", "discount")},
                 is_gift=bool(r["is_gift"]),
-                gift_message=r["gift_message"],
-                cancel_requested_by=r["cancel_requested_by"],
-                cancel_reason=r["cancel_reason"],
             )
             for r in self.conn.execute(
                 "SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
             )
         )
         commerce = self.load_commerce_order(amazon_order_id=amazon_order_id)
-        view = OrderView(
+        view = _from_row(
+            OrderView,
+            row,
             summary=_summary(row),
-            service_level=row["service_level"],
             deliver_by=_dt(row["deliver_by"]),
-            buyer_company=row["buyer_company"],
-            buyer_po_number=row["buyer_po_number"],
-            seller_order_id=row["seller_order_id"],
             marketplace_name=marketplace_name,
             is_gift=bool(row["is_gift"]),
             shipping_address=address,
@@ -960,14 +933,11 @@ class OrdersRepository(StoreBase):
 
     def history(self, amazon_order_id: str) -> list[HistoryEntry]:
         return [
-            HistoryEntry(
+            _from_row(
+                HistoryEntry,
+                r,
                 created_at=parse_iso(r["created_at"]),
-                comment=r["comment"],
-                status=r["status"],
-                source=r["source"],
-                entity_type=r["entity_type"],
                 is_customer_notified=None if r["is_customer_notified"] is None else bool(r["is_customer_notified"]),
-                notify_error=r["notify_error"],
             )
             for r in self.conn.execute(
                 "SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
@@ -989,17 +959,11 @@ class OrdersRepository(StoreBase):
 
     def _invoices(self, order_id: int, skus: dict[str, str]) -> list[InvoiceRecord]:
         return [
-            InvoiceRecord(
-                increment_id=r["increment_id"],
+            _from_row(
+                InvoiceRecord,
+                r,
                 created_at=parse_iso(r["created_at"]),
-                grand_total=dec(r["grand_total"]),
-                subtotal=dec(r["subtotal"]),
-                shipping_amount=dec(r["shipping_amount"]),
-                tax_amount=dec(r["tax_amount"]),
-                discount_amount=dec(r["discount_amount"]),
-                state=r["state"],
-                source=r["source"],
-                comment=r["comment"],
+                **_decimals(r, "grand_total", "subtotal", "shipping_amount", "tax_amount", "discount_amount"),
                 items=self._document_items("invoice_items", "invoice_id", r["id"], skus),
             )
             for r in self.conn.execute("SELECT * FROM invoices WHERE order_id = ? ORDER BY id", (order_id,))
@@ -1007,17 +971,11 @@ class OrdersRepository(StoreBase):
 
     def _shipments(self, order_id: int, skus: dict[str, str]) -> list[ShipmentRecord]:
         return [
-            ShipmentRecord(
-                increment_id=r["increment_id"],
+            _from_row(
+                ShipmentRecord,
+                r,
                 created_at=parse_iso(r["created_at"]),
-                package_reference_id=r["package_reference_id"],
-                carrier_code=r["carrier_code"],
-                carrier_name=r["carrier_name"],
-                shipping_method=r["shipping_method"],
-                tracking_number=r["tracking_number"],
                 ship_date=parse_iso(r["ship_date"]),
-                source=r["source"],
-                outbox_id=r["outbox_id"],
                 items=self._document_items("shipment_items", "shipment_id", r["id"], skus),
             )
             for r in self.conn.execute("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", (order_id,))
@@ -1025,18 +983,12 @@ class OrdersRepository(StoreBase):
 
     def _credit_memos(self, order_id: int, skus: dict[str, str]) -> list[CreditMemoRecord]:
         return [
-            CreditMemoRecord(
-                increment_id=r["increment_id"],
+            _from_row(
+                CreditMemoRecord,
+                r,
                 created_at=parse_iso(r["created_at"]),
-                reason=r["reason"],
-                subtotal=dec(r["subtotal"]),
-                shipping_refund=dec(r["shipping_refund"]),
-                tax_refund=dec(r["tax_refund"]),
-                adjustment_refund=dec(r["adjustment_refund"]),
-                adjustment_fee=dec(r["adjustment_fee"]),
-                grand_total=dec(r["grand_total"]),
-                comment=r["comment"],
-                outbox_id=r["outbox_id"],
+                **_decimals(r, "subtotal", "shipping_refund", "tax_refund", "adjustment_refund", "adjustment_fee",
+                            "grand_total"),
                 items=self._document_items("credit_memo_items", "credit_memo_id", r["id"], skus),
             )
             for r in self.conn.execute("SELECT * FROM credit_memos WHERE order_id = ? ORDER BY id", (order_id,))
