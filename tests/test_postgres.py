@@ -388,3 +388,36 @@ def test_cron_sync_exits_6_while_another_host_syncs_and_takes_over_at_once_after
         if holder.poll() is None:
             holder.kill()
             holder.wait(60)
+
+
+def test_the_locked_message_names_the_holder_in_this_database_not_another_stores(pg_url):
+    """Advisory locks are per database: another store on the same server holding the same
+    key (same schema and account name) is not the holder to name."""
+    import psycopg
+
+    other_name = f"i14_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{other_name}"')
+    other_url = _pg_url_with_db(TEST_PG_URL, other_name)
+    env = {k: v for k, v in os.environ.items() if k != "AMZORDERS_TEST_PG_REDIRECT"}
+    holders = []
+    try:
+        for url in (other_url, pg_url):  # the other store's holder first: it would be found first
+            with Store.open(url):
+                pass
+            holder = subprocess.Popen([sys.executable, "-c", _HOLDER, url], stdin=subprocess.PIPE,
+                                      stdout=subprocess.PIPE, text=True, env=env)
+            holders.append(holder)
+            assert holder.stdout.readline().strip() == "locked"
+        with Store.open(pg_url) as store:
+            with pytest.raises(LockedError) as caught:
+                with store.sync_lock("main"):
+                    pass
+        assert f"pid {holders[1].pid} on " in caught.value.message, caught.value.message
+        assert f"pid {holders[0].pid} on " not in caught.value.message
+    finally:
+        for holder in holders:
+            holder.kill()
+            holder.wait(60)
+        with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{other_name}" WITH (FORCE)')

@@ -418,10 +418,13 @@ class StoreBase:
 
     def _sync_locked_message(self, lock_conn: Any, account: str, key: int, wait_seconds: float) -> str:
         unsigned = key & 0xFFFFFFFFFFFFFFFF
+        # Advisory locks belong to one database: the same key held in another database of
+        # the server (another store) is not this lock's holder.
         row = lock_conn.execute(
             """SELECT a.application_name, a.client_addr::text FROM pg_locks l
                  JOIN pg_stat_activity a ON a.pid = l.pid
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
+                  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
                   AND l.classid = ?::bigint::oid AND l.objid = ?::bigint::oid""",
             (unsigned >> 32, unsigned & 0xFFFFFFFF),
         ).fetchone()
