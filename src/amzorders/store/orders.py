@@ -435,14 +435,11 @@ class OrdersRepository(StoreBase):
 
     def stored_order_states(self, amazon_order_ids: list[str]) -> dict[str, StoredOrderState]:
         result: dict[str, StoredOrderState] = {}
-        for start in range(0, len(amazon_order_ids), 500):
-            chunk = amazon_order_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(amazon_order_ids):
             rows = self.conn.execute(
                 f"""SELECT a.amazon_order_id, a.last_updated, a.status, a.buyer_cancel_requested,
                            c.id AS commerce_id, c.increment_id, a.pii_purged_at IS NOT NULL
-                    FROM amazon_orders a LEFT JOIN commerce_orders c
-                      ON c.amazon_order_id = a.amazon_order_id
+                    FROM {_ORDERS_FROM} {_COMMERCE_JOIN}
                     WHERE a.amazon_order_id IN ({marks})""",
                 chunk,
             )
@@ -518,9 +515,7 @@ class OrdersRepository(StoreBase):
     def _ids_by(self, table: str, key: str, values: list[str]) -> dict[str, int]:
         """{key value: id} of the rows just written (``table`` and ``key``: constants)."""
         ids: dict[str, int] = {}
-        for start in range(0, len(values), 500):
-            chunk = values[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(values):
             ids.update(
                 (row[1], int(row[0]))
                 for row in self.conn.execute(f"SELECT id, {key} FROM {table} WHERE {key} IN ({marks})", chunk)
@@ -530,9 +525,7 @@ class OrdersRepository(StoreBase):
     def existing_increment_ids(self, candidates: list[str]) -> set[str]:
         """Which of these commerce numbers are taken already."""
         taken: set[str] = set()
-        for start in range(0, len(candidates), 500):
-            chunk = candidates[start : start + 500]
-            marks = ",".join("?" * len(chunk))
+        for chunk, marks in id_chunks(candidates):
             taken.update(
                 row[0]
                 for row in self.conn.execute(
