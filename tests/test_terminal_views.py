@@ -383,3 +383,18 @@ def test_every_listing_table_fits_every_width_and_keeps_its_key_column(synced, c
         if result.stdout:
             assert _widest(result.stdout) <= width, command
             assert keep in _lines(result.stdout)[1], (command, _lines(result.stdout)[:2])
+
+
+def test_a_reader_gone_before_anything_is_written_is_exit_0_for_tables_and_text_too(synced, cli):
+    # The read end is closed before the child writes: its first write fails (EPIPE)
+    # whatever the output's size, as with `amzorders list | head -0`.
+    row = next(r for r in _orders(cli) if r["increment_id"])
+    env = _child_env(synced)
+    for args in (["list"], ["list", "--items"], ["history", row["increment_id"]], ["show", row["increment_id"]],
+                 ["list", "--json"], ["history", row["increment_id"], "--csv"]):
+        child = _run_amzorders(args, env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None
+        child.stdout.close()
+        _, err = child.communicate()
+        assert child.returncode == 0, (args, err)
+        assert b"BrokenPipe" not in err and b"Error" not in err, (args, err)

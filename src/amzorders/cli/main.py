@@ -403,6 +403,10 @@ def _run(argv: list[str] | None, options: CliOptions) -> int:
         silence_stdout()
         return 0
     except SystemExit as exit_:  # Click exits on a broken pipe even when not standalone
+        if isinstance(exit_.__context__, BrokenPipeError):
+            # A table or text read by `| head`: the reader has what it wanted, as for --json.
+            silence_stdout()
+            return 0
         return exit_.code if isinstance(exit_.code, int) else 1
     except Exception as err:
         translated = _machine_error(err, options)
