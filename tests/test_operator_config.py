@@ -106,6 +106,11 @@ def test_config_show_and_path_work_on_an_incomplete_config_and_mark_what_is_miss
     assert "client_secret" in shown.stderr  # and the error says what to do
     path = cli("config", "path")
     assert path.exit_code == 0 and str(config) in path.stdout and "problem" in path.stdout
+    config.write_text('default_account = "main"\n[accounts.main\nregion = "na"\n')  # not TOML
+    broken = cli("config", "show")
+    assert broken.exit_code == ExitCode.CONFIG and "not valid TOML" in broken.stderr
+    assert broken.stdout.count("config_file") == 1 and "cannot be read" in broken.stdout and "line 2" in broken.stdout
+    assert cli("config", "path").exit_code == 0
 
 
 def test_unknown_account_says_unknown(cli, amzorders_home):

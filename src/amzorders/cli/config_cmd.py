@@ -281,7 +281,8 @@ def _settings_or_problem(ctx: typer.Context, as_json: bool, quiet: bool = False)
             typer.echo(json.dumps({"config_file": str(path), "problem": err.message,
                                    "settings": {k: {"value": v, "note": n} for k, v, n in rows}}, indent=2))
         else:
-            typer.echo(safe_text(f"config_file  {path}"))
+            if not rows or rows[0][0] != "config_file":  # a file that cannot be read is its own row
+                typer.echo(safe_text(f"config_file  {path}"))
             for key, value, note in rows:
                 typer.echo(safe_text(f"{key}  {_text(value)}" + (f"   <- {note}" if note else "")))
         raise type(err)(f"{err.message}") from None
