@@ -191,8 +191,12 @@ def test_every_command_has_an_example_one_metavar_style_and_h(cli):
     missing = []
     for name, command in root.commands.items():
         subs = getattr(command, "commands", None)
+        if subs and "Example" not in (command.help or ""):
+            missing.append(name)  # a group's help has one too
         for sub_name, sub in (subs.items() if subs else [(None, command)]):
             nested = getattr(sub, "commands", None)
+            if nested and "Example" not in (sub.help or ""):
+                missing.append(f"{name} {sub_name}")
             for leaf_name, leaf in (nested.items() if nested else [(None, sub)]):
                 words = [w for w in (name, sub_name, leaf_name) if w]
                 if "Example" not in (leaf.help or ""):

@@ -13,7 +13,7 @@ from amzorders.dburl import redact_url
 
 config_app = typer.Typer(
     name="config",
-    help="Create and inspect the configuration (accounts, credentials, settings).",
+    help="Create and inspect the configuration (accounts, credentials, settings).\n\nExample: amzorders config check",
     no_args_is_help=True,
 )
 
@@ -306,7 +306,7 @@ def _text(value: Any) -> str:
     return str(value)
 
 
-account_app = typer.Typer(name="account", help="Add or remove one account in the config file (the rest of the file is kept as written).", no_args_is_help=True)
+account_app = typer.Typer(name="account", help="Add or remove one account in the config file (the rest of the file is kept as written).\n\nExample: amzorders config account remove old-shop", no_args_is_help=True)
 config_app.add_typer(account_app, name="account")
 
 

@@ -7,7 +7,7 @@ import typer
 from amzorders.cli.common import get_settings, notice
 
 db_app = typer.Typer(
-    help="The order store: bring its schema up to date, or copy a SQLite store into PostgreSQL.",
+    help="The order store: bring its schema up to date, or copy a SQLite store into PostgreSQL.\n\nExample: amzorders db migrate",
     no_args_is_help=True,
     rich_markup_mode="rich",
 )

@@ -11,7 +11,7 @@ from amzorders.textsafe import json_text
 _ROW_ID = ascii_int("ID", 1, MAX_ROW_ID)
 
 outbox_app = typer.Typer(
-    help="Actions waiting to go to Amazon, sent, or rejected (list, show, retry, dismiss).",
+    help="Actions waiting to go to Amazon, sent, or rejected (list, show, retry, dismiss).\n\nExample: amzorders outbox list --all",
     no_args_is_help=False,
     rich_markup_mode="rich",
 )

@@ -10,7 +10,7 @@ from amzorders.cli.common import ascii_int, number_option
 
 def register(app: typer.Typer) -> None:
     """Add the `simulator` command group to the main app."""
-    group = typer.Typer(help="A local Amazon marketplace speaking the SP-API wire format, for trying and testing.",
+    group = typer.Typer(help="A local Amazon marketplace speaking the SP-API wire format, for trying and testing.\n\nExample: amzorders simulator serve --port 8123",
                         no_args_is_help=True)
 
     @group.command("serve")
