@@ -187,46 +187,42 @@ def test_automatic_hold_when_the_buyer_asks_to_cancel(cli, simulated_account):
 FEDEX = "123456789012"
 
 
-def test_ship_several_orders_one_package_then_again_all_skipped(run, db, tmp_path):
+UPS_2 = "1Z999AA10123456786"
+
+
+def test_ship_several_orders_then_again_all_skipped(run, db, tmp_path):
     report = tmp_path / "ship.csv"
-    first = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--no-push", "--report", report)
+    args = ("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--tracking", UPS_2, "--no-push")
+    first = run(*args, "--report", report)
     assert first.exit_code == 0, first.output
     assert "2 order(s), 2 shipment(s) created, 0 order(s) skipped" in first.stderr
     assert [(r["line"], r["order"], r["outcome"]) for r in _report(report)] == [
         ("1", "000000001", "shipped"), ("2", "000000003", "shipped"),
     ]
-    for number in ("000000001", "000000003"):
-        view = json.loads(run("show", number, "--json").stdout)
-        assert [s["tracking_number"] for s in view["shipments"]] == [UPS]
+    first_view = json.loads(run("show", "000000001", "--json").stdout)["shipments"]
+    third_view = json.loads(run("show", "000000003", "--json").stdout)["shipments"]
+    assert [s["tracking_number"] for s in first_view] == [UPS]
+    assert [s["tracking_number"] for s in third_view] == [UPS_2]
     after_first = dump_file(db)
-    second = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--no-push")
+    second = run(*args)
     assert second.exit_code == 0, second.output
     assert "0 shipment(s) created, 2 order(s) skipped" in second.stderr
     assert second.stdout.count("skipped: already shipped with tracking") == 2
     assert dump_file(db) == after_first
 
 
-def test_ship_several_orders_with_a_tracking_number_each(run, db):
-    result = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS,
-                 "--tracking", "1Z999AA10123456786", "--no-push")
-    assert result.exit_code == 0, result.output
-    first = json.loads(run("show", "000000001", "--json").stdout)["shipments"]
-    third = json.loads(run("show", "000000003", "--json").stdout)["shipments"]
-    assert [s["tracking_number"] for s in first] == [UPS]
-    assert [s["tracking_number"] for s in third] == ["1Z999AA10123456786"]
-
-
 def test_ship_several_orders_checks_all_before_writing(run, db):
     before = dump_file(db)
-    result = run("ship", "000000001", "999-0000000-0000000", "000000002", "--carrier", "FedEx", "--tracking", FEDEX, "--no-push")
+    result = run("ship", "000000001", "999-0000000-0000000", "000000002", "--carrier", "FedEx",
+                 "--tracking", FEDEX, "--tracking", "123456789013", "--tracking", "123456789014", "--no-push")
     assert result.exit_code == ExitCode.USAGE, result.output
     assert "order 2:" in result.stderr and "order 3:" in result.stderr and "nothing was shipped" in result.stderr
     assert "order 1:" not in result.stderr
     assert dump_file(db) == before
-    counts = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--tracking", UPS,
-                 "--tracking", UPS, "--no-push")
-    assert counts.exit_code == ExitCode.USAGE and "3 --tracking numbers" in counts.stderr
-    items = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--item", "SKU-A=1", "--no-push")
+    shared = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--no-push")
+    assert shared.exit_code == ExitCode.USAGE and "one --tracking per order" in shared.stderr
+    items = run("ship", "000000001", "000000003", "--carrier", "UPS", "--tracking", UPS, "--tracking", UPS_2,
+                "--item", "SKU-A=1", "--no-push")
     assert items.exit_code == ExitCode.USAGE and "--from-csv" in items.stderr
     assert dump_file(db) == before
 

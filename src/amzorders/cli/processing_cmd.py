@@ -210,7 +210,7 @@ def ship_command(
     ctx: typer.Context,
     orders: Annotated[Optional[list[str]], typer.Argument(metavar="ORDER...", help=ORDER_HELP + " Several may be given (each shipped whole). Not with --from-csv.", show_default=False)] = None,
     carrier: Annotated[Optional[str], typer.Option("--carrier", metavar="CODE", help="Amazon carrier code, e.g. UPS, USPS, FedEx, DHL, Other.")] = None,
-    tracking: Annotated[Optional[list[str]], typer.Option("--tracking", metavar="NUMBER", help="Tracking number. With several orders: once (one package for all) or once per order, in the same order.")] = None,
+    tracking: Annotated[Optional[list[str]], typer.Option("--tracking", metavar="NUMBER", help="Tracking number. With several orders: one per order, in the same order.")] = None,
     carrier_name: Annotated[Optional[str], typer.Option("--carrier-name", metavar="NAME", help="Carrier name (required with --carrier Other).")] = None,
     method: Annotated[Optional[str], typer.Option("--method", metavar="TEXT", help="Shipping method, e.g. Ground.")] = None,
     ship_date: Annotated[Optional[str], typer.Option("--ship-date", metavar="WHEN", help="When it shipped (ISO date/time or 2h, 1d ago). Default: now.")] = None,

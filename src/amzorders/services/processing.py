@@ -656,21 +656,24 @@ def ship_orders(
     notify: bool = False,
     dry_run: bool = False,
 ) -> BulkShipResult:
-    """Ship several orders given on the command line, each whole (what is left of it).
+    """Ship several orders given on the command line, each whole (what is left of it),
+    each its own package with its own tracking number (paired in the order given).
 
-    One tracking number for all: the orders travel in one package (Amazon accepts the
-    same tracking number on several orders of one buyer). One per order: paired in the
-    order given. The rows go through ``ship_rows``, so all are checked before any is
-    written, and an order already shipped with its tracking number is skipped.
+    Why no shared tracking number: Amazon's Seller Central help ("Confirm multiple
+    shipments with feeds", UK/EU marketplaces) forbids combining several order numbers
+    into one shipment when shipping into the UK or the EU from outside, and this tool
+    cannot tell where a package ships from. The rows go through ``ship_rows``, so all
+    are checked before any is written, and an order already shipped with its tracking
+    number is skipped.
     """
-    if len(trackings) not in (1, len(order_keys)):
+    if len(trackings) != len(order_keys):
         raise UsageError(
-            f"{len(order_keys)} orders and {len(trackings)} --tracking numbers: give one tracking number "
-            "for all of them (one package) or one per order, in the same order."
+            f"{len(order_keys)} orders and {len(trackings)} --tracking number(s): give one --tracking per order, "
+            "in the same order (each order is its own package). Packages of several orders or items: --from-csv."
         )
     rows = []
     for index, key in enumerate(order_keys):
-        values = {"order": key.strip(), "carrier": carrier, "tracking": trackings[index if len(trackings) > 1 else 0]}
+        values = {"order": key.strip(), "carrier": carrier, "tracking": trackings[index]}
         for column, value in (("carrier_name", carrier_name), ("method", method), ("ship_date", ship_date)):
             if value:
                 values[column] = value
