@@ -206,3 +206,26 @@ def test_every_command_has_an_example_one_metavar_style_and_h(cli):
                 odd = re.findall(r"<[a-z ]+>|\{[a-z_|]+\}|\[x[<>]=?", result.stdout)
                 assert odd == [], f"{' '.join(words)}: metavars {odd}"
     assert missing == []
+
+
+def test_shell_completion_completes_commands_subcommands_and_options(amzorders_home):
+    """What --install-completion installs: the shell asks the program itself (Click's
+    _AMZORDERS_COMPLETE protocol), so it must answer with the real words."""
+    import os
+    import subprocess
+    import sys
+
+    program = str(Path(sys.executable).parent / "amzorders")
+    shown = subprocess.run([program, "--show-completion", "bash"], capture_output=True, text=True, timeout=60)
+    assert shown.returncode == 0 and "_AMZORDERS_COMPLETE" in shown.stdout and "complete " in shown.stdout
+
+    def complete(words: str, index: int) -> list[str]:
+        env = {**os.environ, "_AMZORDERS_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(index)}
+        done = subprocess.run([program], env=env, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.split()
+
+    assert "list" in complete("amzorders li", 1)
+    assert set(complete("amzorders outbox ", 2)) >= {"list", "show", "retry", "dismiss"}
+    assert "--status" in complete("amzorders list --st", 2)
+    assert set(complete("amzorders ship --tr", 2)) == {"--tracking"}
