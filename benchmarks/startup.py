@@ -27,7 +27,7 @@ from _common import HELLO, PYTHON, Goal, clean_env, machine, print_goals, run_ti
 # Never needed at start-up by any command these scripts time (read commands, --help).
 ALWAYS_FORBIDDEN = (
     "requests", "urllib3", "amzorders.simulator", "amzorders.amazon.client",
-    "logging.handlers", "socket", "secrets", "hashlib", "pydantic",
+    "logging.handlers", "socket", "secrets", "hashlib", "pydantic", "boto3", "botocore",
 )
 # Machine formats draw nothing: no rich either.
 MACHINE_FORBIDDEN = (*ALWAYS_FORBIDDEN, "rich")

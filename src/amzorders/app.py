@@ -164,6 +164,34 @@ class App:
             )
         return self._client
 
+    def notification_queue(self):
+        """The SQS queue of [notifications] (amazon.sqs.NotificationQueue; imports boto3).
+
+        The built-in simulator serves its own queue, addressed with its public test AWS
+        keys; a real account names its queue in [notifications] queue_url, and boto3's
+        standard chain finds the AWS credentials (environment, profile, instance role)."""
+        from amzorders.amazon.sqs import NotificationQueue
+
+        notes = self.settings.notifications
+        if self.using_simulator:
+            from amzorders.simulator.notifications import AWS_REGION, AWS_TEST_CREDENTIALS
+
+            simulator = self.simulator()
+            return NotificationQueue(simulator.notifications.queue_url(simulator.base_url), region=AWS_REGION,
+                                     endpoint_url=simulator.base_url, credentials=dict(AWS_TEST_CREDENTIALS))
+        if not notes.queue_url:
+            raise ConfigError(
+                f"No notification queue is configured for account '{self.account.name}': add queue_url to the "
+                "[notifications] section of the config (README: 'Orders in seconds: notifications'), or set "
+                "AMZORDERS_QUEUE_URL."
+            )
+        endpoint = notes.endpoint_url
+        parts = urlsplit(notes.queue_url)
+        if endpoint is None and parts.scheme == "http" and _is_loopback(parts.hostname or ""):
+            endpoint = f"{parts.scheme}://{parts.netloc}"  # a local SQS-compatible endpoint
+        return NotificationQueue(notes.queue_url, region=notes.aws_region, endpoint_url=endpoint,
+                                 profile=notes.aws_profile, read_timeout=notes.wait_seconds + 10)
+
     def close(self) -> None:
         """Close the store and stop the simulator; safe to call twice."""
         store, self._store = self._store, None

@@ -194,6 +194,26 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class NotificationSettings:
+    """[notifications]: the SQS queue Amazon's notifications are delivered to (listen).
+
+    AWS credentials are not kept here: boto3's standard chain finds them (AWS_* variables,
+    ``aws_profile`` or the default profile of ~/.aws, an instance or container role)."""
+
+    queue_url: str | None = None  # https://sqs.REGION.amazonaws.com/ACCOUNT/NAME
+    aws_region: str | None = None  # default: from the queue URL
+    aws_profile: str | None = None
+    endpoint_url: str | None = None  # an SQS-compatible endpoint instead of AWS's
+    max_receives: int = 5  # a message failing this many deliveries is set aside
+    wait_seconds: int = 20  # SQS long poll (1-20)
+    visibility_timeout: int = 300  # seconds a received message stays hidden from others
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.queue_url)
+
+
+@dataclass(frozen=True)
 class SettingItem:
     """One line of `config show`: a secret's value is only ever "set (hidden)"/"not set"."""
 
@@ -217,6 +237,7 @@ class Settings:
     email: EmailSettings = EmailSettings()
     business: BusinessSettings = BusinessSettings()
     alerts: AlertSettings = AlertSettings()
+    notifications: NotificationSettings = NotificationSettings()
     sources: Mapping[str, str] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     # AMZORDERS_CLIENT_ID... set although there is no account to apply them to.
@@ -337,6 +358,16 @@ class Settings:
             item("email.password", email.password, secret=True),
             item("email.from_address", email.from_address),
             item("email.from_name", email.from_name),
+        ]
+        notes = self.notifications
+        items += [
+            item("notifications.queue_url", notes.queue_url),
+            item("notifications.aws_region", notes.aws_region),
+            item("notifications.aws_profile", notes.aws_profile),
+            item("notifications.endpoint_url", notes.endpoint_url),
+            item("notifications.max_receives", notes.max_receives),
+            item("notifications.wait_seconds", notes.wait_seconds),
+            item("notifications.visibility_timeout", notes.visibility_timeout),
         ]
         return items
 
@@ -543,6 +574,8 @@ def settings_from_document(
     alerts = _parse_alerts(root.get_table("alerts") or _Table({}, "alerts", path), sources)
     if alerts.enabled and not email.enabled:
         raise root.error("alerts", "needs an [email] section with the SMTP server to send through")
+    notifications = _parse_notifications(
+        root.get_table("notifications") or _Table({}, "notifications", path), env, sources)
     display_timezone = root.get_str("display_timezone") or "UTC"
     sources["display_timezone"] = SOURCE_FILE if root.has("display_timezone") else SOURCE_DEFAULT
     if _env_value(env, "AMZORDERS_TZ"):
@@ -564,6 +597,7 @@ def settings_from_document(
         email=email,
         business=business,
         alerts=alerts,
+        notifications=notifications,
         sources=MappingProxyType(sources),
         warnings=warnings,
         unused_env_credentials=unused_env,
@@ -1040,6 +1074,31 @@ def _parse_alerts(table: _Table, sources: dict[str, str]) -> AlertSettings:
     return AlertSettings(**values)
 
 
+def _parse_notifications(table: _Table, env: Mapping[str, str], sources: dict[str, str]) -> NotificationSettings:
+    values: dict[str, Any] = {}
+    for key in ("queue_url", "aws_region", "aws_profile", "endpoint_url"):
+        value = table.get_str(key)
+        if value is not None:
+            values[key], sources[f"notifications.{key}"] = value, SOURCE_FILE
+    if _env_value(env, "AMZORDERS_QUEUE_URL"):
+        values["queue_url"] = env["AMZORDERS_QUEUE_URL"].strip()
+        sources["notifications.queue_url"] = source_env("AMZORDERS_QUEUE_URL")
+    for key in ("queue_url", "endpoint_url"):
+        url = values.get(key)
+        if url is not None:
+            parts = urlsplit(url)
+            local = parts.scheme == "http" and _is_loopback(parts.hostname or "")
+            if not ((parts.scheme == "https" and parts.hostname) or local):
+                raise table.error(key, f"must be an https:// URL (plain http only to this machine), got {url!r}")
+    for key, minimum, maximum in (("max_receives", 1, 1000), ("wait_seconds", 1, 20),
+                                  ("visibility_timeout", 30, 43_200)):
+        number = table.get_int(key, minimum=minimum, maximum=maximum)
+        if number is not None:
+            values[key], sources[f"notifications.{key}"] = number, SOURCE_FILE
+    table.reject_unknown_keys()
+    return NotificationSettings(**values)
+
+
 def _parse_email(table: _Table, env: Mapping[str, str], sources: dict[str, str]) -> EmailSettings:
     values: dict[str, Any] = {}
     for key in ("host", "username", "password", "from_address", "from_name"):
@@ -1132,7 +1191,7 @@ def parse_bool(text: str, variable: str) -> bool:
 
 # Keys each table accepts, so that a typo is an error instead of a silently ignored line.
 _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
-    "": ("default_account", "db_path", "db_url", "db_password", "display_timezone", "accounts", "orders", "sync", "email", "business", "alerts"),
+    "": ("default_account", "db_path", "db_url", "db_password", "display_timezone", "accounts", "orders", "sync", "email", "business", "alerts", "notifications"),
     "business": ("name", "address", "vat_id", "logo", "fonts", "vat_invoice_upload"),
     "account": (
         "region",
@@ -1147,6 +1206,8 @@ _KNOWN_KEYS: dict[str, tuple[str, ...]] = {
     "orders": ("import_orders", "order_number_source", "order_number_prefix", "initial_status", "hold_on_cancel_request"),
     "sync": ("initial_days", "pii_retention_days", "lock_timeout_seconds"),
     "alerts": ("to", "late_within_hours", "stuck_feed_hours"),
+    "notifications": ("queue_url", "aws_region", "aws_profile", "endpoint_url", "max_receives", "wait_seconds",
+                      "visibility_timeout"),
     "email": ("host", "port", "security", "username", "password", "from_address", "from_name"),
 }
 

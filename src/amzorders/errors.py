@@ -185,3 +185,9 @@ class AuthError(AmazonError):
     """Login with Amazon refused the client id / secret / refresh token."""
 
     exit_code = ExitCode.CONFIG
+
+
+class QueueReceiptExpired(Exception):
+    """SQS refused a DeleteMessage receipt handle: the message was received again since (its
+    visibility timeout ran out), so another delivery comes, which the handled
+    NotificationId makes a no-op. Not an error for the operator."""

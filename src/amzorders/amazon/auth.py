@@ -61,3 +61,8 @@ def token_cache_key(credentials: LwaCredentials) -> str:
     """
     material = f"{credentials.client_id}\n{credentials.refresh_token}".encode()
     return hashlib.sha256(material).hexdigest()
+
+
+def grantless_cache_key(client_id: str, scope: str) -> str:
+    """The cache key of an application's grantless token for ``scope`` (no seller in it)."""
+    return hashlib.sha256(f"{client_id}\ngrantless\n{scope}".encode()).hexdigest()

@@ -23,7 +23,7 @@ import requests
 import urllib3.exceptions
 
 from amzorders import __version__
-from amzorders.amazon.auth import LwaCredentials, TokenStore, token_cache_key
+from amzorders.amazon.auth import LwaCredentials, TokenStore, grantless_cache_key, token_cache_key
 from amzorders.amazon.ratelimit import RateLimiter
 from amzorders.domain import codes
 from amzorders.errors import (
@@ -82,6 +82,7 @@ _MALFORMED_REQUEST = (
     requests.exceptions.InvalidSchema,
 )
 FEEDS_PATH = "/feeds/2021-06-30"
+NOTIFICATIONS_PATH = "/notifications/v1"
 # Seconds one client may wait after 429s per operation (see SpApiClient.max_throttle_wait).
 DEFAULT_MAX_THROTTLE_WAIT = 600.0
 # Pages one searchOrders run follows at most (100 orders each: a million orders; at the
@@ -188,6 +189,7 @@ class SpApiClient:
         self._session = session if session is not None else requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self._token: tuple[str, float] | None = None
+        self._grantless_tokens: dict[str, tuple[str, float]] = {}
         self._token_lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -445,33 +447,110 @@ class SpApiClient:
                 raise _delivered(error, True) from None
         return content
 
+    # --- Notifications API v1 (notifications.json) -------------------------------------
+
+    def get_destinations(self) -> list[dict[str, Any]]:
+        """Every destination of this application (grantless)."""
+        outcome = self._call("getDestinations", "GET", f"{NOTIFICATIONS_PATH}/destinations")
+        return list(_json_object(outcome, "getDestinations")["payload"])
+
+    def create_destination(self, name: str, queue_arn: str) -> dict[str, Any]:
+        """An SQS destination (grantless). Amazon refuses a queue whose policy does not let
+        its AWS account send to it."""
+        body = {"name": name, "resourceSpecification": {"sqs": {"arn": queue_arn}}}
+        outcome = self._call("createDestination", "POST", f"{NOTIFICATIONS_PATH}/destinations", json_body=body)
+        return dict(_json_object(outcome, "createDestination")["payload"])
+
+    def delete_destination(self, destination_id: str) -> None:
+        self._call("deleteDestination", "DELETE", f"{NOTIFICATIONS_PATH}/destinations/{_segment(destination_id)}")
+
+    def get_subscription(self, notification_type: str, payload_version: str | None = None) -> dict[str, Any] | None:
+        """The seller's subscription to ``notification_type``, or None (Amazon answers 404)."""
+        params = {"payloadVersion": payload_version} if payload_version else None
+        try:
+            outcome = self._call(
+                "getSubscription", "GET", f"{NOTIFICATIONS_PATH}/subscriptions/{_segment(notification_type)}", params=params
+            )
+        except AmazonRejectedError as error:
+            if error.status == 404:
+                return None
+            raise
+        return dict(_json_object(outcome, "getSubscription")["payload"])
+
+    def create_subscription(
+        self, notification_type: str, destination_id: str, payload_version: str,
+        processing_directive: dict[str, Any] | None = None,
+    ) -> dict[str, Any] | None:
+        """Subscribe the seller to ``notification_type``; None when one exists already (409)."""
+        body: dict[str, Any] = {"payloadVersion": payload_version, "destinationId": destination_id}
+        if processing_directive is not None:
+            body["processingDirective"] = processing_directive
+        try:
+            outcome = self._call(
+                "createSubscription", "POST", f"{NOTIFICATIONS_PATH}/subscriptions/{_segment(notification_type)}",
+                json_body=body,
+            )
+        except AmazonRejectedError as error:
+            if error.status == 409:
+                return None
+            raise
+        return dict(_json_object(outcome, "createSubscription")["payload"])
+
+    def delete_subscription(self, notification_type: str, subscription_id: str) -> None:
+        """deleteSubscriptionById (grantless)."""
+        self._call(
+            "deleteSubscriptionById", "DELETE",
+            f"{NOTIFICATIONS_PATH}/subscriptions/{_segment(notification_type)}/{_segment(subscription_id)}",
+        )
+
     # --- access tokens ----------------------------------------------------------------
 
-    def _access_token(self, *, force_refresh: bool = False) -> str:
-        """A valid LWA access token: from memory, the token store, or a fresh LWA call."""
+    def _access_token(self, *, force_refresh: bool = False, scope: str | None = None) -> str:
+        """A valid LWA access token: from memory, the token store, or a fresh LWA call.
+
+        ``scope`` set: a grantless token (client_credentials grant with that scope, no
+        refresh token: "Grantless Operations" in the SP-API guide), cached apart from the
+        seller's token because Amazon refuses each where the other is required."""
         with self._token_lock:
             now = self._clock()
+            key = self._token_key if scope is None else grantless_cache_key(self._credentials.client_id, scope)
+            held = self._token if scope is None else self._grantless_tokens.get(scope)
             if not force_refresh:
-                if self._token is not None and now < self._token[1] - TOKEN_EXPIRY_MARGIN_SECONDS:
-                    return self._token[0]
+                if held is not None and now < held[1] - TOKEN_EXPIRY_MARGIN_SECONDS:
+                    return held[0]
                 if self._token_store is not None:
-                    stored = self._token_store.load(self._token_key)
+                    stored = self._token_store.load(key)
                     if stored is not None and now < stored[1] - TOKEN_EXPIRY_MARGIN_SECONDS:
-                        self._token = stored
+                        self._remember_token(scope, stored)
                         return stored[0]
-            token, expires_in = self._fetch_token()
-            self._token = (token, self._clock() + expires_in)
+            token, expires_in = self._fetch_token(scope)
+            fresh = (token, self._clock() + expires_in)
+            self._remember_token(scope, fresh)
             if self._token_store is not None:
-                self._token_store.save(self._token_key, token, self._token[1])
+                self._token_store.save(key, token, fresh[1])
             return token
 
-    def _fetch_token(self) -> tuple[str, float]:
-        form = {
-            "grant_type": "refresh_token",
-            "refresh_token": self._credentials.refresh_token,
-            "client_id": self._credentials.client_id,
-            "client_secret": self._credentials.client_secret,
-        }
+    def _remember_token(self, scope: str | None, token: tuple[str, float]) -> None:
+        if scope is None:
+            self._token = token
+        else:
+            self._grantless_tokens[scope] = token
+
+    def _fetch_token(self, scope: str | None = None) -> tuple[str, float]:
+        if scope is None:
+            form = {
+                "grant_type": "refresh_token",
+                "refresh_token": self._credentials.refresh_token,
+                "client_id": self._credentials.client_id,
+                "client_secret": self._credentials.client_secret,
+            }
+        else:
+            form = {
+                "grant_type": "client_credentials",
+                "scope": scope,
+                "client_id": self._credentials.client_id,
+                "client_secret": self._credentials.client_secret,
+            }
         headers = {"Content-Type": "application/x-www-form-urlencoded;charset=UTF-8"}
 
         def refuse(response: requests.Response) -> None:
@@ -554,6 +633,7 @@ class SpApiClient:
         the caller can settle the doubt. A 429 is still retried: Amazon processed nothing."""
         url = self.base_url + path
         documented = documented or DOCUMENTED_RESPONSES.get(operation)
+        scope = codes.NOTIFICATIONS_SCOPE if operation in codes.GRANTLESS_OPERATIONS else None
         attempt = 0
         failures = 0
         token_refreshed = False
@@ -562,7 +642,7 @@ class SpApiClient:
         while True:
             attempt += 1
             try:
-                token = self._access_token(force_refresh=refresh_token_now)
+                token = self._access_token(force_refresh=refresh_token_now, scope=scope)
                 refresh_token_now = False
             except AmazonError as error:
                 # The SP-API request itself was not sent this time.
@@ -1123,6 +1203,19 @@ DOCUMENTED_RESPONSES: dict[str, Callable[[Any], str | None]] = {
     # ListFinancialEventsResponse (financesV0.json): nothing is required by the model, but a
     # reply without its payload says nothing about what Amazon applied.
     "listFinancialEventsByOrderId": _requires(payload=dict),
+    # Notifications API (notifications.json): the model requires nothing at the top, but a
+    # payload-less 2xx says nothing; Destination requires destinationId, name, resource;
+    # Subscription subscriptionId, payloadVersion, destinationId.
+    "getDestinations": _requires(payload=list),
+    "createDestination": lambda body: _requires(payload=dict)(body) or _requires(
+        destinationId=str, name=str, resource=dict)(body["payload"]),
+    "getSubscription": lambda body: _requires(payload=dict)(body) or _requires(
+        subscriptionId=str, payloadVersion=str, destinationId=str)(body["payload"]),
+    "createSubscription": lambda body: _requires(payload=dict)(body) or _requires(
+        subscriptionId=str, payloadVersion=str, destinationId=str)(body["payload"]),
+    # DeleteSubscriptionByIdResponse / DeleteDestinationResponse: only "errors" is defined.
+    "deleteSubscriptionById": lambda body: None,
+    "deleteDestination": lambda body: None,
 }
 
 

@@ -97,6 +97,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "db_cmd",
     "maintenance_cmd",
     "message_cmd",
+    "notifications_cmd",
     "orders_cmd",
     "outbox_cmd",
     "print_cmd",
@@ -130,6 +131,8 @@ COMMAND_OWNERS: dict[str, str] = {
     "print": "print_cmd",
     "vat-upload": "print_cmd",
     "simulator": "simulator_cmd",
+    "listen": "notifications_cmd",
+    "notifications": "notifications_cmd",
 }
 # Global options that take a value (the command name is the first word after them).
 _VALUE_OPTIONS = frozenset({"--config", "--db", "--account", "--tz"})

@@ -151,7 +151,29 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
         "createProductReviewAndSellerFeedbackSolicitation",
     )},
     "createUploadDestinationForResource": (10.0, 10),
+    # Notifications API v1: 1 request/s, burst 5 for every operation (notifications.json).
+    **{operation: (1.0, 5) for operation in (
+        "getSubscription", "createSubscription", "getSubscriptionById", "deleteSubscriptionById",
+        "getDestinations", "createDestination", "getDestination", "deleteDestination",
+    )},
 }
+
+# Notifications API (notifications.json; "Grantless Operations" in the SP-API developer
+# guide): these operations take an LWA token of the client_credentials grant with this
+# scope, not a seller's refresh-token grant; the others (createSubscription,
+# getSubscription) act for the seller and take the seller's token.
+NOTIFICATIONS_SCOPE = "sellingpartnerapi::notifications"
+GRANTLESS_OPERATIONS: frozenset[str] = frozenset({
+    "getDestinations", "createDestination", "getDestination", "deleteDestination",
+    "getSubscriptionById", "deleteSubscriptionById",
+})
+# The notification types amzorders subscribes to, with the payload version of the schemas
+# in notifications/*.json.
+NOTIFICATION_TYPES: dict[str, str] = {"ORDER_CHANGE": "1.0", "FEED_PROCESSING_FINISHED": "2020-09-04"}
+# The AWS account through which the SP-API delivers to SQS; the queue policy must allow it
+# sqs:SendMessage and sqs:GetQueueAttributes (Notifications API v1 use case guide, "Grant
+# Selling Partner API permission to write to your SQS queue").
+SPAPI_NOTIFICATIONS_PRINCIPAL = "437568002678"
 
 # Cancel reasons accepted in POST_ORDER_ACKNOWLEDGEMENT_DATA (StatusCode Failure).
 CANCEL_REASONS: tuple[str, ...] = (

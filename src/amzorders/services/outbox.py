@@ -222,6 +222,35 @@ def follow_feeds(store, client: OutboxClient, account, now: datetime | None = No
     return report
 
 
+def follow_finished_feed(
+    store, client: OutboxClient, account, feed_id: str, status: str, result_document_id: str | None,
+    now: datetime | None = None,
+) -> DeliveryReport | None:
+    """A FEED_PROCESSING_FINISHED notification for ``feed_id``: map its processing report
+    back to the rows, without asking getFeed (the notification carries processingStatus
+    and resultFeedDocumentId: FeedProcessingFinishedNotification.json). None when no
+    submitted row of ``account`` waits for this feed (another tool's feed, or done already)."""
+    now = now or utcnow()
+    records = [r for r in store.submitted_outbox_rows(account.name) if r.feed_id == feed_id]
+    if not records:
+        return None
+    report = DeliveryReport()
+    if status not in FINISHED_FEED_STATUSES:
+        return report
+    try:
+        feed = {"feedId": feed_id, "processingStatus": status, "resultFeedDocumentId": result_document_id}
+        document = client.get_feed_result(feed) if result_document_id else None
+    except AuthError as error:
+        report.auth_error = error
+        report.errors.append(_describe(error))
+        return report
+    except (AmazonError, ConfigError) as error:
+        report.errors.append(_describe(error))  # the next sync's follow_feeds asks getFeed
+        return report
+    _apply_feed_outcome(store, client, feed_id, status, document, records, now, report)
+    return report
+
+
 def _note_if_stuck(store, feed_id: str, status: str, records: list[OutboxRecord], now: datetime,
                    report: DeliveryReport) -> None:
     for record in records:

@@ -84,6 +84,8 @@ FEED_FAULTS = ("feed_fatal", "feed_message_error")
 # documents up to 8 hours of processing; some feeds take longer).
 STUCK_FEED_SECONDS = 72 * 3600
 
+GRANTLESS_SCOPES = ("sellingpartnerapi::notifications", "sellingpartnerapi::client_credential:rotation")
+
 SEARCH_PARAMETERS = frozenset({
     "createdAfter", "createdBefore", "lastUpdatedAfter", "lastUpdatedBefore", "fulfillmentStatuses",
     "marketplaceIds", "fulfilledBy", "maxResultsPerPage", "paginationToken", "includedData",
@@ -242,6 +244,9 @@ class Simulator:
         self._thread: threading.Thread | None = None
         self.base_url = ""
         self._sync()
+        from .notifications import Notifications
+
+        self.notifications = Notifications(self)
 
     # ----- lifecycle of the HTTP server -----
 
@@ -431,24 +436,39 @@ class Simulator:
         if not grant_type or not form.get("client_id") or not form.get("client_secret"):
             return 400, {"error": "invalid_request",
                          "error_description": "The request is missing grant_type, client_id or client_secret."}
-        if grant_type != "refresh_token":
+        # refresh_token: a seller's authorization; client_credentials with a scope: the
+        # grantless operations (SP-API guide "Grantless Operations": no refresh token, the
+        # scope parameter names the grant instead).
+        if grant_type not in ("refresh_token", "client_credentials"):
             return 400, {"error": "unsupported_grant_type",
                          "error_description": f"grant_type {grant_type!r} is not supported; use refresh_token."}
         if (not hmac.compare_digest(form["client_id"], SIMULATOR_CREDENTIALS["client_id"])
                 or not hmac.compare_digest(form["client_secret"], SIMULATOR_CREDENTIALS["client_secret"])):
             return 401, {"error": "invalid_client", "error_description": "Client authentication failed"}
-        if not hmac.compare_digest(form.get("refresh_token", ""), SIMULATOR_CREDENTIALS["refresh_token"]):
+        scope = None
+        if grant_type == "client_credentials":
+            scope = form.get("scope", "")
+            if scope not in GRANTLESS_SCOPES:
+                return 400, {"error": "invalid_scope",
+                             "error_description": f"The scope {scope[:60]!r} is not one of {', '.join(GRANTLESS_SCOPES)}."}
+        elif not hmac.compare_digest(form.get("refresh_token", ""), SIMULATOR_CREDENTIALS["refresh_token"]):
             return 400, {"error": "invalid_grant", "error_description": "The request has an invalid grant parameter : refresh_token"}
         with self._lock:
             now = self._sync()
             claims = {"c": form["client_id"], "e": int(now) + TOKEN_LIFETIME_SECONDS, "n": secrets.token_hex(8)}
+            if scope is not None:
+                claims["s"] = scope
             payload = _b64(claims)
             signature = hmac.new(self._store.data["secret"].encode(), payload.encode(), hashlib.sha256).hexdigest()[:32]
-        return 200, {"access_token": f"Atza|{payload}.{signature}", "token_type": "bearer",
-                     "expires_in": TOKEN_LIFETIME_SECONDS, "refresh_token": SIMULATOR_CREDENTIALS["refresh_token"]}
+        answer: dict[str, Any] = {"access_token": f"Atza|{payload}.{signature}", "token_type": "bearer",
+                                  "expires_in": TOKEN_LIFETIME_SECONDS}
+        if scope is None:
+            answer["refresh_token"] = SIMULATOR_CREDENTIALS["refresh_token"]
+        return 200, answer
 
-    def check_access_token(self, token: str | None) -> None:
-        """Raise the 403 Amazon answers for a missing, forged or expired access token."""
+    def check_access_token(self, token: str | None) -> dict[str, Any]:
+        """Raise the 403 Amazon answers for a missing, forged or expired access token;
+        return the token's claims (``s``: the scope of a grantless token)."""
         denied = "Access to requested resource is denied."
         if not token or not token.startswith("Atza|") or "." not in token:
             raise ApiError(403, "Unauthorized", denied, "The access token you provided is revoked, malformed or invalid.")
@@ -465,6 +485,7 @@ class Simulator:
             raise ApiError(403, "Unauthorized", denied, "The access token you provided is revoked, malformed or invalid.") from None
         if expired or claims.get("e", 0) <= now:
             raise ApiError(403, "Unauthorized", denied, "The access token you provided has expired.")
+        return claims
 
     def expire_token(self, token: str | None) -> None:
         if token:

@@ -12,8 +12,11 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from . import messaging
+from amzorders.domain.codes import GRANTLESS_OPERATIONS, NOTIFICATIONS_SCOPE
+
 from .core import CALL_FAULTS, PAGING_FAULTS, ApiError, Simulator
 from .messaging import ROUTES as MESSAGING_ROUTES
+from .notifications import AWS_TEST_CREDENTIALS, NOTIFICATION_OPERATIONS, SqsError
 
 JSON = "application/json"
 PRE_RESPONSE_FAULTS = (*CALL_FAULTS, "expire_token")
@@ -32,6 +35,14 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("GET", r"/feeds/2021-06-30/feeds/([^/]+)", "getFeed"),
         ("GET", r"/finances/v0/orders/([^/]+)/financialEvents", "listFinancialEventsByOrderId"),
         *MESSAGING_ROUTES,
+        ("GET", r"/notifications/v1/destinations", "getDestinations"),
+        ("POST", r"/notifications/v1/destinations", "createDestination"),
+        ("GET", r"/notifications/v1/destinations/([^/]+)", "getDestination"),
+        ("DELETE", r"/notifications/v1/destinations/([^/]+)", "deleteDestination"),
+        ("GET", r"/notifications/v1/subscriptions/([^/]+)", "getSubscription"),
+        ("POST", r"/notifications/v1/subscriptions/([^/]+)", "createSubscription"),
+        ("GET", r"/notifications/v1/subscriptions/([^/]+/[^/]+)", "getSubscriptionById"),
+        ("DELETE", r"/notifications/v1/subscriptions/([^/]+/[^/]+)", "deleteSubscriptionById"),
     )
 )
 
@@ -134,6 +145,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         try:
             if path == "/auth/o2/token" and self.command == "POST":
                 self._token()
+            elif path == "/" and self.command == "POST" and self.headers.get("X-Amz-Target", "").startswith("AmazonSQS."):
+                self._sqs(self.headers["X-Amz-Target"][len("AmazonSQS."):])
             elif path.startswith("/tortuga-feeds/"):
                 self._document(unquote(path[len("/tortuga-feeds/"):]))
             elif path.startswith(messaging.UPLOAD_PREFIX) and self.command == "PUT":
@@ -243,7 +256,8 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         raw = self._body() if self.command in ("POST", "PUT") else b""
         token = self.headers.get("x-amz-access-token")
         try:
-            self.sim.check_access_token(token)
+            claims = self.sim.check_access_token(token)
+            _check_grant(operation, claims)
         except ApiError as error:
             self._error(error, operation)
             return
@@ -301,6 +315,9 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             return 200, sim.api_list_financial_events_by_order_id(path_id, query)
         if operation in messaging.OPERATIONS:
             return messaging.handle(sim, operation, path_id, query, raw, self._base_url())
+        if operation in NOTIFICATION_OPERATIONS:
+            body = self._json_body(raw) if self.command == "POST" else None
+            return sim.notifications.handle(operation, path_id, query, body)
         raise ApiError(404, "NotFound", f"Unknown operation {operation}.")
 
     def _search(self, query: dict[str, list[str]]) -> dict[str, Any]:
@@ -326,6 +343,33 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             touched = [served[0][1]] + [index for _, index in paging["remaining"][:2]]
             sim.touch_orders(touched)
         return response
+
+    # ----- SQS (AWS JSON 1.0) -----
+
+    def _sqs(self, action: str) -> None:
+        """One SQS action: SigV4-signed by the simulator's test AWS key (boto3's standard
+        signing), JSON in and out; errors as AWS JSON 1.0 does them (``__type`` plus the
+        query-compatible code in ``x-amzn-query-error``)."""
+        self.sim.count_call(f"sqs:{action}")
+        raw = self._body()
+        try:
+            authorization = self.headers.get("Authorization", "")
+            if not authorization.startswith("AWS4-HMAC-SHA256 "):
+                raise SqsError(400, "MissingAuthenticationToken", "Request is missing Authentication Token")
+            if f"Credential={AWS_TEST_CREDENTIALS['aws_access_key_id']}/" not in authorization:
+                raise SqsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.",
+                               "InvalidClientTokenId")
+            try:
+                request = json.loads(raw or b"{}")
+            except ValueError:
+                raise SqsError(400, "InvalidParameterValue", "The request body is not valid JSON.") from None
+            answer = self.sim.notifications.sqs(action, request, self._base_url())
+        except SqsError as error:
+            body = json.dumps(error.body()).encode()
+            self._send(error.status, body, "application/x-amz-json-1.0",
+                       headers={"x-amzn-query-error": f"{error.query_code};Sender"})
+            return
+        self._send(200, json.dumps(answer).encode(), "application/x-amz-json-1.0")
 
     # ----- presigned document URLs -----
 
@@ -377,6 +421,17 @@ class SimulatorHandler(BaseHTTPRequestHandler):
                 self._json(200, {"messages": sim.received_messages(query.get("order", [None])[-1])})
             elif route == "solicitations" and method == "GET":
                 self._json(200, {"solicitations": sim.received_solicitations(query.get("order", [None])[-1])})
+            elif route == "notifications/faults" and method == "POST":
+                sim.notifications.inject(str(body["kind"]), int(body.get("count", 1)))
+                self._json(200, {"ok": True})
+            elif route == "notifications/config" and method == "POST":
+                sim.notifications.configure(notify_new_orders=body.get("notify_new_orders"),
+                                            delivery_delay=body.get("delivery_delay"))
+                self._json(200, {"ok": True})
+            elif route == "notifications/publish" and method == "POST":
+                self._json(200, {"queued": sim.notifications.publish()})
+            elif route == "notifications/dropped" and method == "GET":
+                self._json(200, {"dropped": sim.notifications.dropped()})
             elif route == "calls" and method == "GET":
                 self._json(200, {"calls": sim.call_counts(), "429s": sim.count_429s()})
             elif route == "orders" and method == "GET":
@@ -401,3 +456,19 @@ class SimulatorHandler(BaseHTTPRequestHandler):
             self._json(404, {"errors": [{"code": "NotFound", "message": f"Not found: {exc}"}]})
         except (ValueError, TypeError) as exc:
             self._json(400, {"errors": [{"code": "InvalidInput", "message": str(exc)}]})
+
+
+def _check_grant(operation: str, claims: dict[str, Any]) -> None:
+    """Grantless operations take only a client_credentials token with the notifications
+    scope; every other operation acts for a seller and takes only a refresh-token grant's
+    token (SP-API guide "Grantless Operations"). Amazon answers either mistake with 403."""
+    scope = claims.get("s")
+    if operation in GRANTLESS_OPERATIONS:
+        if scope != NOTIFICATIONS_SCOPE:
+            raise ApiError(403, "Unauthorized", "Access to requested resource is denied.",
+                           f"{operation} is a grantless operation: use an access token of the client_credentials "
+                           f"grant with scope {NOTIFICATIONS_SCOPE}, not a seller's token.")
+    elif scope is not None:
+        raise ApiError(403, "Unauthorized", "Access to requested resource is denied.",
+                       f"{operation} needs the selling partner's authorization (a refresh-token grant), "
+                       "not a grantless token.")

@@ -12,6 +12,7 @@ from amzorders.store.buyer_contact import BuyerContactRepository
 from amzorders.store.checkpoints import CheckpointsRepository, ReadCheckpoint
 from amzorders.store.documents import AmazonOrderFacts, DocumentsRepository
 from amzorders.store.limits import LimitsRepository
+from amzorders.store.notifications import NotificationsRepository, PoisonMessage
 from amzorders.store.orders import OrdersRepository, StoredOrderState
 from amzorders.store.outbox import OutboxRepository
 from amzorders.store.retention import RetentionRepository
@@ -19,9 +20,9 @@ from amzorders.store.retention import RetentionRepository
 
 class Store(AlertsRepository, 
     OrdersRepository, OutboxRepository, LimitsRepository, DocumentsRepository, RetentionRepository,
-    BuyerContactRepository, CheckpointsRepository, AuditRepository,
+    BuyerContactRepository, CheckpointsRepository, AuditRepository, NotificationsRepository,
 ):
     """One open store file. ``Store.open(path)`` creates and migrates it."""
 
 
-__all__ = ["AmazonOrderFacts", "ConcurrentChangeError", "ReadCheckpoint", "Store", "StoreError", "StoredOrderState"]
+__all__ = ["AmazonOrderFacts", "ConcurrentChangeError", "PoisonMessage", "ReadCheckpoint", "Store", "StoreError", "StoredOrderState"]

@@ -385,6 +385,36 @@ def refold_search_text(conn) -> None:  # type: ignore[no-untyped-def]
 PYTHON_STEPS = {7: refold_search_text}
 
 
+MIGRATION_8 = """
+-- Notifications (listen): each NotificationId handled once, whatever SQS redelivers
+-- (standard queues deliver at least once, and Amazon may send a notification twice).
+CREATE TABLE notifications_seen (
+    notification_id   TEXT PRIMARY KEY,
+    account           TEXT NOT NULL,
+    notification_type TEXT NOT NULL,
+    subject           TEXT,                -- Amazon order id, or feed id
+    event_time        TEXT,
+    outcome           TEXT NOT NULL,       -- imported / already_current / feed_followed / feed_unknown
+    handled_at        TEXT NOT NULL
+);
+CREATE INDEX notifications_seen_handled ON notifications_seen (handled_at);
+
+-- Messages set aside: not a notification in Amazon's documented shape, or failing again
+-- and again. Kept (never dropped silently) until an operator dismisses them.
+CREATE TABLE notifications_poison (
+    id              INTEGER PRIMARY KEY,
+    account         TEXT NOT NULL,
+    message_id      TEXT NOT NULL UNIQUE,
+    notification_id TEXT,
+    body            TEXT NOT NULL,
+    reason          TEXT NOT NULL,
+    receive_count   INTEGER NOT NULL,
+    set_aside_at    TEXT NOT NULL,
+    dismissed_at    TEXT
+);
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -394,4 +424,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (5, "order holds, folded search text", MIGRATION_5),
     (6, "seller alert state", MIGRATION_6),
     (7, "search text of old rows folded (PostgreSQL)", MIGRATION_7),
+    (8, "notifications: handled ids, set-aside messages", MIGRATION_8),
 ]

@@ -1,0 +1,1 @@
+"""Amazon notification payload schemas (data)."""
