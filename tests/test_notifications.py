@@ -457,3 +457,38 @@ def test_listen_once_works_on_the_built_in_simulator_without_credentials(cli, am
     assert json.loads(result.stdout)["received"] >= 0
     assert "subscriptions" in result.stderr  # the newcomer's simulator was subscribed once
     assert "subscriptions" not in cli("listen", "--once").stderr
+
+
+@pytest.mark.slow
+def test_simulator_serve_prints_a_config_that_listen_works_with(cli, amzorders_home, tmp_path, aws_env, monkeypatch):
+    process = subprocess.Popen(
+        [sys.executable, "-m", "amzorders", "simulator", "serve", "--port", "0", "--orders", "20",
+         "--state", str(tmp_path / "served.json")],
+        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+    try:
+        lines = []
+        while process.stderr is not None:
+            line = process.stderr.readline()
+            lines.append(line)
+            if "Ctrl-C" in line or not line:
+                break
+        text = "".join(lines)
+        config = text.split("(amzorders --config FILE ...):\n", 1)[1].split("For 'amzorders listen'", 1)[0]
+        assert "[notifications]" in config
+        for line in lines:
+            if line.strip().startswith("export AWS_"):
+                name, _, value = line.strip()[len("export "):].partition("=")
+                monkeypatch.setenv(name, value)
+        amzorders_home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        (amzorders_home / "config.toml").write_text(config)
+        (amzorders_home / "config.toml").chmod(0o600)
+        assert cli("notifications", "setup").exit_code == 0
+        base_url = next(l.split()[-1] for l in lines if "SP-API endpoint" in l)
+        added = requests.post(base_url + "/_sim/orders", json={"count": 2, "status": "UNSHIPPED"}, timeout=60).json()
+        result = cli("listen", "--once", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["imported"] == 2
+        assert set(added["orderIds"]) <= set(stored(amzorders_home))
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)

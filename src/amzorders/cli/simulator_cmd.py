@@ -30,7 +30,8 @@ def register(app: typer.Typer) -> None:
         import signal
         import threading
 
-        from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator, account_config_toml
+        from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator, account_config_toml, notifications_config_toml
+        from amzorders.simulator.notifications import AWS_TEST_CREDENTIALS
 
         sim = Simulator(state, seed=seed, orders=orders, time_scale=time_scale,
                         rate_limits=not no_rate_limits, host=host, port=port)
@@ -51,7 +52,11 @@ def register(app: typer.Typer) -> None:
             f"  admin:           {base_url}/_sim/health, POST /_sim/advance, POST /_sim/faults, GET /_sim/actions",
             "To use it from amzorders, put this in a config file (amzorders --config FILE ...):",
             "",
-            account_config_toml(base_url, sim.token_url),
+            account_config_toml(base_url, sim.token_url) + notifications_config_toml(base_url),
+            "For 'amzorders listen' (its SQS queue; public test keys, not secrets):",
+            f"  export AWS_ACCESS_KEY_ID={AWS_TEST_CREDENTIALS['aws_access_key_id']}",
+            f"  export AWS_SECRET_ACCESS_KEY={AWS_TEST_CREDENTIALS['aws_secret_access_key']}",
+            "  then: amzorders notifications setup && amzorders listen",
             "Press Ctrl-C to stop.",
         ]
         typer.echo("\n".join(lines), err=True)

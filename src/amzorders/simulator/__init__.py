@@ -7,7 +7,7 @@
 See core.Simulator for the test hooks (advance, inject, received_actions, ...).
 """
 
-from .account import account_config_toml
+from .account import account_config_toml, notifications_config_toml
 from .core import SIMULATOR_CREDENTIALS, ApiError, Simulator
 
-__all__ = ["SIMULATOR_CREDENTIALS", "ApiError", "Simulator", "account_config_toml"]
+__all__ = ["SIMULATOR_CREDENTIALS", "ApiError", "Simulator", "account_config_toml", "notifications_config_toml"]

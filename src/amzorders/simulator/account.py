@@ -34,3 +34,14 @@ endpoint = "{base_url}"
 token_url = "{token_url}"
 merchant_id = "A1SIMULATEDSELLER"
 """
+
+
+def notifications_config_toml(base_url: str) -> str:
+    """The [notifications] section for the simulator's SQS queue at ``base_url``."""
+    from .notifications import AWS_ACCOUNT_ID, DEFAULT_QUEUE
+
+    return f"""
+[notifications]
+queue_url = "{base_url}/{AWS_ACCOUNT_ID}/{DEFAULT_QUEUE}"
+endpoint_url = "{base_url}"
+"""
