@@ -57,6 +57,7 @@ OTHER_SCRIPTS = """\
 | `csv_memory.py` | `ship --from-csv` peak RSS on huge or endless input | `.venv/bin/python benchmarks/csv_memory.py` |
 | `postgres.py` | PostgreSQL store vs SQLite: read latency, ingest, racing operators, two cron hosts (issue 14) | `.venv/bin/python benchmarks/postgres.py` |
 | `read_path.py` | read-path numbers: bursts, resumed backfill, malformed responses (issue 10) | `.venv/bin/python benchmarks/read_path.py` |
+| `notifications.py` | listen vs 5-minute cron latency, Amazon calls per 1,000 changes, throughput at the usage plans (issue 16) | `.venv/bin/python benchmarks/notifications.py` |
 """
 
 

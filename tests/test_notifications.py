@@ -297,18 +297,25 @@ def test_a_kill_between_the_store_commit_and_the_delete_makes_the_redelivery_a_n
 
 
 @pytest.mark.slow
-def test_listen_runs_until_sigterm_and_stops_cleanly(notified, amzorders_home):
+def test_listen_runs_until_sigterm_delivers_the_outbox_meanwhile_and_stops_cleanly(cli, notified, amzorders_home):
     sim = notified
     sim.notifications.real_long_poll = True  # a running marketplace: empty polls wait
     proc = subprocess.Popen([sys.executable, "-m", "amzorders", "listen"], env=dict(os.environ),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(what, done) -> None:
+        deadline = time.monotonic() + 120  # a hang guard, not a judge
+        while not done():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, f"listen never {what}"
+            time.sleep(0.2)
+
     try:
         added = sim.add_orders(2, status="UNSHIPPED", fulfilled_by="MERCHANT", marketplace_id=US)
-        deadline = time.monotonic() + 120  # a hang guard, not a judge
-        while not set(added) <= set(stored(amzorders_home)):
-            assert proc.poll() is None, proc.stderr.read()
-            assert time.monotonic() < deadline, "listen never stored the orders"
-            time.sleep(0.2)
+        wait_for("stored the orders", lambda: set(added) <= set(stored(amzorders_home)))
+        shipped = cli("ship", added[0], "--carrier", "UPS", "--tracking", "1Z999AA10123456784", "--no-push")
+        assert shipped.exit_code == 0, shipped.output
+        wait_for("delivered the queued shipment", lambda: sim.received_actions("confirmShipment"))
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=60)
     finally:
@@ -411,6 +418,12 @@ def test_the_sqs_endpoint_keeps_sqs_rules(tmp_path):
         with pytest.raises(bad_key.exceptions.ClientError) as refused:
             bad_key.get_queue_url(QueueName=DEFAULT_QUEUE)
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        wrong_secret = boto3.client("sqs", endpoint_url=sim.base_url, region_name=AWS_REGION,
+                                    aws_access_key_id=AWS_TEST_CREDENTIALS["aws_access_key_id"],
+                                    aws_secret_access_key="not-the-secret")
+        with pytest.raises(wrong_secret.exceptions.ClientError) as mis_signed:
+            wrong_secret.get_queue_url(QueueName=DEFAULT_QUEUE)
+        assert mis_signed.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
 
 
 def test_the_simulators_notifications_match_amazons_schemas(cli, notified):
@@ -492,3 +505,27 @@ def test_simulator_serve_prints_a_config_that_listen_works_with(cli, amzorders_h
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
+
+
+def outbox_states(amzorders_home) -> list[tuple[str, str]]:
+    store = Store.open(amzorders_home / "amzorders.db")
+    try:
+        return [(r[0], r[1]) for r in store.conn.execute("SELECT kind, state FROM outbox ORDER BY id").fetchall()]
+    finally:
+        store.close()
+
+
+def test_feed_processing_finished_completes_the_outbox_without_getfeed(cli, notified, amzorders_home):
+    sim = notified
+    [order] = sim.add_orders(1, status="UNSHIPPED", fulfilled_by="MERCHANT", marketplace_id=US)
+    assert cli("listen", "--once").exit_code == 0
+    cancel = cli("cancel", order, "--reason", "NoInventory")
+    assert cancel.exit_code == 0, cancel.output
+    assert outbox_states(amzorders_home) == [("cancel", "submitted")]
+    sim.advance(seconds=sim.feed_processing_seconds + 5)  # Amazon finishes the feed
+    before = calls(sim, "getFeed")
+    report = json.loads(cli("listen", "--once", "--json").stdout)
+    assert report["feeds_followed"] == 1
+    assert calls(sim, "getFeed") == before  # the notification said DONE and named the report
+    assert outbox_states(amzorders_home) == [("cancel", "done")]
+    assert stored(amzorders_home)[order][0] == "CANCELLED"  # the cancel's ORDER_CHANGE came too

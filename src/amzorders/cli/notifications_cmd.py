@@ -95,10 +95,15 @@ def listen_command(
             notice(f"Listening on {queue.queue_url} (Ctrl-C to stop).")
 
         def on_report(report) -> None:
-            if report.received or report.delivery.sent or report.delivery.done:
-                log.info("listen [%s]: %s", app.account.name, report.summary())
+            lines = []
+            if report.received:
+                lines.append(report.summary())
+            if report.delivery.sent or report.delivery.done or report.delivery.failed:
+                lines.append("Outbox: " + report.delivery.summary())
+            for line in lines:
+                log.info("listen [%s]: %s", app.account.name, line)
                 if show:
-                    notice(report.summary() + ".")
+                    notice(line + ".")
             for message_id, why in report.invalid + report.gave_up:
                 warn(f"Queue message {message_id} was set aside: {why}")
 

@@ -353,12 +353,7 @@ class SimulatorHandler(BaseHTTPRequestHandler):
         self.sim.count_call(f"sqs:{action}")
         raw = self._body()
         try:
-            authorization = self.headers.get("Authorization", "")
-            if not authorization.startswith("AWS4-HMAC-SHA256 "):
-                raise SqsError(400, "MissingAuthenticationToken", "Request is missing Authentication Token")
-            if f"Credential={AWS_TEST_CREDENTIALS['aws_access_key_id']}/" not in authorization:
-                raise SqsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.",
-                               "InvalidClientTokenId")
+            check_sigv4(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, raw)
             try:
                 request = json.loads(raw or b"{}")
             except ValueError:
@@ -472,3 +467,42 @@ def _check_grant(operation: str, claims: dict[str, Any]) -> None:
         raise ApiError(403, "Unauthorized", "Access to requested resource is denied.",
                        f"{operation} needs the selling partner's authorization (a refresh-token grant), "
                        "not a grantless token.")
+
+
+def check_sigv4(method: str, path: str, headers: dict[str, str], body: bytes) -> None:
+    """AWS Signature Version 4 (AWS General Reference, "Create a signed AWS API request"):
+    the simulator's test access key, and the signature recomputed from the canonical
+    request, as SQS checks it (InvalidClientTokenId / SignatureDoesNotMatch)."""
+    import hashlib
+    import hmac
+
+    authorization = headers.get("authorization", "")
+    if not authorization.startswith("AWS4-HMAC-SHA256 "):
+        raise SqsError(400, "MissingAuthenticationToken", "Request is missing Authentication Token")
+    fields = dict(part.strip().split("=", 1) for part in authorization[len("AWS4-HMAC-SHA256 "):].split(",")
+                  if "=" in part)
+    credential = fields.get("Credential", "").split("/")
+    if len(credential) != 5 or credential[0] != AWS_TEST_CREDENTIALS["aws_access_key_id"]:
+        raise SqsError(403, "InvalidClientTokenId", "The security token included in the request is invalid.",
+                       "InvalidClientTokenId")
+    _key_id, day, region, service, terminal = credential
+    signed = fields.get("SignedHeaders", "").split(";")
+    amz_date = headers.get("x-amz-date", "")
+    if service != "sqs" or terminal != "aws4_request" or "host" not in signed or not amz_date.startswith(day):
+        raise SqsError(403, "SignatureDoesNotMatch", "The request signature's credential scope is not valid.",
+                       "SignatureDoesNotMatch")
+    parts = urlsplit(path)
+    canonical_headers = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed)
+    payload_hash = headers.get("x-amz-content-sha256") or hashlib.sha256(body).hexdigest()
+    canonical = "\n".join([method, parts.path or "/", parts.query, canonical_headers, ";".join(signed), payload_hash])
+    scope = f"{day}/{region}/{service}/{terminal}"
+    to_sign = "\n".join(["AWS4-HMAC-SHA256", amz_date, scope, hashlib.sha256(canonical.encode()).hexdigest()])
+    key = ("AWS4" + AWS_TEST_CREDENTIALS["aws_secret_access_key"]).encode()
+    for part in (day, region, service, terminal):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, fields.get("Signature", "")):
+        raise SqsError(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
+                       "signature you provided. Check your AWS Secret Access Key and signing method.",
+                       "SignatureDoesNotMatch")
+
