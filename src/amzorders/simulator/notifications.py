@@ -448,7 +448,7 @@ class Notifications:
             "NotificationVersion": "1.0",
             "NotificationType": "ORDER_CHANGE",
             "PayloadVersion": subscription["payloadVersion"],
-            "EventTime": iso(when) if when == int(when) else iso(when),
+            "EventTime": iso(when),
             "Payload": {"OrderChangeNotification": {
                 "NotificationLevel": "OrderLevel",
                 "SellerId": SELLER_ID,
@@ -609,6 +609,10 @@ class Notifications:
         if not isinstance(wait, int) or not 0 <= wait <= MAX_WAIT_SECONDS:
             raise SqsError(400, "InvalidParameterValue", "Value for parameter WaitTimeSeconds is invalid. "
                            "Reason: Must be >= 0 and <= 20, if provided.")
+        timeout = request.get("VisibilityTimeout")
+        if timeout is not None and (not isinstance(timeout, int) or not 0 <= timeout <= 43200):
+            raise SqsError(400, "InvalidParameterValue", "Value for parameter VisibilityTimeout is invalid. "
+                           "Reason: Must be between 0 and 43200, if provided.")
         wanted = set(request.get("MessageSystemAttributeNames") or []) | set(request.get("AttributeNames") or [])
         deadline = time.monotonic() + wait
         while True:
