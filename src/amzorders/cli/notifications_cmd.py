@@ -57,7 +57,7 @@ def listen_command(
     import logging
     import time
 
-    from amzorders import render
+    from amzorders.serialize import dumps
     from amzorders.services.listener import Listener
 
     app = get_app(ctx)
@@ -76,7 +76,7 @@ def listen_command(
             report = listener.drain(wait_seconds=1)
             log.info("listen --once [%s]: %s", app.account.name, report.summary())
             if json_output:
-                print(render.dumps({
+                print(dumps({
                     "received": report.received, "imported": report.imported,
                     "already_current": report.already_current, "duplicates": report.duplicates,
                     "feeds_followed": report.feeds_followed, "get_order_calls": report.get_order_calls,
