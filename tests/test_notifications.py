@@ -529,3 +529,22 @@ def test_feed_processing_finished_completes_the_outbox_without_getfeed(cli, noti
     assert calls(sim, "getFeed") == before  # the notification said DONE and named the report
     assert outbox_states(amzorders_home) == [("cancel", "done")]
     assert stored(amzorders_home)[order][0] == "CANCELLED"  # the cancel's ORDER_CHANGE came too
+
+
+def test_listen_and_other_commands_draw_on_one_getorder_bucket_in_the_store(cli, notified, amzorders_home):
+    sim = notified
+    added = sim.add_orders(3, status="UNSHIPPED", fulfilled_by="MERCHANT", marketplace_id=US)
+    assert cli("listen", "--once").exit_code == 0
+
+    def bucket() -> tuple[float, float, float, int]:
+        store = Store.open(amzorders_home / "amzorders.db")
+        try:
+            return store.rate_bucket_states()["main:getOrder"]
+        finally:
+            store.close()
+
+    tokens, updated, rate, burst = bucket()
+    assert (rate, burst) == (0.5, 30)  # getOrder: 0.5/s, burst 30
+    assert cli("import", "--order", added[0]).exit_code == 0  # another process, the same bucket
+    after, later, _, _ = bucket()
+    assert after == pytest.approx(min(burst, tokens + (later - updated) * rate) - 1)
