@@ -10,7 +10,8 @@ from amzorders.cli.common import get_app, notice, out, out_json, warn
 
 def register(app: typer.Typer) -> None:
     app.command("listen", rich_help_panel="Orders")(listen_command)
-    group = typer.Typer(help="Amazon's order notifications (ORDER_CHANGE through SQS): setup, status, remove.",
+    group = typer.Typer(help="Amazon's order notifications (ORDER_CHANGE through SQS): setup, status, remove, "
+                             "dismiss. Example: amzorders notifications setup",
                         no_args_is_help=True)
     group.command("setup")(setup_command)
     group.command("status")(status_command)
