@@ -83,9 +83,12 @@ def cloned_pages(n: int):
                 return
             page = page[: n - produced]
             if copy:
-                # Order ids look like 113-7463255-6283687: vary the first group per copy.
+                # Order ids look like 113-7463255-6283687: vary the first group per copy,
+                # and the middle one every 10 copies (past 100,000 orders the first group
+                # alone would repeat).
                 for order in page:
                     head, mid, tail = order["orderId"].split("-")
+                    mid = f"{(int(mid) + 7919 * (copy // 10)) % 10_000_000:07d}"
                     order["orderId"] = f"{(int(head) + 100 * copy) % 1000:03d}-{mid}-{tail}"
             produced += len(page)
             yield page

@@ -105,18 +105,21 @@ def main() -> None:
                         help="PostgreSQL server for issue 14's goals (skipped when it does not answer)")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL goals")
     parser.add_argument("--pg-race", type=int, default=2_000, help="orders the sync imports while operators race it")
+    parser.add_argument("--audit-sizes", help="order counts for audit_scale.py (default 10000,1000000; --quick 10000,30000)")
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
     q = args.quick
     ingest_sizes = ([int(n) for n in args.ingest_sizes.split(",")] if args.ingest_sizes
                     else [2_000, 10_000] if q else [10_000, 100_000])
+    audit_sizes = ([int(n) for n in args.audit_sizes.split(",")] if args.audit_sizes
+                   else [10_000, 30_000] if q else [10_000, 1_000_000])
     sections = [
         ("Start-up", lambda: startup.measure(q)),
         ("List and show on a big store", lambda: store_scale.measure(100_000 if q else 1_000_000, 5 if q else 9)),
         ("Ingest", lambda: ingest.measure_all(ingest_sizes)),
         ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
-        ("Audit", lambda: audit_scale.measure([10_000, 30_000] if q else [10_000, 100_000])),
+        ("Audit", lambda: audit_scale.measure(audit_sizes)),
     ]
     if not args.no_postgres and pg_answers(args.pg_url):
         sections.append(("PostgreSQL vs SQLite (issue 14)", lambda: postgres.measure(
@@ -134,6 +137,7 @@ def main() -> None:
         "",
         "Written by `benchmarks/run_all.py`" + (" --quick (smaller sizes than the goals name)" if q else "")
         + (f" --ingest-sizes {args.ingest_sizes}" if args.ingest_sizes else "")
+        + (f" --audit-sizes {args.audit_sizes}" if args.audit_sizes else "")
         + f" at commit {commit()}; do not edit by hand, run it again.",
         "",
         "## Machine",
