@@ -181,7 +181,38 @@ def test_automatic_hold_when_the_buyer_asks_to_cancel(cli, simulated_account):
     refused = cli("ship", target["increment_id"], "--carrier", "UPS", "--tracking", UPS, "--no-push")
     assert refused.exit_code == ExitCode.NOT_FOUND_OR_NOT_ALLOWED and "on hold" in refused.stderr
     assert cli("unhold", target["increment_id"]).exit_code == 0
+    # Released, it is still not shipped or invoiced while the buyer's request is open.
+    for args in (("ship", target["increment_id"], "--carrier", "UPS", "--tracking", UPS, "--no-push"),
+                 ("invoice", target["increment_id"])):
+        refused = cli(*args)
+        assert refused.exit_code == ExitCode.NOT_FOUND_OR_NOT_ALLOWED, refused.output
+        assert "asked to cancel" in refused.stderr and "--reason BuyerCanceled" in refused.stderr and "--force" in refused.stderr
+    assert cli("show", target["increment_id"], "--json").exit_code == 0
     assert cli("cancel", target["increment_id"], "--reason", "BuyerCanceled", "--no-push").exit_code == 0
+    # The cancellation goes out, Amazon executes it: the request is answered, not open any more.
+    assert cli("sync").exit_code == 0
+    simulated_account.sim.advance(minutes=30)
+    assert cli("sync").exit_code == 0
+    view = json.loads(cli("show", target["amazon_order_id"], "--json").stdout)
+    assert view["summary"]["amazon_status"] == "CANCELLED" and view["summary"]["buyer_cancel_requested"] is False
+    assert target["amazon_order_id"] not in {r["amazon_order_id"] for r in json.loads(cli("list", "--cancel-requested", "--json", "--limit", "1000").stdout)}
+
+
+def test_ship_and_invoice_with_force_despite_a_cancel_request_warn(cli, simulated_account):
+    assert cli("sync").exit_code == 0
+    rows = json.loads(cli("list", "--json", "--limit", "1000", "--status", "UNSHIPPED", "--channel", "MFN").stdout)
+    target = next(r for r in rows if r["increment_id"] and not r["buyer_cancel_requested"] and r["commerce_status"] == "pending")
+    simulated_account.sim.buyer_cancel(target["amazon_order_id"], reason="Found it cheaper")
+    simulated_account.sim.advance(minutes=5)
+    synced = cli("sync", "--json")
+    assert synced.exit_code == 0
+    assert json.loads(synced.stdout)["new_cancel_requests"] == [target["amazon_order_id"]]
+    again = cli("sync", "--json")  # reported once, when it is new
+    assert json.loads(again.stdout)["new_cancel_requests"] == []
+    invoiced = cli("invoice", target["increment_id"], "--force")
+    assert invoiced.exit_code == 0 and "asked to cancel" in invoiced.stderr and "Found it cheaper" in invoiced.stderr
+    shipped = cli("ship", target["increment_id"], "--carrier", "UPS", "--tracking", UPS, "--no-push", "--force")
+    assert shipped.exit_code == 0 and "asked to cancel" in shipped.stderr
 
 
 FEDEX = "123456789012"

@@ -62,6 +62,7 @@ def test_sync_brings_amazon_changes_and_released_orders(cli, simulated_account):
     sim.advance(minutes=5)
     result = json.loads(cli("sync", "--json").stdout)
     assert result["updated"] >= 1
+    assert target in result["new_cancel_requests"]
     view = json.loads(cli("show", target, "--json").stdout)
     assert view["summary"]["buyer_cancel_requested"] is True
     assert any("asked to cancel" in h["comment"] for h in view["history"])

@@ -323,22 +323,72 @@ def test_partial_then_full_refund_is_applied_by_the_simulator_exactly_as_paid(ma
     assert store.load_commerce_order(amazon_order_id=order_id).state == "closed"
 
 
-def test_the_simulator_refuses_refunds_of_units_it_did_not_charge(marketplace):
-    from amzorders.services import processing
+def _settle(sim, client, store, account):
     from amzorders.services.outbox import deliver_outbox, follow_feeds
 
-    sim, client, store = marketplace
-    account = AccountConfig(name="main", region="na", marketplace_ids=("ATVPDKIKX0DER",), merchant_id="A1SIM")
-    order_id = _import(sim, client, store, marketplace_id="ATVPDKIKX0DER", items=[1])
-    ctx = processing.ProcessingContext(store=store, account=account, push=False, now=sim.now)
-    processing.invoice(ctx, order_id)
-    result = processing.refund(ctx, order_id, reason="CustomerReturn")
     deliver_outbox(store, client, account, now=sim.now())
     sim.advance(seconds=90)
     follow_feeds(store, client, account, now=sim.now())
-    row = store.outbox_row(result.outbox_ids[0])
-    assert row.state == "failed" and "has not shipped" in (row.last_error or "")
-    assert sim.refunds(order_id) == []
+
+
+def test_a_credit_memo_on_an_order_amazon_has_not_charged_becomes_a_cancellation(marketplace):
+    """Nothing shipped: Amazon charged nothing, so the credit memo is sent as the
+    cancellation of its items (never a refund feed, which Amazon would refuse)."""
+    from amzorders.errors import NotAllowedError
+    from amzorders.services import processing
+
+    sim, client, store = marketplace
+    account = AccountConfig(name="main", region="na", marketplace_ids=("ATVPDKIKX0DER",), merchant_id="A1SIM")
+    order_id = _import(sim, client, store, marketplace_id="ATVPDKIKX0DER", items=[2, 1], shapes=["shipping"])
+    ctx = processing.ProcessingContext(store=store, account=account, push=False, now=sim.now)
+    processing.invoice(ctx, order_id)
+    order = store.load_commerce_order(amazon_order_id=order_id)
+    first, second = order.items
+    with pytest.raises(NotAllowedError, match="all 2 unit"):  # an item is cancelled with all its units
+        processing.refund(ctx, order_id, reason="NoInventory", items=[f"{first.sku}=1"])
+    with pytest.raises(NotAllowedError, match="no payment to adjust"):
+        processing.refund(ctx, order_id, reason="NoInventory", items=[f"{first.sku}=2"], adjustment_refund=Decimal("1"))
+    memo = processing.refund(ctx, order_id, reason="NoInventory", items=[f"{first.sku}=2"])
+    [row] = [store.outbox_row(i) for i in memo.outbox_ids if store.outbox_row(i).kind != "vat_invoice"]
+    assert row.kind == "cancel" and row.payload["items"] == [{"order_item_id": first.order_item_id, "reason": "NoInventory"}]
+    # The memo carries the item with its shipping, as the invoice captured it.
+    assert memo.amount == money.paid(first.money)
+    _settle(sim, client, store, account)
+    assert store.outbox_row(row.id).state == "done"
+    assert sim.refunds(order_id) == [] and [a["kind"] for a in sim.received_actions()] == ["cancel"]
+    item = next(i for i in sim.order(order_id)["orderItems"] if i["orderItemId"] == first.order_item_id)
+    assert item["cancellation"]["cancellationExecution"]["cancelReason"] == "NoInventory"
+    assert sim.order(order_id)["fulfillment"]["fulfillmentStatus"] == "UNSHIPPED"  # the other item still ships
+    after = store.load_commerce_order(amazon_order_id=order_id)
+    assert after.total_refunded == memo.amount and after.item(first.order_item_id).qty_to_ship == 0
+    assert after.item(second.order_item_id).qty_to_ship == 1
+
+
+def test_a_partly_shipped_order_refunds_and_cancels_the_unshipped_units_in_one_adjustment(marketplace):
+    """Once one unit shipped Amazon charged the whole order; units that will not ship are
+    refunded with QuantityCancelled (Seller Central's partial cancellation)."""
+    from amzorders.services import processing
+
+    sim, client, store = marketplace
+    account = AccountConfig(name="main", region="na", marketplace_ids=("ATVPDKIKX0DER",), merchant_id="A1SIM")
+    order_id = _import(sim, client, store, marketplace_id="ATVPDKIKX0DER", items=[3], shapes=["shipping", "promotion"])
+    ctx = processing.ProcessingContext(store=store, account=account, push=False, now=sim.now)
+    processing.invoice(ctx, order_id)
+    order = store.load_commerce_order(amazon_order_id=order_id)
+    [item] = order.items
+    processing.ship(ctx, order_id, carrier="Other", carrier_name="Local", tracking="T-1", items=[f"{item.sku}=1"], force=True)
+    _settle(sim, client, store, account)
+    memo = processing.refund(ctx, order_id, reason="CustomerCancel", items=[f"{item.sku}=3"])
+    [row] = [store.outbox_row(i) for i in memo.outbox_ids]
+    assert row.kind == "refund" and row.payload["items"][0]["quantity_cancelled"] == 2
+    _settle(sim, client, store, account)
+    assert store.outbox_row(row.id).state == "done", store.outbox_row(row.id).last_error
+    applied = sum((r["amount"] for r in sim.refunds(order_id)), Decimal(0))
+    assert applied == memo.amount == money.paid(item.money)  # a full refund: exactly what was paid
+    amazon = sim.order(order_id)
+    assert amazon["fulfillment"]["fulfillmentStatus"] == "SHIPPED"
+    assert amazon["orderItems"][0]["fulfillment"]["quantityUnfulfilled"] == 0
+    assert store.load_commerce_order(amazon_order_id=order_id).state == "closed"
 
 
 def test_simulator_orders_and_financial_events_validate_against_amazons_models(marketplace):

@@ -105,12 +105,11 @@ def test_bad_input_is_refused_and_changes_nothing(run, db, args, code, message):
 
 def test_refund_above_refundable_and_cancel_after_ship(run, db):
     assert run("invoice", "000000001", "--item", "SKU-B=1").exit_code == 0
+    assert run("ship", "000000001", "--carrier", "UPS", "--tracking", UPS, "--item", "SKU-B=1", "--no-push").exit_code == 0
     before = dump_file(db)
     result = run("refund", "000000001", "--reason", "CustomerReturn", "--adjustment-refund", "50", "--no-push")
     assert result.exit_code == 1 and "more than can still be refunded" in result.stderr
     assert dump_file(db) == before
-    assert run("ship", "000000001", "--carrier", "UPS", "--tracking", UPS, "--item", "SKU-B=1", "--no-push").exit_code == 0
-    before = dump_file(db)
     result = run("cancel", "000000001", "--reason", "NoInventory", "--no-push")
     assert result.exit_code == 1
     assert "can no longer be canceled; refund it instead: amzorders refund 000000001 --reason CustomerReturn" in result.stderr
@@ -140,6 +139,14 @@ def test_dry_runs_print_what_would_be_sent_and_write_nothing(run, db):
     assert dump_file(db) == before
 
     assert run("invoice", "000000001").exit_code == 0
+    before = dump_file(db)
+    # Nothing shipped: Amazon has not charged the buyer, so the credit memo is a cancellation.
+    result = run("refund", "000000001", "--reason", "CustomerCancel", "--item", "SKU-B=1", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "POST_ORDER_ACKNOWLEDGEMENT_DATA" in result.stdout and "<CancelReason>BuyerCanceled</CancelReason>" in result.stdout
+    assert "POST_PAYMENT_ADJUSTMENT_DATA" not in result.stdout
+    assert dump_file(db) == before
+    assert run("ship", "000000001", "--carrier", "UPS", "--tracking", UPS, "--item", "SKU-A=1", "--no-push").exit_code == 0
     before = dump_file(db)
     result = run("refund", "000000001", "--reason", "CustomerReturn", "--item", "SKU-A=1", "--dry-run")
     assert result.exit_code == 0, result.output

@@ -261,7 +261,7 @@ def test_refund_signs_minor_units_and_charged_units_are_enforced(sim: Simulator,
         ("S4", "Principal", Decimal("1.00")), ("S4", "RestockingFee", Decimal("-0.50"))]
     unshipped = find_order(sim, status="UNSHIPPED")
     _, report = run_feed(sim, api, REFUND, envelope("OrderAdjustment", [refund_xml(unshipped, "U1", {"Principal": "1.00"})]))
-    assert "has not shipped" in report and sim.refunds(unshipped["orderId"]) == []
+    assert "was not charged" in report and sim.refunds(unshipped["orderId"]) == []
 
 
 def test_feed_fatal_for_unparseable_documents_and_bad_requests(sim: Simulator, api: Api) -> None:

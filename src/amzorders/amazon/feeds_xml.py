@@ -51,6 +51,10 @@ class AdjustedItem:
     components: list[PriceComponent]
     promotions: list[PriceComponent] = field(default_factory=list)
     promotion_id: str | None = None  # MerchantPromotionID of the promotions, when Amazon named it
+    # Units that will not ship (Seller Central help 200198080, "Refund or Partially Cancel
+    # Orders": on a shipped order the units that cannot be fulfilled are refunded with the
+    # adjustment feed, giving the quantity cancelled).
+    quantity_cancelled: int = 0
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,8 @@ def build_payment_adjustment(merchant_id: str, messages: list[AdjustmentMessage]
                     _text(promotions, "MerchantPromotionID", adjusted.promotion_id)
                 for component in adjusted.promotions:
                     _component(promotions, component)
+            if adjusted.quantity_cancelled:
+                _text(item, "QuantityCancelled", str(int(adjusted.quantity_cancelled)))
     return _serialize(envelope)
 
 
@@ -304,6 +310,7 @@ def parse_payment_adjustment(data: bytes) -> tuple[str, list[AdjustmentMessage]]
                     components=_components(item, "ItemPriceAdjustments/Component"),
                     promotions=_components(item, "PromotionAdjustments/Component"),
                     promotion_id=_optional_text(item, "PromotionAdjustments/MerchantPromotionID"),
+                    quantity_cancelled=int(_optional_text(item, "QuantityCancelled") or 0),
                 )
             )
         messages.append(

@@ -219,9 +219,15 @@ def sync_command(
                 "errors": delivery.errors,
             }
             combined["purged_orders"] = report.purge.count if report.purge else 0
+            combined["new_cancel_requests"] = report.new_cancel_requests
             print(dumps(combined))
     if show_summary and not json_output and (delivery.sent or delivery.done or delivery.failed or delivery.errors):
         notice("Outbox: " + delivery.summary() + ".")
+    if show_summary and not json_output and report.new_cancel_requests:
+        shown = ", ".join(report.new_cancel_requests[:5])
+        more = f" and {len(report.new_cancel_requests) - 5} more" if len(report.new_cancel_requests) > 5 else ""
+        warn(f"{len(report.new_cancel_requests)} new buyer cancellation request(s): {shown}{more}. Answer each with "
+             "'amzorders cancel ORDER --reason BuyerCanceled' (see 'amzorders list --cancel-requested').")
     if report.purge is not None:
         if report.purge.count and show_summary and not json_output:
             notice(report.purge.summary() + ".")

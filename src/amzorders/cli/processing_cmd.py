@@ -60,6 +60,8 @@ def _report(result, as_json: bool) -> None:
         print(dumps(result))
     else:
         out(result.summary)
+    for warning in result.warnings:
+        warn(warning)
     rejected = False
     for delivery in result.deliveries:
         if delivery.state == "done":
@@ -107,6 +109,8 @@ def _show_outcome(result, context, dry_run: bool, as_json: bool) -> None:
 
 def _print_dry_run(result, account, as_json: bool) -> None:
     notice(result.summary + " Dry run: nothing was written or sent.")
+    for warning in result.warnings:
+        warn(warning)
     if as_json:
         from amzorders.serialize import dumps
 
@@ -134,6 +138,7 @@ def invoice_command(
     report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP)] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Check everything; write nothing.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Invoice even though the buyer asked to cancel.")] = False,
     json_output: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
     """Invoice orders (captured offline: Amazon collected the payment).
@@ -144,15 +149,17 @@ def invoice_command(
     if not from_csv and orders and len(orders) == 1 and not report and not dry_run:
         from amzorders.services import processing
 
-        result = processing.invoice(_context(ctx), orders[0], items=item, comment=comment, notify=notify)
+        result = processing.invoice(_context(ctx), orders[0], items=item, comment=comment, notify=notify, force=force)
         _report(result, json_output)
         return
-    _bulk(ctx, "invoice", orders, from_csv, report, {"comment": comment}, item, notify=notify, dry_run=dry_run, as_json=json_output)
+    _bulk(ctx, "invoice", orders, from_csv, report, {"comment": comment}, item, notify=notify, dry_run=dry_run,
+          as_json=json_output, force=force)
 
 
 
 
-def _bulk(ctx, action, orders, from_csv, report, values, item, *, notify=False, dry_run=False, as_json=False, push=True) -> None:
+def _bulk(ctx, action, orders, from_csv, report, values, item, *, notify=False, dry_run=False, as_json=False, push=True,
+          force=False) -> None:
     """Several orders or a CSV: check all, then do all (see services.bulk)."""
     from amzorders.errors import UsageError
     from amzorders.services import bulk
@@ -167,7 +174,8 @@ def _bulk(ctx, action, orders, from_csv, report, values, item, *, notify=False, 
     rows = bulk.read_rows(action, from_csv) if from_csv is not None else bulk.rows_from_orders(orders, values)
     source = ("stdin" if str(from_csv) == "-" else str(from_csv)) if from_csv is not None else "the orders given"
     try:
-        result = bulk.run(context, action, rows, item_specs=item if from_csv is None else None, notify=notify, dry_run=dry_run, source=source)
+        result = bulk.run(context, action, rows, item_specs=item if from_csv is None else None, notify=notify,
+                          dry_run=dry_run, source=source, force=force)
     except bulk.BulkRowsError as err:
         if report is not None:
             bulk.write_report(report, bulk.report_rows(err.rows))
@@ -215,7 +223,7 @@ def ship_command(
     method: Annotated[Optional[str], typer.Option("--method", metavar="TEXT", help="Shipping method, e.g. Ground.")] = None,
     ship_date: Annotated[Optional[str], typer.Option("--ship-date", metavar="WHEN", help="When it shipped (ISO date/time or 2h, 1d ago). Default: now.")] = None,
     item: Annotated[Optional[list[str]], typer.Option("--item", metavar="SKU=QTY", help=ITEM_HELP + " One order only.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Accept a tracking number that does not look like the carrier's.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Accept a tracking number that does not look like the carrier's, or ship although the buyer asked to cancel.")] = False,
     from_csv: Annotated[Optional[Path], typer.Option("--from-csv", metavar="FILE", help="Ship many packages from a CSV ('-': stdin): order, carrier, tracking, and optionally sku, qty, ship_date, method, carrier_name. Rows shipped already are skipped. At most 20 MB.")] = None,
     report: Annotated[Optional[Path], typer.Option("--report", metavar="FILE", help=REPORT_HELP + " With several orders or --from-csv.")] = None,
     notify: Annotated[bool, typer.Option("--notify", help=NOTIFY_HELP)] = False,

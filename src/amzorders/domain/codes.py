@@ -189,6 +189,23 @@ CANCEL_REASONS: tuple[str, ...] = (
     "MerchandiseNotReceived",
 )
 
+# A credit memo on an order Amazon has not charged goes out as a cancellation: its
+# AdjustmentReason as the nearest CancelReason of the acknowledgement feed (both lists as
+# above; a reason without a counterpart is GeneralAdjustment).
+CANCEL_REASON_OF_ADJUSTMENT: dict[str, str] = {
+    "NoInventory": "NoInventory",
+    "ProductOutofStock": "NoInventory",
+    "CouldNotShip": "NoInventory",
+    "CustomerCancel": "BuyerCanceled",
+    "CustomerReturn": "CustomerReturn",
+    "Exchange": "CustomerExchange",
+    "CustomerAddressIncorrect": "ShippingAddressUndeliverable",
+    "Undeliverable": "ShippingAddressUndeliverable",
+    "CarrierCreditDecision": "CarrierCreditDecision",
+    "RiskAssessmentInformationNotValid": "RiskAssessmentInformationNotValid",
+    "CarrierCoverageFailure": "CarrierCoverageFailure",
+}
+
 # AdjustmentReason values accepted in POST_PAYMENT_ADJUSTMENT_DATA.
 ADJUSTMENT_REASONS: tuple[str, ...] = (
     "NoInventory",

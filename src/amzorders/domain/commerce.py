@@ -128,33 +128,10 @@ def _amount(money: Money | None) -> Decimal:
 
 
 def commerce_item_from_amazon(item: AmazonOrderItem) -> CommerceItem:
-    components = item.component_map()
-    if components:
-        return _item_from_components(item, components)
-    row_total = _amount(item.item_price)
-    if item.unit_price is not None:
-        price = item.unit_price.amount
-        if item.item_price is None:
-            row_total = price * item.quantity_ordered
-    elif item.quantity_ordered:
-        price = row_total / item.quantity_ordered
-    else:
-        price = Decimal(0)
-    return CommerceItem(
-        order_item_id=item.order_item_id,
-        sku=item.sku or item.asin or item.order_item_id,
-        name=item.title or item.sku or item.asin or "(untitled item)",
-        asin=item.asin,
-        price=price,
-        qty_ordered=item.quantity_ordered,
-        row_total=row_total,
-        tax_amount=_amount(item.tax),
-        discount_amount=_amount(item.discount),
-        shipping_amount=_amount(item.shipping_price) + _amount(item.gift_wrap),
-    )
-
-
-def _item_from_components(item: AmazonOrderItem, components: dict[str, Decimal]) -> CommerceItem:
+    """The commerce item of an Amazon order item, its money taken from the proceeds
+    components (``domain.money``). An item without breakdowns (older shapes, or proceeds
+    not sent) is described by the totals Amazon did send, as the same components."""
+    components = item.component_map() or _components_from_totals(item)
     totals = money_model.aggregates(components)
     if item.unit_price is not None:
         price = item.unit_price.amount
@@ -176,6 +153,20 @@ def _item_from_components(item: AmazonOrderItem, components: dict[str, Decimal])
         components=dict(components),
         promotion_ids=tuple(item.promotion_ids),
     )
+
+
+def _components_from_totals(item: AmazonOrderItem) -> dict[str, Decimal]:
+    row_total = _amount(item.item_price)
+    if item.item_price is None and item.unit_price is not None:
+        row_total = item.unit_price.amount * item.quantity_ordered
+    parts = {
+        money_model.ITEM: row_total,
+        money_model.ITEM_TAX: _amount(item.tax),
+        money_model.ITEM_PROMOTION: _amount(item.discount),
+        money_model.SHIPPING: _amount(item.shipping_price),
+        money_model.GIFT_WRAP: _amount(item.gift_wrap),
+    }
+    return {k: v for k, v in parts.items() if v}
 
 
 def money_warning(order: AmazonOrder, items: list[CommerceItem]) -> str | None:

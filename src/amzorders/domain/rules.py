@@ -496,6 +496,16 @@ class RefundPlan:
     # Our ledger: order_item_id -> {money kind: amount refunded (positive)}.
     parts: tuple[tuple[str, tuple[tuple[str, Decimal], ...]], ...]
     order: CommerceOrder
+    # Amazon has not charged the buyer (nothing of the order shipped): the credit memo goes
+    # to Amazon as a cancellation of these items (all their units), not as a refund.
+    cancels: tuple[str, ...] = ()
+    # A refund on a shipped order: units of an item that will now never ship
+    # (QuantityCancelled of the adjustment feed), order_item_id -> units.
+    quantity_cancelled: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def is_cancellation(self) -> bool:
+        return bool(self.cancels)
 
 
 @dataclass(frozen=True, slots=True)
@@ -525,6 +535,14 @@ def _shipping_room(item: CommerceItem, currency: str, prior: Mapping[tuple[str, 
     return room
 
 
+def amazon_has_charged(order: CommerceOrder, amazon_status: str) -> bool:
+    """Whether Amazon has charged the buyer for the order. Amazon charges the whole order
+    when the first shipment is confirmed (Seller Central forums, Amazon's "Quick Tip:
+    Partial Order Cancellation"); before that nothing was charged, so nothing can be
+    refunded: unshipped units are cancelled instead (Seller Central help 200198080)."""
+    return amazon_status in ("PARTIALLY_SHIPPED", "SHIPPED") or any(i.qty_shipped for i in order.items)
+
+
 def plan_refund(
     order: CommerceOrder,
     request: RefundRequest,
@@ -532,6 +550,7 @@ def plan_refund(
     shipping_refunded: Decimal = Decimal(0),
     now: datetime,
     prior_components: Mapping[tuple[str, str], Decimal] | None = None,
+    amazon_charged: bool = True,
 ) -> RefundPlan:
     """A credit memo, built component by component as Amazon's adjustment feed reads it.
 
@@ -548,6 +567,15 @@ def plan_refund(
     items within what each was charged). The adjustment refund is Goodwill (positive), the
     adjustment fee RestockingFee (negative: kept from the buyer), both on the first
     refunded item. The credit memo's total is the signed sum of what is sent.
+    
+    ``amazon_charged`` False (``amazon_has_charged``: nothing shipped yet): the buyer paid
+    nothing at Amazon, so the credit memo becomes a cancellation of its items at Amazon
+    (``RefundPlan.cancels``). The order acknowledgement feed cancels an item with all its
+    units (its Item has no quantity: OrderAcknowledgement.xsd), so each item must be
+    credited with every unit still to ship, its shipping comes with it, and there is no
+    payment to adjust. On a charged order, refunded units that were never shipped are
+    cancelled with the refund (``quantity_cancelled``: the adjustment feed's
+    QuantityCancelled, Seller Central help 200198080); refunds count shipped units first.
     """
     number = order.increment_id
     currency = order.currency
@@ -582,6 +610,8 @@ def plan_refund(
         ),
     )
     refunds_everything = all(wanted.get(i.order_item_id, 0) == i.qty_to_refund for i in order.items)
+    if not amazon_charged:
+        _check_cancellation_memo(order, request, wanted)
     parts: dict[str, dict[str, Decimal]] = {}
 
     def add(order_item_id: str, kind: str, amount: Decimal) -> None:
@@ -608,7 +638,12 @@ def plan_refund(
     rooms = {i.order_item_id: _shipping_room(i, currency, prior) for i in order.items if i.qty_invoiced}
     net_room = {oid: r[money.SHIPPING] - r[money.SHIPPING_PROMOTION] for oid, r in rooms.items()}
     shipping_left = sum((max(Decimal(0), v) for v in net_room.values()), Decimal(0))
-    if request.shipping is None:
+    if not amazon_charged:
+        # A cancelled item is not charged its shipping either: it comes back with the item.
+        for order_item_id in refunded_ids:
+            for kind, amount in rooms.get(order_item_id, {}).items():
+                add(order_item_id, kind, amount)
+    elif request.shipping is None:
         if refunds_everything:
             for order_item_id, room in rooms.items():
                 for kind, amount in room.items():
@@ -681,6 +716,16 @@ def plan_refund(
             f"{refundable} {currency} ({order.total_paid} paid, {order.total_refunded} refunded)."
         )
     updated.total_refunded += grand_total
+    quantity_cancelled = []
+    if amazon_charged:
+        for item in order.items:
+            qty = wanted.get(item.order_item_id, 0)
+            if qty:
+                # Refunds count shipped units first (CommerceItem.qty_refunded_unshipped).
+                before = max(0, item.qty_refunded - item.qty_shipped)
+                after = max(0, item.qty_refunded + qty - item.qty_shipped)
+                if after > before:
+                    quantity_cancelled.append((item.order_item_id, after - before))
     components = _amazon_components(order, parts)
     sent = sum((c.amount for _, cs in components for c in cs), Decimal(0))
     assert sent == grand_total, (sent, grand_total)  # the credit memo is exactly what Amazon gets
@@ -699,7 +744,31 @@ def plan_refund(
             for i in order.items if parts.get(i.order_item_id)
         ),
         order=_finish(updated, now),
+        cancels=tuple(refunded_ids) if not amazon_charged else (),
+        quantity_cancelled=tuple(quantity_cancelled),
     )
+
+
+def _check_cancellation_memo(order: CommerceOrder, request: RefundRequest, wanted: Mapping[str, int]) -> None:
+    """A credit memo on an order Amazon has not charged is a cancellation at Amazon: each
+    item with all its units still to ship, nothing to adjust."""
+    number = order.increment_id
+    if request.shipping or request.adjustment_refund or request.adjustment_fee:
+        raise NotAllowedError(
+            f"Nothing of order {number} has shipped, so Amazon has not charged the buyer: this credit memo goes to "
+            "Amazon as a cancellation of its items, with their shipping, and there is no payment to adjust. Leave out "
+            "--shipping, --adjustment-refund and --adjustment-fee."
+        )
+    for item in order.items:
+        qty = wanted.get(item.order_item_id, 0)
+        if qty and qty != item.qty_to_ship:
+            raise NotAllowedError(
+                f"Nothing of order {number} has shipped, so Amazon has not charged the buyer and this credit memo "
+                f"goes to Amazon as a cancellation; Amazon cancels an unshipped item with all its units. Credit "
+                f"{item.sku} with all {item.qty_to_ship} unit(s) still to ship (--item {item.sku}={item.qty_to_ship})"
+                + (f", after invoicing the {item.qty_to_invoice} not invoiced yet" if item.qty_to_invoice else "")
+                + ", or ship the units you can and then refund the rest."
+            )
 
 
 def _unit_net(parts: Mapping[str, Decimal]) -> Decimal:
@@ -795,9 +864,9 @@ def plan_cancel(order: CommerceOrder, *, amazon_status: str, reason: str, now: d
     unrefunded = [i for i in order.items if i.qty_invoiced > i.qty_refunded]
     if unrefunded:
         raise NotAllowedError(
-            f"Order {number} is invoiced ({', '.join(i.sku for i in unrefunded)}); a paid order is "
-            f"not canceled but refunded: amzorders refund {number} --reason CustomerCancel, then "
-            f"cancel what is left."
+            f"Order {number} is invoiced ({', '.join(i.sku for i in unrefunded)}); give the invoiced units a credit "
+            f"memo instead: amzorders refund {number} --reason CustomerCancel. Nothing has shipped, so Amazon has "
+            "not charged the buyer and the credit memo goes to Amazon as the cancellation of its items."
         )
     updated = _copy(order)
     lines = []

@@ -100,6 +100,7 @@ def run(
     notify: bool = False,
     dry_run: bool = False,
     source: str = "the command line",
+    force: bool = False,
 ) -> BulkResult:
     """Check every row, then (unless ``dry_run`` or a row is bad) do the action per order."""
     groups: dict[str, _Group] = {}
@@ -142,7 +143,7 @@ def run(
             if done:
                 checked[amazon_order_id] = ("skipped", done)
                 continue
-            result = _do(ctx, action, group, notify=notify, dry_run=True)
+            result = _do(ctx, action, group, notify=notify, dry_run=True, force=force)
             checked[amazon_order_id] = ("would do", result.summary)
         except AmzOrdersError as exc:
             where = ", ".join(str(n) for n in group.lines if n is not None)
@@ -181,7 +182,7 @@ def run(
         if outcome == "skipped" or dry_run:
             final[amazon_order_id] = (outcome, message, None)
             continue
-        result = _do(ctx, action, group, notify=notify, dry_run=False)
+        result = _do(ctx, action, group, notify=notify, dry_run=False, force=force)
         bulk.results.append(result)
         final[amazon_order_id] = ("done", result.summary, result.document_number)
     bulk.rows = row_outcomes(final)
@@ -215,13 +216,14 @@ def _named_items(order, specs: list[str]) -> list:
     return [rules.find_item(order, spec.split("=", 1)[0].strip()) for spec in specs]
 
 
-def _do(ctx: ProcessingContext, action: str, group: _Group, *, notify: bool, dry_run: bool) -> ActionResult:
+def _do(ctx: ProcessingContext, action: str, group: _Group, *, notify: bool, dry_run: bool, force: bool = False) -> ActionResult:
     v = group.values
     if action == "invoice":
         loaded = processing._load(ctx, group.order_key)
         order = processing._require_commerce(loaded, "invoice")
         items = [_with_quantity(spec, order, "qty_to_invoice") for spec in group.items]
-        return processing.invoice(ctx, group.order_key, items=items or None, comment=v.get("comment"), notify=notify, dry_run=dry_run)
+        return processing.invoice(ctx, group.order_key, items=items or None, comment=v.get("comment"), notify=notify,
+                                  dry_run=dry_run, force=force)
     if action == "refund":
         if not v.get("reason"):
             raise UsageError("a refund needs a reason (--reason, or a reason column), e.g. CustomerReturn")

@@ -575,9 +575,9 @@ def _settle_doubt(store, client: OutboxClient, record: OutboxRecord, claim: str,
     show it). False: the row was settled (done) or waits in 'checking with Amazon'."""
     if record.kind == "refund":
         applied = _refund_applied(store, client, record)
-    else:  # cancel: getOrder says whether the order is canceled, whichever feed did it
+    else:  # cancel: getOrder says whether its items are canceled, whichever feed did it
         order = _fetch_order(client, record)
-        applied = None if order is None else ((order.get("fulfillment") or {}).get("fulfillmentStatus")) == "CANCELLED"
+        applied = None if order is None else cancel_applied(order, record.payload)
     if applied:
         note = ("Amazon's financial events show this refund applied by an earlier submission; not sent again."
                 if record.kind == "refund" else "Amazon shows the order canceled by an earlier submission; not sent again.")
@@ -676,12 +676,26 @@ def _already_applied(client: OutboxClient, record: OutboxRecord, error) -> bool 
 
         return already_uploaded(error)
     if record.kind == "cancel":
-        # The cancel's purpose is an order Amazon shows as CANCELLED, whichever feed did it.
+        # The cancel's purpose is its items cancelled at Amazon, whichever feed did it.
         order = _fetch_order(client, record)
         if order is None:
             return None
-        return ((order.get("fulfillment") or {}).get("fulfillmentStatus")) == "CANCELLED"
+        return cancel_applied(order, record.payload)
     return False
+
+
+def cancel_applied(order: dict, payload: dict) -> bool:
+    """Whether Amazon's order (getOrder, v2026-01-01) shows the cancel done: the order
+    CANCELLED, or every item the cancel names carrying a ``cancellationExecution`` (a
+    credit memo's cancellation names only its items)."""
+    if ((order.get("fulfillment") or {}).get("fulfillmentStatus")) == "CANCELLED":
+        return True
+    wanted = {str(i.get("order_item_id")) for i in payload.get("items") or ()}
+    executed = {
+        str(item.get("orderItemId")) for item in order.get("orderItems") or ()
+        if ((item.get("cancellation") or {}).get("cancellationExecution"))
+    }
+    return bool(wanted) and wanted <= executed
 
 
 def _package_already_there(client: OutboxClient, record: OutboxRecord) -> bool | None:
@@ -762,6 +776,7 @@ def feed_message(kind: str, message_id: int, payload: dict, amazon_order_id: str
                     for c in item.get("promotions") or ()
                 ],
                 promotion_id=next((str(c["promotion_id"]) for c in item.get("promotions") or () if c.get("promotion_id")), None),
+                quantity_cancelled=int(item.get("quantity_cancelled") or 0),
             )
             for item in payload["items"]
         ],

@@ -103,6 +103,7 @@ class ActionResult:
     currency: str | None = None
     order_state: str | None = None
     summary: str = ""  # one line: what was done
+    warnings: list[str] = field(default_factory=list)  # what the operator should know (done anyway)
 
 
 @dataclass
@@ -178,6 +179,25 @@ def _require_commerce(loaded: _Loaded, action: str) -> CommerceOrder:
         f"{action}d here (commerce orders are created for UNSHIPPED, PARTIALLY_SHIPPED and SHIPPED "
         "orders while 'Import Amazon Orders' is on)."
     )
+
+
+def _check_cancel_request(loaded: _Loaded, action: str, force: bool) -> str | None:
+    """An order whose buyer asked to cancel (an open cancellationRequest, Orders API
+    v2026-01-01) is neither shipped nor invoiced unless the operator insists (--force):
+    the request is answered by cancelling (Amazon's seller guidance: cancel such a request
+    before shipping). Returns the warning to show when forced."""
+    if not loaded.facts.buyer_cancel_requested:
+        return None
+    number = loaded.facts.increment_id or loaded.amazon_order_id
+    reasons = ", ".join(loaded.facts.cancel_request_reasons)
+    said = f" ({reasons})" if reasons else ""
+    if not force:
+        raise NotAllowedError(
+            f"The buyer asked to cancel order {number}{said}. Answer the request first: "
+            f"amzorders cancel {number} --reason BuyerCanceled (or refund it if it is invoiced); "
+            f"add --force to {action} it anyway."
+        )
+    return f"The buyer asked to cancel order {number}{said}; {action} done anyway (--force)."
 
 
 # Said instead of a buyer message, where Amazon already tells the buyer itself or no
@@ -303,6 +323,7 @@ def invoice(
     comment: str | None = None,
     notify: bool = False,
     dry_run: bool = False,
+    force: bool = False,
 ) -> ActionResult:
     """Invoice the order (all that is left, or ``items`` 'SKU=QTY'), captured offline."""
     loaded = _load(ctx, order_key)
@@ -310,6 +331,7 @@ def invoice(
     comment = rules.check_text(comment, "--comment", max_length=2000)
     now = ctx.now()
     plan = rules.plan_invoice(order, _items_option(order, items), now)
+    warning = _check_cancel_request(loaded, "invoice", force)  # after the order's own refusals (hold...)
     currency = order.currency
     total = _money_text(plan.grand_total, currency)
     if dry_run:
@@ -317,8 +339,10 @@ def invoice(
             "invoice", order.increment_id, loaded.amazon_order_id, dry_run=True, currency=currency,
             amount=plan.grand_total, order_state=plan.order.state,
             summary=f"Order {order.increment_id} would be invoiced ({currency} {total}).",
+            warnings=[warning] if warning else [],
         )
-    result = ActionResult("invoice", order.increment_id, loaded.amazon_order_id, currency=currency, amount=plan.grand_total)
+    result = ActionResult("invoice", order.increment_id, loaded.amazon_order_id, currency=currency, amount=plan.grand_total,
+                          warnings=[warning] if warning else [])
     with ctx.store.transaction():
         number = _number(ctx, ctx.store.next_sequence_value("invoice"))
         ctx.store.insert_invoice(
@@ -403,14 +427,18 @@ def ship(
         ship_date=ship_date, items=_items_option(order, items), force=force,
     )
     plan = _plan_ship(ctx, loaded, order, request)
+    warning = _check_cancel_request(loaded, "ship", force)  # after the order's own refusals (hold...)
     if dry_run:
         ref = _number(ctx, ctx.store.peek_sequence_value("shipment"))
         return ActionResult(
             "shipment", order.increment_id, loaded.amazon_order_id, document_number=ref, dry_run=True,
             outbox_kind="confirm_shipment", payload=confirm_shipment_body(loaded.facts.marketplace_id, ref, plan),
             summary=_ship_summary(ref, order.increment_id, plan, dry_run=True),
+            warnings=[warning] if warning else [],
         )
     results = _write_shipments(ctx, [(loaded, plan)])
+    if warning:
+        results[0].warnings.append(warning)
     _finish(ctx, results, notify)
     return results[0]
 
@@ -715,6 +743,7 @@ def ship_rows(
                 loaded_by_key[key] = loaded
             _check_shippable(loaded)
             order = _require_commerce(loaded, "ship")
+            _check_cancel_request(loaded, "ship", force)
             shipped = shipped_by_order.get(loaded.amazon_order_id)
             if shipped is None:
                 shipped = shipped_by_order[loaded.amazon_order_id] = ctx.store.shipped_items_by_tracking(order.id)
@@ -855,6 +884,7 @@ def refund_payload(facts: AmazonOrderFacts, memo_number: str, currency: str, pla
     """The refund action: the feed's signed components per item (``promotions`` go to
     PromotionAdjustments) and ``parts``, our ledger of what each money kind refunded."""
     parts = dict(plan.parts)
+    cancelled = dict(plan.quantity_cancelled)
     items = []
     for order_item_id, components in plan.components:
         entry: dict[str, Any] = {
@@ -863,6 +893,8 @@ def refund_payload(facts: AmazonOrderFacts, memo_number: str, currency: str, pla
             "components": [{"type": c.type, "amount": _exact_text(c.amount, currency)} for c in components if not c.promotion],
             "parts": {kind: _exact_text(amount, currency) for kind, amount in parts.get(order_item_id, ())},
         }
+        if cancelled.get(order_item_id):
+            entry["quantity_cancelled"] = cancelled[order_item_id]
         promotions = [c for c in components if c.promotion]
         if promotions:
             entry["promotions"] = [
@@ -877,6 +909,21 @@ def refund_payload(facts: AmazonOrderFacts, memo_number: str, currency: str, pla
         "currency": currency,
         "total": _exact_text(plan.grand_total, currency),
         "items": items,
+    }
+
+
+def cancellation_payload(facts: AmazonOrderFacts, order: CommerceOrder, memo_number: str, plan: rules.RefundPlan) -> dict:
+    """The cancel action of a credit memo on an order Amazon has not charged: its items,
+    each with the memo's reason as a CancelReason (codes.CANCEL_REASON_OF_ADJUSTMENT)."""
+    from amzorders.domain.codes import CANCEL_REASON_OF_ADJUSTMENT
+
+    reason = CANCEL_REASON_OF_ADJUSTMENT.get(plan.reason, "GeneralAdjustment")
+    return {
+        "amazon_order_id": facts.amazon_order_id,
+        "marketplace_id": facts.marketplace_id,
+        "merchant_order_id": order.increment_id,
+        "items": [{"order_item_id": oid, "reason": reason} for oid in plan.cancels],
+        "credit_memo": memo_number,
     }
 
 
@@ -917,27 +964,41 @@ def refund(
         shipping_refunded=ctx.store.shipping_refunded(order.id),
         prior_components=ctx.store.refunded_components(loaded.amazon_order_id),
         now=now,
+        amazon_charged=rules.amazon_has_charged(order, loaded.facts.status),
     )
     currency = order.currency
     total = _money_text(plan.grand_total, currency)
+    # Amazon canceled the order itself and nothing shipped: nothing was charged and there is
+    # nothing left for Amazon to do; the credit memo only balances the local invoice.
+    amazon_done = plan.is_cancellation and loaded.facts.status == "CANCELLED"
+    kind = "cancel" if plan.is_cancellation else "refund"
+    as_cancel = (" Nothing has shipped, so Amazon has not charged the buyer: it goes to Amazon as a cancellation "
+                 "of the items.") if plan.is_cancellation and not amazon_done else ""
+
+    def build_payload(number: str) -> dict:
+        if plan.is_cancellation:
+            return cancellation_payload(loaded.facts, order, number, plan)
+        return refund_payload(loaded.facts, number, currency, plan)
+
     if dry_run:
         number = _number(ctx, ctx.store.peek_sequence_value("creditmemo"))
         return ActionResult(
             "credit_memo", order.increment_id, loaded.amazon_order_id, document_number=number, dry_run=True,
-            outbox_kind="refund", payload=refund_payload(loaded.facts, number, currency, plan),
+            outbox_kind=None if amazon_done else kind, payload=None if amazon_done else build_payload(number),
             amount=plan.grand_total, currency=currency, order_state=plan.order.state,
-            summary=f"Credit memo {number} would refund {currency} {total} on order {order.increment_id}.",
+            summary=f"Credit memo {number} would refund {currency} {total} on order {order.increment_id}.{as_cancel}",
         )
-    result = ActionResult("credit_memo", order.increment_id, loaded.amazon_order_id, outbox_kind="refund",
+    result = ActionResult("credit_memo", order.increment_id, loaded.amazon_order_id, outbox_kind=kind,
                           amount=plan.grand_total, currency=currency)
     with ctx.store.transaction():
         number = _number(ctx, ctx.store.next_sequence_value("creditmemo"))
-        payload = refund_payload(loaded.facts, number, currency, plan)
+        payload = build_payload(number)
         outbox_id = None
-        if payload["items"]:  # every amount below the currency's minor unit: nothing for Amazon
+        # every amount below the currency's minor unit, or Amazon canceled it: nothing for Amazon
+        if payload["items"] and not amazon_done:
             outbox_id = ctx.store.add_outbox_row(
-                account=order.account or ctx.account.name, amazon_order_id=loaded.amazon_order_id, kind="refund",
-                idempotency_key=f"refund:{loaded.amazon_order_id}:{number}", payload=payload, now=now,
+                account=order.account or ctx.account.name, amazon_order_id=loaded.amazon_order_id, kind=kind,
+                idempotency_key=f"{kind}:{loaded.amazon_order_id}:{number}", payload=payload, now=now,
             )
         ctx.store.insert_credit_memo(
             order_id=order.id, increment_id=number, reason=plan.reason,
@@ -947,7 +1008,18 @@ def refund(
             grand_total=plan.grand_total, comment=comment, outbox_id=outbox_id, now=now,
         )
         ctx.store.save_commerce_order(plan.order)
-        text = f"Credit memo {number} created: {currency} {total} refunded ({plan.reason}). Refund queued for Amazon."
+        if amazon_done:
+            sent = " Amazon canceled the order and charged nothing; nothing goes to Amazon."
+        elif plan.is_cancellation:
+            sent = (" Nothing has shipped, so Amazon has not charged the buyer: cancellation of the items queued for "
+                    "Amazon.")
+        else:
+            sent = " Refund queued for Amazon."
+            if plan.quantity_cancelled:
+                sent += (" Units that will not ship are cancelled with it: "
+                         + ", ".join(f"{order.item(oid).sku if order.item(oid) else oid} x {n}"
+                                     for oid, n in plan.quantity_cancelled) + ".")
+        text = f"Credit memo {number} created: {currency} {total} refunded ({plan.reason}).{sent}"
         if plan.order.state == "closed":
             text += " The order is closed."
         if comment:
@@ -962,7 +1034,7 @@ def refund(
     result.outbox_ids = ([outbox_id] if outbox_id is not None else []) + vat_rows
     result.payload = payload
     result.order_state = plan.order.state
-    result.summary = f"Credit memo {number} created for order {order.increment_id} ({currency} {total} refunded)."
+    result.summary = f"Credit memo {number} created for order {order.increment_id} ({currency} {total} refunded).{as_cancel}"
     if plan.order.state == "closed":
         result.summary += " The order is closed."
     _finish(ctx, [result], notify)

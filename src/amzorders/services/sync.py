@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from amzorders.errors import AmazonError, AmazonRejectedError, AmazonUnavailableError
@@ -30,6 +30,9 @@ class SyncReport:
     purge: PurgeReport | None
     pull_error: AmazonError | None
     rejected_message: str | None
+    # Orders whose buyer asked to cancel since the last run (open, unshipped requests the
+    # pull brought in): they need a person, who answers with 'cancel --reason BuyerCanceled'.
+    new_cancel_requests: list[str] = field(default_factory=list)
 
     def raise_for_problems(self) -> None:
         """Raise what needs a person, most fundamental first (cron reports non-zero)."""
@@ -65,6 +68,7 @@ def run_sync(
         # Reads and writes have separate usage plans at Amazon: deliver first, so what
         # operators queued goes out within this run's first seconds.
         delivery = deliver_outbox(store, client, account)
+        open_requests = set(store.alert_cancel_requests(account.name))
         try:
             pull = sync_orders(
                 store,
@@ -87,6 +91,7 @@ def run_sync(
             purge=purge,
             pull_error=pull_error,
             rejected_message=rejected_rows_message(rejected) if rejected else None,
+            new_cancel_requests=[o for o in store.alert_cancel_requests(account.name) if o not in open_requests],
         )
         _log_summary(account.name, report, len(rejected))
         return report
@@ -102,6 +107,8 @@ def _log_summary(account: str, report: SyncReport, rejected: int) -> None:
         needs.append(f"{len(report.pull.rejected)} order(s) not stored")
     if report.delivery.auth_error is not None:
         needs.append("credentials refused")
+    if report.new_cancel_requests:
+        needs.append(f"{len(report.new_cancel_requests)} new buyer cancellation request(s)")
     _log.info(
         "sync summary [%s]: %s; outbox: %s; purged %d; needs a person: %s",
         account,

@@ -990,8 +990,11 @@ class Simulator:
         Signs (DESIGN.md "Amazon facts"): refunded components positive, RestockingFee and
         ReturnShipping negative (kept from the buyer), PromotionAdjustments negative.
         Amounts in the currency's minor units. Only charged units can be refunded: Amazon
-        charges the buyer when units ship, so every cap is the charged (shipped) share of
-        what the buyer paid, per component and per item.
+        charges the buyer for the whole order when the first shipment is confirmed
+        (``OrderState.charged_units``), so an order with nothing shipped is refused ("cancel
+        the units instead") and every cap is the charged share of what the buyer paid, per
+        component and per item. ``QuantityCancelled`` (Seller Central help 200198080, partial
+        cancellation) cancels that many units not yet shipped.
         """
         order_id = message.order_id
         index = self.market.index_of(order_id, when)
@@ -1014,6 +1017,7 @@ class Simulator:
             key = (record["order_item_id"], record["component"])
             refunded[key] = refunded.get(key, Decimal(0)) + Decimal(record["amount"])
         records = []
+        cancelling: dict[str, int] = {}
         for item in message.items:
             line = lines.get(item.order_item_id)
             if line is None:
@@ -1022,10 +1026,22 @@ class Simulator:
                 return CODE_ITEM, f"AdjustmentReason {item.reason!r} is not valid; use one of {', '.join(ADJUSTMENT_REASONS)}."
             if not item.components and not item.promotions:
                 return CODE_ITEM, f"Order item {item.order_item_id} lists no ItemPriceAdjustments component."
-            charged_units = state.shipped.get(item.order_item_id, 0)
+            charged_units = state.charged_units(item.order_item_id, line.quantity)
             if charged_units <= 0:
-                return CODE_AMOUNT, (f"Order item {item.order_item_id} has not shipped, so the buyer was not charged "
-                                     "for it: cancel the units instead of refunding them.")
+                return CODE_AMOUNT, (f"Order item {item.order_item_id} was not charged (nothing of order {order_id} "
+                                     "has shipped, and Amazon charges the buyer when the first shipment is "
+                                     "confirmed): cancel the units instead of refunding them.")
+            if item.quantity_cancelled is not None:
+                # Seller Central help 200198080 ("Refund or Partially Cancel Orders"): units of
+                # a shipped order that cannot be fulfilled are refunded with QuantityCancelled.
+                text = item.quantity_cancelled
+                if not text.isdigit() or int(text) < 1:
+                    return CODE_ITEM, f"QuantityCancelled {text!r} is not a positive whole number."
+                unshipped = self.market.remaining(index, state).get(item.order_item_id, 0) - cancelling.get(item.order_item_id, 0)
+                if int(text) > unshipped:
+                    return CODE_ITEM, (f"QuantityCancelled {text} for order item {item.order_item_id} is more than "
+                                       f"its {unshipped} unit(s) not shipped or cancelled.")
+                cancelling[item.order_item_id] = cancelling.get(item.order_item_id, 0) + int(text)
             for component, promotion in [*((c, False) for c in item.components), *((c, True) for c in item.promotions)]:
                 allowed = PROMOTION_COMPONENTS if promotion else ADJUSTMENT_COMPONENTS
                 if component.type not in allowed:
@@ -1054,6 +1070,9 @@ class Simulator:
                 return CODE_AMOUNT, problem
         data["refunds"].setdefault(order_id, []).extend(records)
         data["adjustment_ids"].setdefault(order_id, []).append(adjustment_id)
+        if cancelling:
+            self._add_mutation(data, index, {"kind": "cancel_units", "t": int(when), "items": cancelling,
+                                             "feed_id": feed_id})
         return None
 
     # ----- Finances API v0 -----

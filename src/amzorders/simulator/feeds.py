@@ -37,6 +37,7 @@ class FeedItem:
     reason: str
     components: list[Component] = field(default_factory=list)
     promotions: list[Component] = field(default_factory=list)  # PromotionAdjustments
+    quantity_cancelled: str | None = None  # QuantityCancelled as written (checked when applied)
 
 
 @dataclass
@@ -59,7 +60,8 @@ class FeedMessage:
             body["items"] = [
                 {"order_item_id": i.order_item_id, "adjustment_reason": i.reason,
                  "components": [{"type": c.type, "amount": c.amount, "currency": c.currency} for c in i.components],
-                 "promotions": [{"type": c.type, "amount": c.amount, "currency": c.currency} for c in i.promotions]}
+                 "promotions": [{"type": c.type, "amount": c.amount, "currency": c.currency} for c in i.promotions],
+                 **({"quantity_cancelled": i.quantity_cancelled} if i.quantity_cancelled is not None else {})}
                 for i in self.items
             ]
         return body
@@ -124,7 +126,8 @@ def parse_feed(feed_type: str, data: bytes) -> list[FeedMessage]:
                 items.append(FeedItem(_text(adjusted, "AmazonOrderItemCode") or "",
                                       _text(adjusted, "AdjustmentReason") or "",
                                       _components(adjusted, "ItemPriceAdjustments/Component"),
-                                      _components(adjusted, "PromotionAdjustments/Component")))
+                                      _components(adjusted, "PromotionAdjustments/Component"),
+                                      _text(adjusted, "QuantityCancelled")))
             parsed_message = FeedMessage(message_id, order_id, _text(body, "MerchantAdjustmentID"), None, items)
         if not order_id:
             parsed_message.problem = "AmazonOrderID is missing."

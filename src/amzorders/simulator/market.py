@@ -164,6 +164,19 @@ class OrderState:
     cancel_requested: dict[str, str] = field(default_factory=dict)  # item id -> reason
     cancel_execution: dict[str, tuple[str, str]] = field(default_factory=dict)
     packages: list[dict[str, Any]] = field(default_factory=list)
+    # Units cancelled by an adjustment's QuantityCancelled: the buyer was charged for them
+    # (the order had shipped) and refunded, unlike units an acknowledgement cancelled.
+    refund_cancelled: dict[str, int] = field(default_factory=dict)
+
+    def charged_units(self, item_id: str, quantity: int) -> int:
+        """Units of an item the buyer was charged for. Amazon charges the whole order when
+        the first shipment is confirmed (Seller Central forums, "Quick Tip: Partial Order
+        Cancellation": "When you confirm shipment for even one item in an order, we charge
+        the buyer for the entire order"); units cancelled before that were never charged."""
+        if not self.shipped:
+            return 0
+        uncharged = self.cancelled.get(item_id, 0) - self.refund_cancelled.get(item_id, 0)
+        return max(0, quantity - uncharged)
 
 
 class Market:
@@ -624,6 +637,12 @@ class Market:
                 state.cancel_execution[item_id] = ("MERCHANT", reason)
             if not self.remaining(skel.index, state):
                 state.status = "CANCELLED" if not state.shipped else "SHIPPED"
+        elif kind == "cancel_units":  # an adjustment's QuantityCancelled (checked when applied)
+            for item_id, quantity in mutation["items"].items():
+                state.cancelled[item_id] = state.cancelled.get(item_id, 0) + quantity
+                state.refund_cancelled[item_id] = state.refund_cancelled.get(item_id, 0) + quantity
+            if not self.remaining(skel.index, state):
+                state.status = "SHIPPED"
         # "touch" only moves lastUpdatedTime
         state.last_updated = max(state.last_updated, when)
 

@@ -28,6 +28,8 @@ class AmazonOrderFacts:
     currency: str | None
     increment_id: str | None  # the commerce order number, None when there is none
     programs: tuple[str, ...] = ()  # Order.programs (PRIME, FBM_SHIP_PLUS, IN_STORE_PICK_UP...)
+    buyer_cancel_requested: bool = False  # an open buyer cancellation request (AmazonOrder.buyer_cancel_requested)
+    cancel_request_reasons: tuple[str, ...] = ()  # the buyer's reasons, as Amazon gave them
 
 
 def _programs(raw_zlib: bytes | None, raw_json: str | None) -> tuple[str, ...]:
@@ -40,7 +42,7 @@ class DocumentsRepository(StoreBase):
         row = self.conn.execute(
             """SELECT a.amazon_order_id, a.account, a.status, a.channel, a.marketplace_id,
                       a.purchase_date, a.buyer_name, a.buyer_email, a.currency, c.increment_id,
-                      a.raw_json, a.raw_zlib
+                      a.raw_json, a.raw_zlib, a.buyer_cancel_requested
                FROM amazon_orders a LEFT JOIN commerce_orders c
                  ON c.amazon_order_id = a.amazon_order_id
                WHERE a.amazon_order_id = ?""",
@@ -60,7 +62,17 @@ class DocumentsRepository(StoreBase):
             currency=row["currency"],
             increment_id=row["increment_id"],
             programs=_programs(row["raw_zlib"], row["raw_json"]),
+            buyer_cancel_requested=bool(row["buyer_cancel_requested"]),
+            cancel_request_reasons=self._cancel_request_reasons(amazon_order_id) if row["buyer_cancel_requested"] else (),
         )
+
+    def _cancel_request_reasons(self, amazon_order_id: str) -> tuple[str, ...]:
+        rows = self.conn.execute(
+            "SELECT DISTINCT cancel_reason FROM amazon_order_items WHERE amazon_order_id = ? AND cancel_requested_by = 'BUYER'"
+            " AND cancel_reason IS NOT NULL ORDER BY cancel_reason",
+            (amazon_order_id,),
+        )
+        return tuple(str(r[0]) for r in rows)
 
     def peek_sequence_value(self, name: str) -> int:
         """The value ``next_sequence_value(name)`` would return now (for --dry-run)."""
