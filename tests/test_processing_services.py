@@ -159,6 +159,7 @@ def test_cancel_while_unshipped(store, ctx):
         "amazon_order_id": UNSHIPPED, "marketplace_id": "ATVPDKIKX0DER", "merchant_order_id": "000000001",
         "items": [{"order_item_id": "10000000000001", "reason": "NoInventory"},
                   {"order_item_id": "10000000000002", "reason": "NoInventory"}],
+        "canceled_units": {"10000000000001": 2, "10000000000002": 1}, "canceled_amount": "47.98",
     }
     with pytest.raises(NotAllowedError, match="canceled"):
         processing.invoice(ctx, UNSHIPPED)

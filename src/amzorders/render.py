@@ -592,6 +592,11 @@ def _doc_items(items: tuple) -> str:
 
 
 def _outbox_state_label(record: Any) -> str:
+    result = record.result or {}
+    if record.state == "failed" and result.get("voided_at"):
+        return "REFUSED by Amazon: voided"
+    if record.state == "failed" and result.get("reversed_at"):
+        return "REFUSED by Amazon: " + ("not confirmed" if record.kind == "confirm_shipment" else "taken back")
     labels = {
         "pending": "waiting to send",
         "submitted": "sent, Amazon processing",

@@ -39,9 +39,10 @@ def _state_label(record: Any, now) -> str:
     result = record.result or {}
     if record.state == "pending" and result.get("claim") and record.next_attempt_at > now:
         return "sending"
+    undone = " (taken back here)" if record.state == "failed" and result.get("reversed_at") else ""
     if record.state == "failed" and result.get("dismissed_at"):
-        return "rejected (dismissed)"
-    return STATE_LABELS.get(record.state, record.state)
+        return "rejected (dismissed)" + undone
+    return STATE_LABELS.get(record.state, record.state) + undone
 
 
 def _as_json(record: Any) -> dict[str, Any]:
@@ -226,14 +227,17 @@ def retry_command(
     from amzorders.errors import AmazonRejectedError, NotAllowedError
     from amzorders.services.outbox import kind_label, push_rows_with_report
 
+    from amzorders.services import refusals
+
     app = get_app(ctx)
     record = _row(ctx, row_id)
     _same_account(app, record)
-    if not app.store().retry_outbox_row(row_id, utcnow()):
+    if record.state != "failed":
         raise NotAllowedError(
             f"Outbox row {row_id} is {STATE_LABELS.get(record.state, record.state)}, not rejected; only rejected "
             "actions can be retried (waiting ones are sent by 'amzorders sync')."
         )
+    refusals.retry(app.store(), row_id, utcnow())  # a change taken back when Amazon refused it is applied again
     report = push_rows_with_report(app.store(), app.amazon(), app.account, [row_id])
     after = app.store().outbox_row(row_id)
     assert after is not None
@@ -263,14 +267,19 @@ def dismiss_command(
     from amzorders.errors import NotAllowedError
     from amzorders.services.outbox import kind_label
 
+    from amzorders.services import refusals
+
     app = get_app(ctx)
     record = _row(ctx, row_id)
-    if not app.store().dismiss_outbox_row(row_id, utcnow()):
+    if record.state != "failed":
         raise NotAllowedError(
             f"Outbox row {row_id} is {STATE_LABELS.get(record.state, record.state)}, not rejected; only rejected "
             "actions can be dismissed."
         )
-    notice(f"#{row_id} {kind_label(record.kind)} {record.amazon_order_id} dismissed; it will not be sent.")
+    after = refusals.dismiss(app.store(), row_id, utcnow())
+    undone = " The local change it came from is taken back (see 'amzorders history')." if (
+        (after.result or {}).get("reversed_at")) else ""
+    notice(f"#{row_id} {kind_label(record.kind)} {record.amazon_order_id} dismissed; it will not be sent.{undone}")
 
 
 def _row(ctx: typer.Context, row_id: int):

@@ -71,8 +71,9 @@ def _report(result, as_json: bool) -> None:
         elif delivery.state == "failed":
             rejected = True
             warn(
-                f"Amazon rejected it: {delivery.error or 'no reason given'}. The local change is kept; "
-                f"see 'amzorders outbox show {delivery.outbox_id}'."
+                f"Amazon rejected it: {delivery.error or 'no reason given'}. The local change is taken back "
+                f"(kept only if an earlier submission may have applied it); see 'amzorders history "
+                f"{result.order_number}' and 'amzorders outbox show {delivery.outbox_id}'."
             )
             continue
         elif delivery.attempted:

@@ -885,3 +885,95 @@ def plan_cancel(order: CommerceOrder, *, amazon_status: str, reason: str, now: d
         order=_finish(updated, now),
     )
 
+
+
+# ------------------------------------------------------------------ undo what Amazon refused
+#
+# When Amazon refuses an action for good (or the operator dismisses it), the local change it
+# came from is taken back, so the order never shows money or states Amazon does not have;
+# ``outbox retry`` applies it again when the order still allows it.
+
+
+def reverse_credit_memo(order: CommerceOrder, items: Iterable[tuple[str, int]], total: Decimal,
+                        now: datetime) -> CommerceOrder:
+    """The order without a credit memo (voided): its units and amount no longer refunded."""
+    updated = _copy(order)
+    for order_item_id, qty in items:
+        item = updated.item(order_item_id)
+        if item is not None:
+            item.qty_refunded = max(0, item.qty_refunded - qty)
+    updated.total_refunded = max(Decimal(0), updated.total_refunded - total)
+    return _finish(updated, now)
+
+
+def reapply_credit_memo(order: CommerceOrder, items: Iterable[tuple[str, int]], total: Decimal,
+                        now: datetime) -> CommerceOrder:
+    updated = _copy(order)
+    _closed_or_canceled(order, "refunded")
+    for order_item_id, qty in items:
+        item = updated.item(order_item_id)
+        if item is None or qty > item.qty_to_refund:
+            raise NotAllowedError(
+                f"The credit memo cannot be restored: order {order.increment_id} no longer has "
+                f"{qty} unit(s) of {item.sku if item else order_item_id} to refund. Make a new credit memo instead."
+            )
+        item.qty_refunded += qty
+    if updated.total_refunded + total > updated.total_paid:
+        raise NotAllowedError(
+            f"The credit memo cannot be restored: {total} {order.currency} is more than can still be refunded on "
+            f"order {order.increment_id}. Make a new credit memo instead."
+        )
+    updated.total_refunded += total
+    return _finish(updated, now)
+
+
+def reverse_shipment(order: CommerceOrder, items: Iterable[tuple[str, int]], now: datetime) -> CommerceOrder:
+    """The order without a shipment Amazon refused: its units are to ship again."""
+    updated = _copy(order)
+    for order_item_id, qty in items:
+        item = updated.item(order_item_id)
+        if item is not None:
+            item.qty_shipped = max(0, item.qty_shipped - qty)
+    return _finish(updated, now)
+
+
+def reapply_shipment(order: CommerceOrder, items: Iterable[tuple[str, int]], now: datetime) -> CommerceOrder:
+    updated = _copy(order)
+    _closed_or_canceled(order, "shipped")
+    for order_item_id, qty in items:
+        item = updated.item(order_item_id)
+        if item is None or qty > item.qty_to_ship:
+            raise NotAllowedError(
+                f"The shipment cannot be confirmed again: order {order.increment_id} no longer has {qty} unit(s) "
+                f"of {item.sku if item else order_item_id} to ship. Ship what is left with a new 'amzorders ship'."
+            )
+        item.qty_shipped += qty
+    return _finish(updated, now)
+
+
+def reverse_cancel(order: CommerceOrder, units: Mapping[str, int], amount: Decimal, now: datetime) -> CommerceOrder:
+    """The order reopened: the units a refused cancel took away are open again."""
+    updated = _copy(order)
+    for order_item_id, qty in units.items():
+        item = updated.item(order_item_id)
+        if item is not None:
+            item.qty_canceled = max(0, item.qty_canceled - qty)
+    updated.total_canceled = max(Decimal(0), updated.total_canceled - amount)
+    if updated.state == "canceled":
+        updated.state = "new"  # derived again from the quantities below
+    return _finish(updated, now)
+
+
+def reapply_cancel(order: CommerceOrder, units: Mapping[str, int], amount: Decimal, now: datetime) -> CommerceOrder:
+    updated = _copy(order)
+    for order_item_id, qty in units.items():
+        item = updated.item(order_item_id)
+        open_qty = item.qty_ordered - item.qty_invoiced - item.qty_canceled - item.qty_shipped if item else 0
+        if item is None or qty > open_qty:
+            raise NotAllowedError(
+                f"The cancellation cannot be sent again: order {order.increment_id} has changed since (invoiced or "
+                f"shipped). Look at it with 'amzorders show {order.increment_id}'."
+            )
+        item.qty_canceled += qty
+    updated.total_canceled += amount
+    return _finish(updated, now)

@@ -115,6 +115,7 @@ class DeliveryReport:
     auth_error: AuthError | ConfigError | None = None  # credentials/config need a person
     stuck: list[tuple[int, str]] = field(default_factory=list)  # (row id, why): feed not DONE after 8 h
     checking: list[int] = field(default_factory=list)  # rows waiting for Amazon's financial events
+    reversed: list[int] = field(default_factory=list)  # refused rows whose local change was taken back
 
     def merge(self, other: DeliveryReport) -> DeliveryReport:
         self.sent.extend(other.sent)
@@ -126,6 +127,7 @@ class DeliveryReport:
         self.feeds.extend(other.feeds)
         self.stuck.extend(other.stuck)
         self.checking.extend(other.checking)
+        self.reversed.extend(other.reversed)
         self.auth_error = self.auth_error or other.auth_error
         return self
 
@@ -137,6 +139,8 @@ class DeliveryReport:
         )
         if self.checking:
             text += f"; {len(set(self.checking))} being checked with Amazon before any resend"
+        if self.reversed:
+            text += f"; {len(self.reversed)} refused change(s) taken back locally"
         if self.stuck:
             text += f"; {len(self.stuck)} in feeds not finished after 8 hours"
         if self.errors:
@@ -182,8 +186,23 @@ def deliver_outbox(store, client: OutboxClient, account, now: datetime | None = 
 
 
 def follow_feeds(store, client: OutboxClient, account, now: datetime | None = None) -> DeliveryReport:
-    """getFeed for each submitted feed of ``account``; map finished reports back to rows."""
+    """getFeed for each submitted feed of ``account``; map finished reports back to rows.
+    What Amazon refused for good is then taken back locally (services.refusals)."""
     now = now or utcnow()
+    report = _follow_feeds(store, client, account, now)
+    _undo_refused(store, account, now, report, always=True)  # also what an earlier run could not finish
+    return report
+
+
+def _undo_refused(store, account, now: datetime, report: DeliveryReport, *, always: bool = False) -> None:
+    if not report.failed and not always:
+        return
+    from amzorders.services.refusals import reverse_refused
+
+    report.reversed.extend(reverse_refused(store, account.name, now))
+
+
+def _follow_feeds(store, client: OutboxClient, account, now: datetime) -> DeliveryReport:
     report = DeliveryReport()
     by_feed: dict[str, list[OutboxRecord]] = {}
     for record in store.submitted_outbox_rows(account.name):
@@ -211,7 +230,7 @@ def follow_feeds(store, client: OutboxClient, account, now: datetime | None = No
                     "unknown: check the order in Seller Central, then 'outbox retry' or 'outbox dismiss'."
                 )
                 for record in records:
-                    _fail_submitted(store, record, now, why, report, feed_id=feed_id)
+                    _fail_submitted(store, record, now, why, report, feed_id=feed_id, meta={"outcome_unknown": True})
             else:
                 report.errors.append(_describe(error))
             continue
@@ -291,6 +310,12 @@ def rejected_rows_message(records: list[OutboxRecord]) -> str:
 
 
 def _deliver(store, client: OutboxClient, account, now: datetime, row_ids: list[int] | None) -> DeliveryReport:
+    report = _deliver_due(store, client, account, now, row_ids)
+    _undo_refused(store, account, now, report)
+    return report
+
+
+def _deliver_due(store, client: OutboxClient, account, now: datetime, row_ids: list[int] | None) -> DeliveryReport:
     report = DeliveryReport()
     due = store.due_outbox_rows(account.name, now)
     if row_ids is not None:

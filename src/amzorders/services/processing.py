@@ -1056,6 +1056,9 @@ def cancel_payload(facts: AmazonOrderFacts, order: CommerceOrder, plan: rules.Ca
         "marketplace_id": facts.marketplace_id,
         "merchant_order_id": order.increment_id,
         "items": [{"order_item_id": oid, "reason": plan.reason} for oid in plan.amazon_item_ids],
+        # What the cancel changed here (not sent): taken back if Amazon refuses it (services.refusals).
+        "canceled_units": {oid: qty for oid, _, qty in plan.lines},
+        "canceled_amount": _money_text(plan.canceled_amount, order.currency),
     }
 
 

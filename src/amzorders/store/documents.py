@@ -159,6 +159,38 @@ class DocumentsRepository(StoreBase):
                     totals[key] = totals.get(key, Decimal(0)) + Decimal(str(amount))
         return totals
 
+    def credit_memo_of_outbox_row(self, outbox_id: int) -> tuple[str, Decimal, list[tuple[str, int]]] | None:
+        """(number, grand total, [(order item id, qty)]) of the credit memo an outbox row carries."""
+        row = self.conn.execute(
+            "SELECT id, increment_id, grand_total FROM credit_memos WHERE outbox_id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        items = [(r[0], int(r[1])) for r in self.conn.execute(
+            "SELECT order_item_id, qty FROM credit_memo_items WHERE credit_memo_id = ? ORDER BY id", (row[0],))]
+        return str(row[1]), dec(row[2]), items
+
+    def shipment_of_outbox_row(self, outbox_id: int) -> tuple[str, str | None, list[tuple[str, int]]] | None:
+        """(number, tracking number, [(order item id, qty)]) of the shipment an outbox row confirms."""
+        row = self.conn.execute(
+            "SELECT id, increment_id, tracking_number FROM shipments WHERE outbox_id = ?", (outbox_id,)
+        ).fetchone()
+        if row is None:
+            return None
+        items = [(r[0], int(r[1])) for r in self.conn.execute(
+            "SELECT order_item_id, qty FROM shipment_items WHERE shipment_id = ? ORDER BY id", (row[0],))]
+        return str(row[1]), row[2], items
+
+    def note_outbox_row(self, row_id: int, patch: dict, now: datetime, *, expect_state: str) -> bool:
+        """Merge ``patch`` into a row's result JSON (None deletes a key) while it is in
+        ``expect_state``; the row's state is left as it is."""
+        cursor = self.conn.execute(
+            """UPDATE outbox SET updated_at = ?, result_json = json_patch(coalesce(result_json, '{}'), ?)
+               WHERE id = ? AND state = ?""",
+            (to_iso(now), json.dumps(patch, ensure_ascii=False), row_id, expect_state),
+        )
+        return cursor.rowcount == 1
+
     def history_entry_notified(self, history_id: int) -> tuple[bool | None, str | None]:
         row = self.conn.execute(
             "SELECT is_customer_notified, notify_error FROM status_history WHERE id = ?", (history_id,)

@@ -717,9 +717,12 @@ class OrdersRepository(StoreBase):
         order's shipments: what a re-run of a carrier file finds done already."""
         shipped: dict[str, dict[str, int]] = {}
         for row in self.conn.execute(
+            # A shipment Amazon refused (reversed: not confirmed) is not one a re-run should skip.
             """SELECT s.tracking_number, i.order_item_id, i.qty FROM shipments s
                JOIN shipment_items i ON i.shipment_id = s.id
-               WHERE s.order_id = ? AND s.tracking_number IS NOT NULL""",
+               LEFT JOIN outbox o ON o.id = s.outbox_id
+               WHERE s.order_id = ? AND s.tracking_number IS NOT NULL
+                 AND json_extract(coalesce(o.result_json, '{}'), '$.reversed_at') IS NULL""",
             (order_id,),
         ):
             key = row[0].replace(" ", "").upper()

@@ -29,6 +29,10 @@ OUTBOX_STATES = ("pending", "submitted", "done", "failed")
 #   maybe_sent_at  when the doubt began (an answer lost, or a sender killed mid-send)
 #   checking       {"since", "until"}: asking Amazon (Finances API) before any resend
 #   stuck_since    the feed carrying the row is not DONE after Amazon's 8 hours
+#   reversed_at    Amazon refused it for good (or it was dismissed): its local change was taken back
+#   voided_at      ... and it was a credit memo's action: the memo is voided (the refund ledger skips it)
+#   refusal_noted_at  refused, but maybe applied by an earlier submission: marked, not reversed
+#   outcome_unknown   Amazon forgot the feed carrying it: whether it was applied is unknown
 
 
 def _record(row) -> OutboxRecord:
@@ -249,7 +253,8 @@ class OutboxRepository(StoreBase):
         cursor = self.conn.execute(
             """UPDATE outbox SET state = 'pending', next_attempt_at = ?, updated_at = ?,
                    result_json = json_patch(coalesce(result_json, '{}'),
-                       '{"dismissed_at": null, "claim": null, "fatal_count": null, "maybe_sent": null}')
+                       '{"dismissed_at": null, "claim": null, "fatal_count": null, "maybe_sent": null,
+                         "outcome_unknown": null}')
                WHERE id = ? AND state = 'failed'""",
             (to_iso(now), to_iso(now), row_id),
         )
