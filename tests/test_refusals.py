@@ -140,3 +140,28 @@ def test_an_uncertain_rejection_is_marked_and_taken_back_only_when_dismissed(wor
     order = store.load_commerce_order(amazon_order_id=order_id)
     assert (order.total_refunded, order.state) == (Decimal(0), "complete")
     assert any("voided (dismissed by the operator)" in c for c in history(store, order_id))
+
+
+def test_a_confirmed_shipment_missing_on_amazons_order_is_flagged_after_the_grace_period(world):
+    from amzorders.render import _outbox_state_label
+    from amzorders.services.shipment_check import SHIPMENT_GRACE, verify_shipments
+
+    sim, client, store, ctx = world
+    kept, dropped = new_order(sim, client, store), new_order(sim, client, store)
+    processing.ship(ctx, kept, carrier="UPS", tracking="1Z999AA10123456784")
+    sim.inject("package_dropped")  # 204, but the package never reaches the order
+    lost = processing.ship(ctx, dropped, carrier="UPS", tracking="1Z999AA10123456785", force=True)
+    assert lost.deliveries[0].state == "done"
+    assert verify_shipments(store, client, "main", sim.now()) == []  # within the grace period: not judged
+    sim.advance(seconds=SHIPMENT_GRACE.total_seconds() + 60)
+    missing = verify_shipments(store, client, "main", sim.now())
+    assert [(m.amazon_order_id, m.tracking_number) for m in missing] == [(dropped, "1Z999AA10123456785")]
+    row = store.outbox_row(lost.outbox_ids[0])
+    assert _outbox_state_label(row) == "accepted, but NOT on Amazon's order"
+    assert sum("does not show package" in c for c in history(store, dropped)) == 1
+    assert not any("does not show package" in c for c in history(store, kept))
+    # Asked again on later runs (still missing, said once); the one found is never asked again.
+    calls = sim.call_counts().get("getOrder", 0)
+    assert [m.amazon_order_id for m in verify_shipments(store, client, "main", sim.now())] == [dropped]
+    assert sim.call_counts().get("getOrder", 0) == calls + 1
+    assert sum("does not show package" in c for c in history(store, dropped)) == 1

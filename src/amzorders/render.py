@@ -595,6 +595,8 @@ def _outbox_state_label(record: Any) -> str:
     result = record.result or {}
     if record.state == "failed" and result.get("voided_at"):
         return "REFUSED by Amazon: voided"
+    if record.state == "done" and result.get("tracking_missing_at") and not result.get("package_seen_at"):
+        return "accepted, but NOT on Amazon's order"
     if record.state == "failed" and result.get("reversed_at"):
         return "REFUSED by Amazon: " + ("not confirmed" if record.kind == "confirm_shipment" else "taken back")
     labels = {

@@ -220,9 +220,16 @@ def sync_command(
             }
             combined["purged_orders"] = report.purge.count if report.purge else 0
             combined["new_cancel_requests"] = report.new_cancel_requests
+            combined["missing_packages"] = [jsonable(m) for m in report.missing_packages]
             print(dumps(combined))
     if show_summary and not json_output and (delivery.sent or delivery.done or delivery.failed or delivery.errors):
         notice("Outbox: " + delivery.summary() + ".")
+    if report.missing_packages and not json_output:
+        shown = "; ".join(f"#{m.outbox_id} {m.amazon_order_id} package {m.package_reference_id} ({m.tracking_number})"
+                          for m in report.missing_packages[:5])
+        more = f"; and {len(report.missing_packages) - 5} more" if len(report.missing_packages) > 5 else ""
+        warn(f"{len(report.missing_packages)} confirmed shipment(s) are not on Amazon's order although Amazon accepted "
+             f"the confirmation: {shown}{more}. Check them in Seller Central ('amzorders show ORDER').")
     if show_summary and not json_output and report.new_cancel_requests:
         shown = ", ".join(report.new_cancel_requests[:5])
         more = f" and {len(report.new_cancel_requests) - 5} more" if len(report.new_cancel_requests) > 5 else ""

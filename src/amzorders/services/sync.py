@@ -14,10 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from amzorders.domain.models import utcnow
 from amzorders.errors import AmazonError, AmazonRejectedError, AmazonUnavailableError
 from amzorders.services.importer import ImportResult, ImportSettings, ProgressCallback, sync_orders
 from amzorders.services.outbox import DeliveryReport, deliver_outbox, follow_feeds, rejected_rows_message
 from amzorders.services.retention import PurgeReport, purge_pii
+from amzorders.services.shipment_check import verify_shipments
 from amzorders.store import Store
 
 _log = logging.getLogger("amzorders.sync")
@@ -33,6 +35,9 @@ class SyncReport:
     # Orders whose buyer asked to cancel since the last run (open, unshipped requests the
     # pull brought in): they need a person, who answers with 'cancel --reason BuyerCanceled'.
     new_cancel_requests: list[str] = field(default_factory=list)
+    # Accepted shipment confirmations whose package Amazon's order does not show after the
+    # grace period (services.shipment_check): a person checks them in Seller Central.
+    missing_packages: list = field(default_factory=list)
 
     def raise_for_problems(self) -> None:
         """Raise what needs a person, most fundamental first (cron reports non-zero)."""
@@ -83,6 +88,7 @@ def run_sync(
             pull_error = error
         delivery.merge(deliver_outbox(store, client, account))
         delivery.merge(follow_feeds(store, client, account))
+        missing = verify_shipments(store, client, account.name, utcnow())
         purge = purge_pii(store, older_than_days=pii_retention_days) if pii_retention_days else None
         rejected = store.failed_outbox_rows(account.name)
         report = SyncReport(
@@ -92,6 +98,7 @@ def run_sync(
             pull_error=pull_error,
             rejected_message=rejected_rows_message(rejected) if rejected else None,
             new_cancel_requests=[o for o in store.alert_cancel_requests(account.name) if o not in open_requests],
+            missing_packages=missing,
         )
         _log_summary(account.name, report, len(rejected))
         return report
@@ -107,6 +114,8 @@ def _log_summary(account: str, report: SyncReport, rejected: int) -> None:
         needs.append(f"{len(report.pull.rejected)} order(s) not stored")
     if report.delivery.auth_error is not None:
         needs.append("credentials refused")
+    if report.missing_packages:
+        needs.append(f"{len(report.missing_packages)} confirmed shipment(s) not on Amazon's order")
     if report.new_cancel_requests:
         needs.append(f"{len(report.new_cancel_requests)} new buyer cancellation request(s)")
     _log.info(

@@ -78,7 +78,7 @@ CALL_FAULTS = ("429", "500", "503", "reset", "slow", "bad_json", "errors_200", "
 # the page just served again. Both are loops a client must stop.
 PAGING_FAULTS = ("update_during_paging", "duplicate_across_pages", "repeat_token", "repeat_page")
 FAULT_KINDS: tuple[str, ...] = (*CALL_FAULTS, "expire_token", "lwa_refuse", *PAGING_FAULTS,
-                                "feed_fatal", "feed_message_error", "feed_stuck")
+                                "feed_fatal", "feed_message_error", "feed_stuck", "package_dropped")
 FEED_FAULTS = ("feed_fatal", "feed_message_error")
 # feed_stuck (on createFeed): the feed stays IN_PROGRESS for STUCK_FEED_SECONDS (Amazon
 # documents up to 8 hours of processing; some feeds take longer).
@@ -711,8 +711,13 @@ class Simulator:
                 with self._store.write() as data:
                     data["actions"].append(dict(action, accepted=False, error=error.message))
                 raise
+            # package_dropped: 204, yet the package never reaches the order (DESIGN.md "Amazon
+            # facts": a 204 does not prove the tracking reached the order; read packages back).
+            dropped = change is not None and self.take_fault("confirmShipment", ("package_dropped",)) == "package_dropped"
             with self._store.write() as data:
-                if change is None:
+                if dropped:
+                    action["dropped"] = True
+                elif change is None:
                     action["duplicate"] = True  # the same package again: already applied
                 else:
                     index, mutation, reference, digest = change

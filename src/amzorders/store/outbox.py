@@ -33,6 +33,8 @@ OUTBOX_STATES = ("pending", "submitted", "done", "failed")
 #   voided_at      ... and it was a credit memo's action: the memo is voided (the refund ledger skips it)
 #   refusal_noted_at  refused, but maybe applied by an earlier submission: marked, not reversed
 #   outcome_unknown   Amazon forgot the feed carrying it: whether it was applied is unknown
+#   package_seen_at   a done shipment's package was found on Amazon's order (services.shipment_check)
+#   tracking_missing_at  ... or was not there when checked after the grace period (flagged)
 
 
 def _record(row) -> OutboxRecord:
@@ -245,6 +247,35 @@ class OutboxRepository(StoreBase):
                WHERE id = ? AND state = 'pending' AND json_extract(result_json, '$.claim') = ?""",
             (to_iso(next_attempt_at), to_iso(now), row_id, claim),
         )
+
+    def shipments_to_verify(self, account: str, confirmed_before: datetime, limit: int) -> list[OutboxRecord]:
+        """Shipment confirmations Amazon accepted before ``confirmed_before`` whose package has
+        not been seen on Amazon's order yet: never checked first, then those found missing."""
+        return [
+            _record(r)
+            for r in self.conn.execute(
+                """SELECT * FROM outbox WHERE account = ? AND kind = 'confirm_shipment' AND state = 'done'
+                       AND completed_at IS NOT NULL AND completed_at <= ?
+                       AND json_extract(coalesce(result_json, '{}'), '$.package_seen_at') IS NULL
+                   ORDER BY CASE WHEN json_extract(coalesce(result_json, '{}'), '$.tracking_missing_at') IS NULL
+                                 THEN 0 ELSE 1 END, completed_at, id
+                   LIMIT ?""",
+                (account, to_iso(confirmed_before), limit),
+            )
+        ]
+
+    def shipments_missing_on_amazon(self, account: str) -> list[OutboxRecord]:
+        """Accepted shipment confirmations whose package Amazon's order did not show when checked."""
+        return [
+            _record(r)
+            for r in self.conn.execute(
+                """SELECT * FROM outbox WHERE account = ? AND kind = 'confirm_shipment' AND state = 'done'
+                       AND json_extract(coalesce(result_json, '{}'), '$.tracking_missing_at') IS NOT NULL
+                       AND json_extract(coalesce(result_json, '{}'), '$.package_seen_at') IS NULL
+                   ORDER BY id""",
+                (account,),
+            )
+        ]
 
     # -- operator actions ----------------------------------------------------------------
 
