@@ -30,7 +30,7 @@ from amzorders.services import processing
 from amzorders.services.processing import ProcessingContext
 from amzorders.simulator import Simulator
 from amzorders.store import Store
-from test_reliability import check_actions_exactly_once, check_commerce_totals, check_orders_match
+from test_reliability import check_actions_exactly_once, check_commerce_totals, check_money, check_orders_match
 
 pytestmark = pytest.mark.slow
 
@@ -294,11 +294,13 @@ def test_sigkill_at_every_kill_point_leaves_a_consistent_store_and_exactly_once_
             orders_checked = check_orders_match(store, sim, watermark)
             actions = check_actions_exactly_once(store, sim)
             balanced = check_commerce_totals(store)
+            money_checked = check_money(store, sim)
         finally:
             store.close()
     expected = {point.label: len(point.nths) for point in kill_points(pages)}
     print(f"\ncrash: kills landed per point: {dict(landed)}; total {sum(landed.values())}; "
-          f"orders checked {orders_checked}; actions checked {dict(actions)}; commerce orders balanced {balanced}")
+          f"orders checked {orders_checked}; actions checked {dict(actions)}; commerce orders balanced {balanced}; "
+          f"money {money_checked}")
     assert landed == expected
     assert orders_checked >= len(truth) // 2
     assert sum(actions.values()) >= 10

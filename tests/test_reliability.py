@@ -169,6 +169,7 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
             orders_checked = check_orders_match(store, sim, watermark)
             actions_checked = check_actions_exactly_once(store, sim)
             totals_checked = check_commerce_totals(store)
+            money_checked = check_money(store, sim)
         finally:
             store.close()
             client.close()
@@ -178,7 +179,7 @@ def test_soak_with_random_faults_loses_and_doubles_nothing(tmp_path: Path) -> No
         f"faults played by kind: {dict(sorted(faults.counts.items()))}; "
         f"sim calls: {sim.call_counts()}; errors surfaced (as cron would log): {dict(errors)}; "
         f"operator: {dict(sorted(operator.items()))}; orders checked: {orders_checked}; "
-        f"actions checked: {actions_checked}; commerce orders balanced: {totals_checked}"
+        f"actions checked: {actions_checked}; commerce orders balanced: {totals_checked}; money: {money_checked}"
     )
     assert sum(faults.counts.values()) > 50, "the soak must actually run under faults"
     for kind in ("update_during_paging", "duplicate_across_pages", "lwa_refuse", "feed_fatal", "expire_token"):
@@ -232,7 +233,10 @@ def check_actions_exactly_once(store: Store, sim: Simulator) -> Counter[str]:
     ships = Counter()
     for a in accepted(sim.received_actions("confirmShipment")):
         ships[(a["order_id"], a["payload"]["packageDetail"]["packageReferenceId"])] += 1
-    cancels = Counter(a["order_id"] for a in accepted(sim.received_actions("cancel")))
+    # A cancel is known by its order and the items it names (a credit memo's cancellation
+    # names its items only, the order's cancellation all of them).
+    cancels = Counter((a["order_id"], frozenset(i["order_item_id"] for i in a["payload"]["items"]))
+                      for a in accepted(sim.received_actions("cancel")))
     refunds = Counter()
     for a in accepted(sim.received_actions("refund")):
         refunds[(a["order_id"], a["payload"]["merchant_adjustment_id"])] += 1
@@ -246,7 +250,8 @@ def check_actions_exactly_once(store: Store, sim: Simulator) -> Counter[str]:
             key: Any = (order_id, payload["packageDetail"]["packageReferenceId"])
             seen, expected = ships[key], expected_ships
         elif kind == "cancel":
-            key, seen, expected = order_id, cancels[order_id], expected_cancels
+            key = (order_id, frozenset(str(i["order_item_id"]) for i in payload["items"]))
+            seen, expected = cancels[key], expected_cancels
         else:
             key = (order_id, payload["merchant_adjustment_id"])
             seen, expected = refunds[key], expected_refunds
@@ -271,6 +276,51 @@ def check_actions_exactly_once(store: Store, sim: Simulator) -> Counter[str]:
     assert not orphans, f"applied at Amazon without an outbox row: {sorted(orphans)[:10]}"
     assert not problems, f"{len(problems)} outbox problems: {problems[:10]}"
     return checked
+
+
+def check_money(store: Store, sim: Simulator) -> dict[str, int]:
+    """Money, counted from what the simulator applied (its record of applied adjustments),
+    never from what it received: each credit memo whose refund is done was applied for exactly
+    its total; a credit memo sent as a cancellation, voided (refused) or with nothing for
+    Amazon moved no money; each commerce order's refunded total is its live credit memos."""
+    import json
+
+    applied: Counter = Counter()
+    for order_id in {r[0] for r in store.conn.execute("SELECT amazon_order_id FROM outbox WHERE kind = 'refund'")}:
+        for record in sim.refunds(order_id):
+            applied[(order_id, record["merchant_adjustment_id"])] += Decimal(record["amount"])
+    memos = store.conn.execute(
+        """SELECT m.increment_id, m.grand_total, c.amazon_order_id, o.kind, o.state, o.result_json, o.last_error
+             FROM credit_memos m JOIN commerce_orders c ON c.id = m.order_id
+             LEFT JOIN outbox o ON o.id = m.outbox_id ORDER BY m.id"""
+    ).fetchall()
+    counts: Counter[str] = Counter()
+    problems: list[str] = []
+    live: Counter = Counter()
+    for number, total, order_id, kind, state, result_json, last_error in memos:
+        total = Decimal(str(total))
+        result = json.loads(result_json) if result_json else {}
+        money_at_amazon = applied.pop((order_id, number), Decimal(0))
+        if kind == "refund" and state == "done":
+            counts["refunds applied"] += 1
+            if money_at_amazon != total:
+                problems.append(f"credit memo {number} of {order_id}: {total} here, {money_at_amazon} applied at Amazon")
+        elif kind == "refund" and state == "failed" and MAYBE_APPLIED_NOTE in (last_error or "") and money_at_amazon == total:
+            counts["refunds rejected, maybe applied earlier (marked)"] += 1
+        else:
+            counts[f"{kind or 'no action'} {state or ''}".strip()] += 1
+            if money_at_amazon:
+                problems.append(f"credit memo {number} of {order_id} ({kind} {state}) moved {money_at_amazon} at Amazon")
+        if not result.get("voided_at"):
+            live[order_id] += total
+    if applied:
+        problems.append(f"refunds applied at Amazon without a credit memo: {dict(list(applied.items())[:5])}")
+    for order_id, refunded in store.conn.execute("SELECT amazon_order_id, total_refunded FROM commerce_orders"):
+        if Decimal(str(refunded)) != live.get(order_id, Decimal(0)):
+            problems.append(f"order {order_id}: refunded {refunded}, its live credit memos {live.get(order_id, 0)}")
+    counts["mismatches"] = len(problems)
+    assert not problems, f"{len(problems)} money mismatches: {problems[:10]}"
+    return dict(counts)
 
 
 def check_commerce_totals(store: Store) -> int:

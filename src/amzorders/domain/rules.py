@@ -861,6 +861,8 @@ def plan_cancel(order: CommerceOrder, *, amazon_status: str, reason: str, now: d
         )
     if order.state == "holded":
         raise NotAllowedError(f"Order {number} is on hold; release the hold before canceling it.")
+    if order.state == "closed":
+        raise NotAllowedError(f"Order {number} is closed (refunded in full); there is nothing left to cancel.")
     unrefunded = [i for i in order.items if i.qty_invoiced > i.qty_refunded]
     if unrefunded:
         raise NotAllowedError(
@@ -875,6 +877,8 @@ def plan_cancel(order: CommerceOrder, *, amazon_status: str, reason: str, now: d
         if open_qty > 0:
             item.qty_canceled += open_qty
             lines.append((item.order_item_id, item.sku, open_qty))
+    if not lines:
+        raise NotAllowedError(f"Order {number} has nothing left to cancel.")
     canceled_amount = max(Decimal(0), order.grand_total - order.total_invoiced - order.total_canceled)
     updated.total_canceled += canceled_amount
     return CancelPlan(
