@@ -918,11 +918,17 @@ def cancellation_payload(facts: AmazonOrderFacts, order: CommerceOrder, memo_num
     from amzorders.domain.codes import CANCEL_REASON_OF_ADJUSTMENT
 
     reason = CANCEL_REASON_OF_ADJUSTMENT.get(plan.reason, "GeneralAdjustment")
+    parts = dict(plan.parts)
+    currency = order.currency
     return {
         "amazon_order_id": facts.amazon_order_id,
         "marketplace_id": facts.marketplace_id,
         "merchant_order_id": order.increment_id,
-        "items": [{"order_item_id": oid, "reason": reason} for oid in plan.cancels],
+        # ``parts``: the credit memo's ledger (as in a refund action), so later credit memos
+        # of the order know what this one took; not sent to Amazon.
+        "items": [{"order_item_id": oid, "reason": reason,
+                   "parts": {kind: _exact_text(amount, currency) for kind, amount in parts.get(oid, ())}}
+                  for oid in plan.cancels],
         "credit_memo": memo_number,
     }
 

@@ -142,7 +142,8 @@ class DocumentsRepository(StoreBase):
                   "GiftWrap": "GIFT_WRAP", "GiftWrapTax": "GIFT_WRAP_TAX"}
         totals: dict[tuple[str, str], Decimal] = {}
         for (payload_json,) in self.conn.execute(
-            "SELECT payload_json FROM outbox WHERE amazon_order_id = ? AND kind = 'refund'"
+            # A credit memo's cancellation (kind cancel) carries the memo's ledger too.
+            "SELECT payload_json FROM outbox WHERE amazon_order_id = ? AND kind IN ('refund', 'cancel')"
             " AND json_extract(coalesce(result_json, '{}'), '$.voided_at') IS NULL",
             (amazon_order_id,),
         ):
