@@ -100,10 +100,37 @@ def operator_actions(store: Store, sim: Simulator, rng: random.Random, tally: Co
         return
     for _ in range(count):
         order_id = rng.choice(mfn)
-        action = rng.choice(("invoice", "ship", "ship", "refund", "cancel"))
+        action = rng.choice(("invoice", "ship", "ship", "refund", "cancel", "invoice", "refund_item", "ship_item",
+                             "cancel_item"))
         try:
             if action == "invoice":
                 processing.invoice(ctx, order_id)
+            elif action == "ship_item":  # one item only: the order is partly shipped (and charged)
+                order = store.load_commerce_order(amazon_order_id=order_id)
+                items = [i for i in (order.items if order else []) if i.qty_to_ship]
+                if not items:
+                    raise NotAllowedError("nothing to ship")
+                item = rng.choice(items)
+                processing.ship(ctx, order_id, carrier="UPS", tracking=f"1Z{rng.randrange(10**16):016d}",
+                                items=[f"{item.order_item_id}={item.qty_to_ship}"])
+            elif action == "cancel_item":  # invoiced, nothing shipped: the credit memo is a cancellation
+                processing.invoice(ctx, order_id)
+                order = store.load_commerce_order(amazon_order_id=order_id)
+                items = [i for i in order.items if i.qty_to_ship] if order else []
+                if not items:
+                    raise NotAllowedError("nothing left to cancel")
+                item = rng.choice(items)
+                processing.refund(ctx, order_id, reason="NoInventory", items=[f"{item.order_item_id}={item.qty_to_ship}"])
+            elif action == "refund_item":
+                # One item's units: a cancellation when nothing shipped (Amazon charged
+                # nothing), else a refund cancelling the units never shipped.
+                order = store.load_commerce_order(amazon_order_id=order_id)
+                items = [i for i in (order.items if order else []) if i.qty_to_refund]
+                if not items:
+                    raise NotAllowedError("nothing invoiced to refund")
+                item = rng.choice(items)
+                processing.refund(ctx, order_id, reason=rng.choice(ADJUSTMENT_REASONS),
+                                  items=[f"{item.order_item_id}={item.qty_to_refund}"])
             elif action == "ship":
                 processing.ship(ctx, order_id, carrier="UPS", tracking=f"1Z{rng.randrange(10**16):016d}")
             elif action == "refund":
