@@ -127,9 +127,8 @@ def test_an_uncertain_rejection_is_marked_and_taken_back_only_when_dismissed(wor
     memo = processing.refund(ctx, order_id, reason="CustomerReturn")
     row_id = memo.outbox_ids[0]
     # An earlier submission's answer was lost: a rejection now may only be a second refusal.
-    store.conn.execute("UPDATE outbox SET result_json = '{\"maybe_sent\": true}' WHERE id = ?", (row_id,))
-    store.conn.commit()
     with store.transaction():
+        store.conn.execute("UPDATE outbox SET result_json = ? WHERE id = ?", ('{"maybe_sent": true}', row_id))
         store.finish_outbox_row(row_id, now=sim.now(), state="failed", last_error="Amazon rejected it: test")
     refusals.reverse_refused(store, "main", sim.now())
     assert store.load_commerce_order(amazon_order_id=order_id).total_refunded == memo.amount  # kept
