@@ -182,10 +182,11 @@ def _require_commerce(loaded: _Loaded, action: str) -> CommerceOrder:
 
 
 def _check_cancel_request(loaded: _Loaded, action: str, force: bool) -> str | None:
-    """An order whose buyer asked to cancel (an open cancellationRequest, Orders API
-    v2026-01-01) is neither shipped nor invoiced unless the operator insists (--force):
-    the request is answered by cancelling (Amazon's seller guidance: cancel such a request
-    before shipping). Returns the warning to show when forced."""
+    """An order whose buyer asked to cancel (an open ``cancellationRequest`` of the Orders
+    API v2026-01-01, not yet followed by a ``cancellationExecution``) is neither shipped
+    nor invoiced unless the operator insists (--force): the request is answered with
+    'cancel --reason BuyerCanceled' (a CancelReason of the acknowledgement feed). Our rule,
+    so that nobody ships what the buyer no longer wants; returns the warning when forced."""
     if not loaded.facts.buyer_cancel_requested:
         return None
     number = loaded.facts.increment_id or loaded.amazon_order_id
