@@ -280,3 +280,39 @@ def test_scrub_raw_order_keeps_accounting_fields_only():
 def test_older_than_must_be_a_number_of_days(world: World, cli):
     result = cli("--db", world.db_path, "purge-pii", "--older-than", "soon")
     assert result.exit_code == 2 and "30d" in result.stderr
+
+
+def test_purge_blanks_set_aside_notification_bodies_of_purged_buyers(world: World):
+    """listen's poison messages may quote a buyer (ORDER_CHANGE carries DestinationPostalCode):
+    purge-pii blanks the body when it names a purged order, or when it is past retention."""
+    now = datetime.now().astimezone()
+    store = world.open()
+    try:
+        due = store.orders_due_for_pii_purge(now - timedelta(days=30))
+        stored = {r[0] for r in store.conn.execute("SELECT amazon_order_id FROM amazon_orders")}
+        kept = sorted(stored - set(due))
+        assert due and kept
+
+        def body(order_id: str) -> str:
+            return json.dumps({"Payload": {"OrderChangeNotification": {
+                "AmazonOrderId": order_id, "Summary": {"DestinationPostalCode": "98101"}}}})
+
+        with store.transaction():
+            store.set_aside_message(account="main", message_id="m-due", notification_id="n1", body=body(due[0]),
+                                    reason="not in Amazon's shape", receive_count=1, now=now)
+            store.set_aside_message(account="main", message_id="m-kept", notification_id="n2", body=body(kept[0]),
+                                    reason="not in Amazon's shape", receive_count=1, now=now)
+            store.set_aside_message(account="main", message_id="m-old", notification_id="n3", body=body(kept[1]),
+                                    reason="not in Amazon's shape", receive_count=1, now=now - timedelta(days=31))
+        bodies = {p.message_id: store.poison_body(p.id) for p in store.poison_messages("main")}
+        assert all(bodies.values())
+
+        report = purge_pii(store, older_than_days=30, now=now)
+
+        assert due[0] in report.order_ids and report.poison_bodies_blanked == 2
+        assert "2 set-aside notification message(s) blanked" in report.summary()
+        after = {p.message_id: store.poison_body(p.id) for p in store.poison_messages("main")}
+        assert after == {"m-due": "", "m-kept": bodies["m-kept"], "m-old": ""}  # the rows stay, listed
+        assert purge_pii(store, older_than_days=30, now=now).poison_bodies_blanked == 0
+    finally:
+        store.close()

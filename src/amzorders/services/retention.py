@@ -25,6 +25,7 @@ class PurgeReport:
     order_ids: list[str] = field(default_factory=list)  # purged (or, in a dry run, due)
     compacted: bool = False  # VACUUM + WAL truncation done after the purge
     warning: str | None = None  # what kept the file from being compacted
+    poison_bodies_blanked: int = 0  # set-aside notification bodies blanked (listen's poison messages)
 
     @property
     def count(self) -> int:
@@ -34,7 +35,10 @@ class PurgeReport:
         scope = f"orders shipped/delivered or cancelled more than {self.older_than_days} days ago"
         if self.dry_run:
             return f"{self.count} order(s) due for a buyer data purge ({scope}); nothing changed (dry run)"
-        return f"Buyer personal data purged from {self.count} order(s) ({scope})"
+        text = f"Buyer personal data purged from {self.count} order(s) ({scope})"
+        if self.poison_bodies_blanked:
+            text += f"; {self.poison_bodies_blanked} set-aside notification message(s) blanked"
+        return text
 
 
 def purge_pii(
@@ -58,7 +62,9 @@ def purge_pii(
         report.order_ids = due
         return report
     report.order_ids = store.purge_order_pii(due, now)
-    if report.order_ids:
+    # listen's set-aside messages may quote the same buyers (ORDER_CHANGE carries the postal code).
+    report.poison_bodies_blanked = store.scrub_poison_bodies(cutoff, report.order_ids)
+    if report.order_ids or report.poison_bodies_blanked:
         report.warning = store.compact_after_purge()
         report.compacted = report.warning is None
     return report

@@ -78,3 +78,24 @@ class NotificationsRepository(StoreBase):
             (to_iso(now), poison_id, account),
         )
         return cursor.rowcount == 1
+
+    def scrub_poison_bodies(self, cutoff: datetime, amazon_order_ids: list[str]) -> int:
+        """Blank the bodies of set-aside messages that may hold buyer data past its retention.
+
+        An ORDER_CHANGE payload carries the buyer's DestinationPostalCode
+        (notifications/OrderChangeNotification.json), and a message that is not in
+        Amazon's shape may carry anything, so a body is blanked when it names an order
+        whose buyer data was just purged, or when it was set aside before the retention
+        cutoff. The row itself (id, reason, dates) stays: the operator still sees that a
+        message was set aside. Returns how many bodies were blanked."""
+        with self.transaction():
+            blanked = self.conn.execute(
+                "UPDATE notifications_poison SET body = '' WHERE body <> '' AND set_aside_at <= ?",
+                (to_iso(cutoff),),
+            ).rowcount
+            for amazon_order_id in amazon_order_ids:
+                blanked += self.conn.execute(
+                    "UPDATE notifications_poison SET body = '' WHERE body <> '' AND instr(body, ?) > 0",
+                    (amazon_order_id,),
+                ).rowcount
+        return blanked
