@@ -267,6 +267,7 @@ def follow_finished_feed(
         report.errors.append(_describe(error))  # the next sync's follow_feeds asks getFeed
         return report
     _apply_feed_outcome(store, client, feed_id, status, document, records, now, report)
+    _undo_refused(store, account, now, report)  # what Amazon refused in it is taken back at once
     return report
 
 
