@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from conftest import write_account_config
+from serve_support import endpoint, start_serve
 from amzorders.simulator import Simulator
 from amzorders.simulator.notifications import AWS_REGION, AWS_TEST_CREDENTIALS, DEFAULT_QUEUE
 from amzorders.store import Store
@@ -474,17 +475,10 @@ def test_listen_once_works_on_the_built_in_simulator_without_credentials(cli, am
 
 @pytest.mark.slow
 def test_simulator_serve_prints_a_config_that_listen_works_with(cli, amzorders_home, tmp_path, aws_env, monkeypatch):
-    process = subprocess.Popen(
+    process, lines = start_serve(
         [sys.executable, "-m", "amzorders", "simulator", "serve", "--port", "0", "--orders", "20",
-         "--state", str(tmp_path / "served.json")],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+         "--state", str(tmp_path / "served.json")])
     try:
-        lines = []
-        while process.stderr is not None:
-            line = process.stderr.readline()
-            lines.append(line)
-            if "Ctrl-C" in line or not line:
-                break
         text = "".join(lines)
         config = text.split("(amzorders --config FILE ...):\n", 1)[1].split("For 'amzorders listen'", 1)[0]
         assert "[notifications]" in config
@@ -496,7 +490,7 @@ def test_simulator_serve_prints_a_config_that_listen_works_with(cli, amzorders_h
         (amzorders_home / "config.toml").write_text(config)
         (amzorders_home / "config.toml").chmod(0o600)
         assert cli("notifications", "setup").exit_code == 0
-        base_url = next(l.split()[-1] for l in lines if "SP-API endpoint" in l)
+        base_url = endpoint(lines)
         added = requests.post(base_url + "/_sim/orders", json={"count": 2, "status": "UNSHIPPED"}, timeout=60).json()
         result = cli("listen", "--once", "--json")
         assert result.exit_code == 0, result.output

@@ -4,9 +4,7 @@ routes and the `simulator serve` command."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -17,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from amzorders.simulator import SIMULATOR_CREDENTIALS, Simulator
+from serve_support import endpoint, start_serve
 from test_simulator_support import (  # noqa: F401 - fixtures
     Api,
     api,
@@ -278,20 +277,13 @@ def test_serve_command_registers_and_prints_how_to_connect(tmp_path: Path) -> No
 
     code = ("import typer, sys; from amzorders.cli.simulator_cmd import register; app = typer.Typer(); "
             "app.callback()(lambda: None); register(app); app()")
-    process = subprocess.Popen(
+    process, lines = start_serve(
         [sys.executable, "-c", code, "simulator", "serve", "--port", "0", "--orders", "20",
-         "--state", str(tmp_path / "s.json")],
-        stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "200"})
+         "--state", str(tmp_path / "s.json")])
     try:
-        lines = []
-        while process.stderr is not None:
-            line = process.stderr.readline()
-            lines.append(line)
-            if "Ctrl-C" in line or not line:
-                break
         text = "".join(lines)
         assert SIMULATOR_CREDENTIALS["client_id"] in text
-        base_url = next(l.split()[-1] for l in lines if "SP-API endpoint" in l)
+        base_url = endpoint(lines)
         token = requests.post(base_url + "/auth/o2/token", timeout=60,
                               data={"grant_type": "refresh_token", **SIMULATOR_CREDENTIALS}).json()["access_token"]
         page = requests.get(base_url + "/orders/2026-01-01/orders", params={"createdAfter": OLD}, timeout=60,
