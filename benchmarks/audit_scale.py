@@ -3,9 +3,11 @@ Amazon's searchOrders quota makes the same audit take for real.
 
     .venv/bin/python benchmarks/audit_scale.py [--quick] [--sizes 10000,100000,1000000]
 
-Each N: a store of N orders imported by the importer from the simulator's pages (ingest.py's
-page cache, cloned with fresh ids; built once per N in a child and cached in
-benchmarks/out/audit-store-N.db), then `services.audit.audit` in a fresh child whose
+Each N: a store of N orders as the importer writes them from the simulator's pages (ingest.py's
+page cache of ~10,000 orders, cloned with fresh ids; built once per N in a child and cached
+in benchmarks/out/imported-N-<code>.db: one copy of the pages through the importer, more
+by cloning that store's rows in bulk SQL with the clones' ids, see build_cloned;
+1,000,000 in minutes instead of an hour), then `services.audit.audit` in a fresh child whose
 "Amazon" replays the same pages in memory-flat fashion (one page at a time, rate limits
 off), so the time is the audit's own work: parse each page, look it up in the store, keep
 the seen ids in the temp table, and read the store's side by keyset pages. Peak RSS is
@@ -50,14 +52,152 @@ def store_path(n: int) -> Path:
     return OUT_DIR / f"imported-{n}-{code_fingerprint()}.db"
 
 
+# Tables the importer writes for an order (the base store holds nothing else: checked).
+_CLONED = ("amazon_orders", "amazon_order_items", "commerce_orders", "commerce_order_items", "status_history",
+           "invoices", "invoice_items", "shipments", "shipment_items")
+# Foreign keys to a cloned table's id: each copy shifts them with that table's ids.
+_REFERENCES = {"order_id": "commerce_orders", "invoice_id": "invoices", "shipment_id": "shipments"}
+_SEQUENCES = {"order": "commerce_orders", "invoice": "invoices", "shipment": "shipments"}
+
+
+def build_cloned(n: int) -> None:
+    """The store of ``n`` orders without importing them all: the base store (one copy of
+    the cached pages, ingest.base_count() orders, through the real importer), then its
+    rows copied in bulk SQL as ingest.cloned_pages copies the pages (full copies, then the
+    first orders of one more), each copy's order ids exactly those cloned_pages gives it,
+    so the replayed pages and the store hold the same orders, row for row as the importer
+    writes them: ids shifted by the table's size per copy, commerce/invoice/shipment
+    numbers by the sequence's value, the compressed raw JSON re-packed with the new
+    orderId, the search text's ids replaced. Checked against a store the importer built
+    from the same 20,000 cloned orders: the same rows (but ids and import times)."""
+    import re
+    import sqlite3
+
+    from ingest import base_count, clone_order_id
+
+    from amzorders.store import rawjson
+
+    per_copy = base_count()
+    base = store_path(per_copy)
+    build(per_copy)
+    target = store_path(n)
+    partial = target.with_suffix(".partial")
+    partial.unlink(missing_ok=True)
+    shutil.copyfile(base, partial)
+    conn = sqlite3.connect(partial, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = OFF")  # a throw-away build: no crash safety needed
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute("PRAGMA cache_size = -262144")
+    conn.execute("ATTACH DATABASE ? AS base", (str(base),))
+    tables = [r[0] for r in conn.execute(
+        "SELECT name FROM base.sqlite_master WHERE type = 'table' AND sql NOT LIKE 'CREATE VIRTUAL%'"
+        " AND name NOT LIKE 'order_search_%' AND name NOT IN ('schema_migrations', 'sequences')")]
+    for t in tables:
+        if t not in _CLONED and conn.execute(f"SELECT 1 FROM base.{t} LIMIT 1").fetchone():
+            raise RuntimeError(f"the base store has rows in {t}, which build_cloned does not clone")
+    size = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM base.{t}").fetchone()[0] for t in _CLONED}
+    if size["amazon_orders"] != per_copy or conn.execute("SELECT count(*) FROM base.amazon_orders").fetchone()[0] != per_copy:
+        raise RuntimeError("the base store's orders are not ids 1..N in page order")
+    numbers = {t: conn.execute(f"SELECT coalesce(max(CAST(increment_id AS INTEGER)), 0) FROM base.{t}").fetchone()[0]
+               for t in _SEQUENCES.values()}
+    sequences = dict(conn.execute("SELECT name, value FROM base.sequences"))
+    for name, t in _SEQUENCES.items():
+        if sequences.get(name, 0) != numbers[t]:
+            raise RuntimeError(f"sequence {name} is not the last {t} number")
+
+    def raw_clone(packed: bytes, order_id: str) -> bytes:
+        raw = rawjson.unpack(packed)
+        raw["orderId"] = order_id
+        return rawjson.pack(raw)
+
+    def comment_clone(comment: str, copy: int) -> str:
+        # History comments that name ids: "Commerce order 000000001 created from Amazon
+        # order 304-8203730-6011301." (the importer's wording; the others name none).
+        comment = re.sub(r"\b\d{3}-\d{7}-\d{7}\b", lambda m: clone_order_id(m.group(0), copy), comment)
+        return re.sub(r"(?<=^Commerce order )\d+", lambda m: number(m.group(0), copy, numbers["commerce_orders"]), comment)
+
+    def number(x: str, copy: int, step: int) -> str:
+        return f"{int(x) + copy * step:0{len(x)}d}"
+
+    conn.create_function("clone_id", 2, clone_order_id, deterministic=True)
+    conn.create_function("comment_clone", 2, comment_clone, deterministic=True)
+    conn.create_function("raw_clone", 2, raw_clone, deterministic=True)
+    conn.create_function("number", 3, number, deterministic=True)
+    columns = {t: [r[1] for r in conn.execute(f"PRAGMA base.table_info({t})")] for t in _CLONED}
+    # The rows of a partial copy's first ``r`` orders (the pages' order is the ids' order).
+    prefix = {
+        "amazon_orders": "id <= {r}",
+        "commerce_orders": "amazon_order_id IN (SELECT amazon_order_id FROM base.amazon_orders WHERE id <= {r})",
+    }
+    in_commerce = "order_id IN (SELECT id FROM base.commerce_orders WHERE " + prefix["commerce_orders"] + ")"
+    for t in ("amazon_order_items", "status_history"):
+        prefix[t] = prefix["commerce_orders"]
+    for t in ("commerce_order_items", "invoices", "shipments"):
+        prefix[t] = in_commerce
+    prefix["invoice_items"] = "invoice_id IN (SELECT id FROM base.invoices WHERE " + in_commerce + ")"
+    prefix["shipment_items"] = "shipment_id IN (SELECT id FROM base.shipments WHERE " + in_commerce + ")"
+    conn.execute("BEGIN")
+    copy, produced = 1, per_copy
+    while produced < n:
+        r = min(per_copy, n - produced)
+        for t in _CLONED:
+            exprs = []
+            for c in columns[t]:
+                if c == "id":
+                    exprs.append(f"id + {copy * size[t]}")
+                elif c == "amazon_order_id":
+                    exprs.append(f"clone_id(amazon_order_id, {copy})")
+                elif c in _REFERENCES:
+                    exprs.append(f"{c} + {copy * size[_REFERENCES[c]]}")
+                elif c == "outbox_id":
+                    exprs.append("NULL")  # the base has no outbox rows (checked above)
+                elif c == "increment_id":
+                    exprs.append(f"number(increment_id, {copy}, {numbers[t]})")
+                elif c == "comment" and t == "status_history":
+                    exprs.append(f"comment_clone(comment, {copy})")
+                elif c == "raw_zlib":
+                    exprs.append(f"CASE WHEN raw_zlib IS NULL THEN NULL ELSE raw_clone(raw_zlib, clone_id(amazon_order_id, {copy})) END")
+                else:
+                    exprs.append(c)
+            where = f" WHERE {prefix[t].format(r=r)}" if r < per_copy else ""
+            conn.execute(f"INSERT INTO main.{t} ({', '.join(columns[t])}) SELECT {', '.join(exprs)} FROM base.{t}{where} ORDER BY id")
+        conn.execute(
+            f"""INSERT INTO main.order_search (rowid, text)
+                SELECT s.rowid + {copy * size['amazon_orders']},
+                       CASE WHEN c.increment_id IS NULL THEN replace(s.text, a.amazon_order_id, clone_id(a.amazon_order_id, {copy}))
+                            ELSE replace(replace(s.text, a.amazon_order_id, clone_id(a.amazon_order_id, {copy})),
+                                         c.increment_id, number(c.increment_id, {copy}, {numbers['commerce_orders']})) END
+                FROM base.order_search s JOIN base.amazon_orders a ON a.id = s.rowid
+                LEFT JOIN base.commerce_orders c ON c.amazon_order_id = a.amazon_order_id
+                WHERE s.rowid <= {r} ORDER BY s.rowid""")
+        produced += r
+        copy += 1
+        if copy % 10 == 0:
+            print(f"  cloned {produced:,} orders", file=sys.stderr, flush=True)
+    for name, t in _SEQUENCES.items():
+        conn.execute(f"UPDATE sequences SET value = (SELECT coalesce(max(CAST(increment_id AS INTEGER)), 0) FROM main.{t})"
+                     " WHERE name = ?", (name,))
+    conn.execute("COMMIT")
+    conn.execute("DETACH DATABASE base")
+    conn.execute("ANALYZE")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.close()
+    partial.replace(target)
+
+
 def build(n: int) -> None:
-    from ingest import cloned_pages
+    """The store of ``n`` orders: through the importer up to one copy of the cached pages;
+    beyond that cloned in bulk (build_cloned; the importer would take an hour at 1,000,000)."""
+    from ingest import base_count, cloned_pages
 
     from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter
     from amzorders.store import Store
 
     target = store_path(n)
     if target.exists():
+        return
+    if n > base_count():
+        build_cloned(n)
         return
     partial = target.with_suffix(".partial")
     partial.unlink(missing_ok=True)
@@ -161,7 +301,7 @@ def measure(sizes: list[int]) -> tuple[list[Goal], str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="10,000 and 30,000 orders")
-    parser.add_argument("--sizes", help="comma-separated order counts (default 10000,100000)")
+    parser.add_argument("--sizes", help="comma-separated order counts (default 10000,100000; 1000000 for the goal)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:

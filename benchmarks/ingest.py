@@ -73,6 +73,25 @@ def base_pages():
             yield json.loads(line)
 
 
+def clone_order_id(order_id: str, copy: int) -> str:
+    """The id of ``order_id`` in copy ``copy`` of the base pages (0: itself). Order ids look
+    like 113-7463255-6283687: the first group varies per copy, the middle one every 10
+    copies, and the last one per copy too (shifting only the first two let 2 in 10,000
+    clones hit another base order's id). Distinctness is not assumed: the stores built
+    from these pages have amazon_order_id UNIQUE and audit_scale checks the count."""
+    if not copy:
+        return order_id
+    head, mid, tail = order_id.split("-")
+    mid = f"{(int(mid) + 7919 * (copy // 10)) % 10_000_000:07d}"
+    tail = f"{(int(tail) + 104_729 * copy) % 10_000_000:07d}"
+    return f"{(int(head) + 100 * copy) % 1000:03d}-{mid}-{tail}"
+
+
+def base_count() -> int:
+    """How many orders the cached pages hold (one copy of cloned_pages)."""
+    return sum(len(page) for page in base_pages())
+
+
 def cloned_pages(n: int):
     """Pages totalling ``n`` orders: the base set, then copies with fresh order ids."""
     produced = 0
@@ -83,13 +102,8 @@ def cloned_pages(n: int):
                 return
             page = page[: n - produced]
             if copy:
-                # Order ids look like 113-7463255-6283687: vary the first group per copy,
-                # and the middle one every 10 copies (past 100,000 orders the first group
-                # alone would repeat).
                 for order in page:
-                    head, mid, tail = order["orderId"].split("-")
-                    mid = f"{(int(mid) + 7919 * (copy // 10)) % 10_000_000:07d}"
-                    order["orderId"] = f"{(int(head) + 100 * copy) % 1000:03d}-{mid}-{tail}"
+                    order["orderId"] = clone_order_id(order["orderId"], copy)
             produced += len(page)
             yield page
         copy += 1

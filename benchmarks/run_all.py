@@ -1,6 +1,6 @@
 """Every performance goal of issues 15 and 14 measured in one run; writes benchmarks/README.md.
 
-    .venv/bin/python benchmarks/run_all.py [--quick] [--print-only]
+    .venv/bin/python benchmarks/run_all.py [--quick] [--print-only] [--only audit]
 
 Runs startup.py, store_scale.py, ingest.py, store_size.py and audit_scale.py (each through
 its ``measure`` function, with its own subprocesses), then writes benchmarks/README.md:
@@ -8,7 +8,8 @@ the machine and date, the goal table (measured value, goal, met or MISSED for ev
 and each script's tables. Timings of commands alternate with a bare Typer hello-world
 round after round (medians, ratios within one round), so a loaded machine slows both
 alike. --quick uses smaller sizes (100,000-order store, 10,000/30,000 audits...) and says
-so in the file; --print-only prints instead of writing the file.
+so in the file; --print-only prints instead of writing the file; --only SECTION measures
+one section (e.g. the 1,000,000-order audit) and replaces just its rows and text.
 
 When a PostgreSQL server answers (--pg-url, default postgresql://postgres@127.0.0.1/postgres;
 --no-postgres skips it), postgres.py's goals of issue 14 are measured too: read latency
@@ -96,6 +97,50 @@ def commit() -> str:
     return proc.stdout.strip() or "unknown"
 
 
+# --only: section name -> (its title, how its goal rows begin in the goal table).
+SECTION_KEYS = {"startup": "Start-up", "list": "List and show on a big store", "ingest": "Ingest",
+                "size": "Store size", "audit": "Audit"}
+GOAL_PREFIXES = {"Start-up": ("| `amzorders ", "| no command imports"), "List and show on a big store": ("| `list` (table)", "| `show` (table)"),
+                 "Ingest": ("| ingest ",), "Store size": ("| store size ",), "Audit": ("| `audit` ",)}
+
+
+def update_section(title: str, goals: list, report: str, started: str, load_before: tuple[float, float, float],
+                   args: argparse.Namespace) -> None:
+    """Replace one section's goal rows and its "## title" text in the existing README,
+    with a line saying when and under what load that section was measured."""
+    old = README.read_text().splitlines()
+    prefixes = GOAL_PREFIXES[title]
+    rows = table(GOAL_HEADERS, [g.row() for g in goals]).splitlines()[2:]
+    at = [i for i, line in enumerate(old) if line.startswith(prefixes)]
+    if not at:
+        raise SystemExit(f"benchmarks/README.md has no goal rows for {title}: run run_all.py without --only")
+    lines = old[:at[0]] + rows + [line for i, line in enumerate(old[at[0]:], at[0]) if i not in at]
+    # The table's column widths came from the other rows: re-pad the whole table.
+    start = next(i for i, line in enumerate(lines) if line.startswith("| what"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    cells = [[c.strip() for c in line.strip("|").split("|")] for line in lines[start:end] if not line.startswith("|-")]
+    lines[start:end] = table(cells[0], cells[1:]).splitlines()
+    verdicts = [c[-1] for c in cells[1:]]
+    head = next(i for i, line in enumerate(lines) if line.startswith("## Goals"))
+    lines[head] = f"## Goals (issues 15 and 14): {verdicts.count('met')} of {len(verdicts)} met"
+    load = os.getloadavg()
+    sizes = f" --audit-sizes {args.audit_sizes}" if args.audit_sizes else ""
+    note = (f"- Section {title} and its goal rows: re-measured alone by `run_all.py --only "
+            f"{next(k for k, v in SECTION_KEYS.items() if v == title)}{sizes}` at commit {commit()}, "
+            f"{started} to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at the start "
+            f"{load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, at the end {load[0]:.1f}/{load[1]:.1f}/{load[2]:.1f}.")
+    machine_end = next(i for i in range(lines.index("## Machine") + 1, len(lines)) if lines[i].startswith("## "))
+    lines = [line for line in lines[:machine_end] if not line.startswith(f"- Section {title} and")] + lines[machine_end:]
+    machine_end = next(i for i in range(lines.index("## Machine") + 1, len(lines)) if lines[i].startswith("## "))
+    lines.insert(machine_end - 1, note)
+    sec = lines.index(f"## {title}")
+    sec_end = next(i for i in range(sec + 1, len(lines)) if lines[i].startswith("## "))
+    lines[sec:sec_end] = [f"## {title}", "", *report.splitlines(), ""]
+    README.write_text("\n".join(lines) + "\n")
+    print(f"updated {title} in {README}", file=sys.stderr)
+    print(table(GOAL_HEADERS, [g.row() for g in goals]))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes (a shorter run)")
@@ -106,6 +151,9 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL goals")
     parser.add_argument("--pg-race", type=int, default=2_000, help="orders the sync imports while operators race it")
     parser.add_argument("--audit-sizes", help="order counts for audit_scale.py (default 10000,1000000; --quick 10000,30000)")
+    parser.add_argument("--only", choices=sorted(SECTION_KEYS),
+                        help="measure one section and replace only its goal rows and its section in the existing "
+                             "benchmarks/README.md (the rest keeps its earlier run; the file says which)")
     args = parser.parse_args()
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     load_before = os.getloadavg()
@@ -121,7 +169,9 @@ def main() -> None:
         ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
         ("Audit", lambda: audit_scale.measure(audit_sizes)),
     ]
-    if not args.no_postgres and pg_answers(args.pg_url):
+    if args.only:
+        sections = [(t, r) for t, r in sections if t == SECTION_KEYS[args.only]]
+    elif not args.no_postgres and pg_answers(args.pg_url):
         sections.append(("PostgreSQL vs SQLite (issue 14)", lambda: postgres.measure(
             args.pg_url, orders=100_000 if q else 1_000_000, ingest_orders=ingest_sizes[0], race_orders=args.pg_race,
             runs=5)))
@@ -131,6 +181,9 @@ def main() -> None:
         section_goals, report = run()
         goals.extend(section_goals)
         reports.append(f"## {title}\n\n{report}\n")
+    if args.only:
+        update_section(sections[0][0], goals, reports[0], started, load_before, args)
+        return
     met = sum(g.met for g in goals)
     lines = [
         "# amzorders benchmarks",
