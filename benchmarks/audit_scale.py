@@ -44,6 +44,13 @@ def code_fingerprint() -> str:
     # the compression. (Importer or mapping changes alter speed, rarely the rows.)
     for path in sorted(src / "store" / f"{name}.py" for name in ("orders", "documents", "migrations", "rawjson")):
         digest.update(path.read_bytes())
+    # And the benchmark's own code that picks the orders and builds the store.
+    import inspect
+
+    import ingest
+
+    for function in (ingest.clone_order_id, ingest.cloned_pages, build, build_cloned):
+        digest.update(inspect.getsource(function).encode())
     return digest.hexdigest()[:10]
 
 

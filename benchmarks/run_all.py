@@ -182,7 +182,7 @@ def main() -> None:
         goals.extend(section_goals)
         reports.append(f"## {title}\n\n{report}\n")
     if args.only:
-        update_section(sections[0][0], goals, reports[0], started, load_before, args)
+        update_section(sections[0][0], goals, report, started, load_before, args)
         return
     met = sum(g.met for g in goals)
     lines = [
