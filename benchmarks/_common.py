@@ -125,6 +125,14 @@ def print_goals(goals: Sequence[Goal]) -> None:
     print(table(GOAL_HEADERS, [g.row() for g in goals]))
 
 
+def print_report(goals: Sequence[Goal], report: str) -> None:
+    """What a benchmark script prints on its own: the machine, its report, its goal rows."""
+    print(f"# {machine()}")
+    print(report)
+    print()
+    print_goals(goals)
+
+
 def peak_rss_mib() -> float:
     """This process's peak resident set (VmHWM) in MiB. Not ru_maxrss: Linux carries that
     over exec from the parent, so a big parent would hide a small child's own peak."""

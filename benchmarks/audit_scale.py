@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT_DIR, PYTHON, Goal, machine, peak_rss_mib, print_goals, table  # noqa: E402
+from _common import Goal, OUT_DIR, PYTHON, peak_rss_mib, print_report, table  # noqa: E402
 
 RSS_GOAL_MIB = 100
 ACCOUNT = "bench"
@@ -316,10 +316,7 @@ def main() -> None:
         return
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000, 30_000] if args.quick else [10_000, 100_000])
     goals, report = measure(sizes)
-    print(f"# {machine()}")
-    print(report)
-    print()
-    print_goals(goals)
+    print_report(goals, report)
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import OUT_DIR, PYTHON, Goal, SimulatorProcess, machine, peak_rss_mib, print_goals, table  # noqa: E402
+from _common import Goal, OUT_DIR, PYTHON, SimulatorProcess, peak_rss_mib, print_report, table  # noqa: E402
 
 BASE_ORDERS = 10_000
 PAGES_CACHE = OUT_DIR / f"pages-{BASE_ORDERS}.jsonl"  # one page per line
@@ -243,10 +243,7 @@ def main() -> None:
         return
     sizes = [2_000, 10_000] if args.quick else [10_000, 100_000]
     goals, report = measure_all(sizes)
-    print(f"# {machine()}")
-    print(report)
-    print()
-    print_goals(goals)
+    print_report(goals, report)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HELLO, PYTHON, Goal, clean_env, machine, print_goals, run_timed, table  # noqa: E402
+from _common import Goal, HELLO, PYTHON, clean_env, machine, print_report, run_timed, table  # noqa: E402
 
 # Never needed at start-up by any command these scripts time (read commands, --help).
 ALWAYS_FORBIDDEN = (
@@ -169,10 +169,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer timing rounds")
     args = parser.parse_args()
     goals, report = measure(args.quick)
-    print(f"# {machine()}")
-    print(report)
-    print()
-    print_goals(goals)
+    print_report(goals, report)
     if not goals[-1].met:
         sys.exit(1)
 

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import HELLO, OUT_DIR, PYTHON, Goal, clean_env, machine, print_goals, run_timed, table  # noqa: E402
+from _common import Goal, HELLO, OUT_DIR, PYTHON, clean_env, print_report, run_timed, table  # noqa: E402
 
 MARKETPLACES = [  # (id, currency, country, name, weight)
     ("ATVPDKIKX0DER", "USD", "US", "Amazon.com", 50), ("A2EUQ1WTGCTBG2", "CAD", "CA", "Amazon.ca", 8),
@@ -257,10 +257,7 @@ def main() -> None:
     orders = args.orders or (100_000 if args.quick else 1_000_000)
     runs = args.runs or (3 if args.quick else 9)
     goals, report = measure(orders, runs)
-    print(f"# {machine()}")
-    print(report)
-    print()
-    print_goals(goals)
+    print_report(goals, report)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import PYTHON, Goal, machine, print_goals, table  # noqa: E402
+from _common import Goal, PYTHON, print_report, table  # noqa: E402
 
 GOAL_BYTES = 2_500
 
@@ -60,10 +60,7 @@ def main() -> None:
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else ([10_000] if args.quick else [10_000, 100_000])
     goals, report = measure(sizes)
-    print(f"# {machine()}")
-    print(report)
-    print()
-    print_goals(goals)
+    print_report(goals, report)
 
 
 if __name__ == "__main__":

@@ -262,11 +262,8 @@ def deliver(store, client, account, now: datetime, row_ids: list[int] | None, re
             box._release_for_person(store, record, claim, now, error, report)
         except AmazonRejectedError as error:
             report.sent.append(record.id)
-            why = box._rejection_text(error)
-            if store.finish_outbox_row(record.id, now=now, state="failed", claim=claim, attempts_increment=1,
-                                       last_error=why, request_id=error.request_id, sent=True,
-                                       meta={"report": box._error_meta(error)}):
-                report.failed.append((record.id, why))
+            why = box._fail_rejected(store, record, claim, now, error, report)
+            if why is not None:
                 _note_history(store, record, False, why)
         except AmazonUnavailableError as error:
             if getattr(error, "maybe_delivered", True):

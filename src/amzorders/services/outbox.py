@@ -390,12 +390,7 @@ def _send_shipment(store, client: OutboxClient, account, row_id: int, now: datet
                 # fail on a guess; try again later.
                 _back_off(store, record, claim, now, error, report, maybe_sent=True)
                 return
-        why = _rejection_text(error)
-        if store.finish_outbox_row(
-            record.id, now=now, state="failed", claim=claim, attempts_increment=1, last_error=why,
-            request_id=error.request_id, sent=True, meta={"report": _error_meta(error)},
-        ):
-            report.failed.append((record.id, why))
+        _fail_rejected(store, record, claim, now, error, report)
     except AmazonUnavailableError as error:
         report.sent.append(record.id)
         _back_off(store, record, claim, now, error, report, maybe_sent=bool(getattr(error, "maybe_delivered", True)))
@@ -442,14 +437,9 @@ def _send_feed(
         return
     except AmazonRejectedError as error:
         # createFeed refused the request itself (not a message): for every row of the batch.
-        why = _rejection_text(error)
         for record in batch:
             report.sent.append(record.id)
-            if store.finish_outbox_row(
-                record.id, now=now, state="failed", claim=claim, attempts_increment=1, last_error=why,
-                request_id=error.request_id, sent=True, meta={"report": _error_meta(error)},
-            ):
-                report.failed.append((record.id, why))
+            _fail_rejected(store, record, claim, now, error, report)
         return
     except AmazonUnavailableError as error:
         maybe_sent = bool(getattr(error, "maybe_delivered", True))
@@ -475,15 +465,35 @@ def _send_feed(
             # the doubt is over: this feed is the one to follow
             "sending": None, "maybe_sent": None, "maybe_sent_at": None, "checking": None,
         }
-        if store.finish_outbox_row(
-            record.id, now=now, state="submitted", claim=claim, attempts_increment=1, last_error=None,
-            new_feed_id=submitted.feed_id, feed_document_id=submitted.feed_document_id, sent=True, meta=meta,
-        ) or store.finish_outbox_row(
-            # our lease ran out and someone re-claimed it: the feed is out, so it wins over a retry
-            record.id, now=now, state="submitted", attempts_increment=1, last_error=None,
-            new_feed_id=submitted.feed_id, feed_document_id=submitted.feed_document_id, sent=True, meta=meta,
-        ):
-            report.submitted.append(record.id)
+        _mark_submitted(store, record, claim, now, submitted, meta, report)
+
+
+def _fail_rejected(store, record: OutboxRecord, claim: str, now: datetime, error: AmazonRejectedError,
+                   report: DeliveryReport) -> str | None:
+    """Amazon refused the request of this row for good: the row fails, if our claim still
+    holds. Returns the reason when it was written (None: someone else has the row)."""
+    why = _rejection_text(error)
+    if store.finish_outbox_row(
+        record.id, now=now, state="failed", claim=claim, attempts_increment=1, last_error=why,
+        request_id=error.request_id, sent=True, meta={"report": _error_meta(error)},
+    ):
+        report.failed.append((record.id, why))
+        return why
+    return None
+
+
+def _mark_submitted(store, record: OutboxRecord, claim: str, now: datetime, submitted, meta: dict,
+                    report: DeliveryReport) -> None:
+    """The row's feed is out: it is followed from now on."""
+    if store.finish_outbox_row(
+        record.id, now=now, state="submitted", claim=claim, attempts_increment=1, last_error=None,
+        new_feed_id=submitted.feed_id, feed_document_id=submitted.feed_document_id, sent=True, meta=meta,
+    ) or store.finish_outbox_row(
+        # our lease ran out and someone re-claimed it: the feed is out, so it wins over a retry
+        record.id, now=now, state="submitted", attempts_increment=1, last_error=None,
+        new_feed_id=submitted.feed_id, feed_document_id=submitted.feed_document_id, sent=True, meta=meta,
+    ):
+        report.submitted.append(record.id)
 
 
 # --- feed outcomes ---------------------------------------------------------------------

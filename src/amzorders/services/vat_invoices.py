@@ -137,11 +137,7 @@ def deliver(store, client, account, now: datetime, row_ids: list[int] | None, re
             continue
         except AmazonRejectedError as error:
             report.sent.append(record.id)
-            why = box._rejection_text(error)
-            if store.finish_outbox_row(record.id, now=now, state="failed", claim=claim, attempts_increment=1,
-                                       last_error=why, request_id=error.request_id, sent=True,
-                                       meta={"report": box._error_meta(error)}):
-                report.failed.append((record.id, why))
+            box._fail_rejected(store, record, claim, now, error, report)
             continue
         except AmazonUnavailableError as error:
             # A resend is harmless: Amazon refuses a second upload of the same invoice number.
@@ -155,14 +151,7 @@ def deliver(store, client, account, now: datetime, row_ids: list[int] | None, re
         report.feeds.append(submitted.feed_id)
         meta = {"feed": {"feed_id": submitted.feed_id, "feed_document_id": submitted.feed_document_id,
                          "message_id": 1, "feed_type": FEED_TYPE, "submitted_at": to_iso(now)}}
-        if store.finish_outbox_row(
-            record.id, now=now, state="submitted", claim=claim, attempts_increment=1, last_error=None,
-            new_feed_id=submitted.feed_id, feed_document_id=submitted.feed_document_id, sent=True, meta=meta,
-        ) or store.finish_outbox_row(
-            record.id, now=now, state="submitted", attempts_increment=1, last_error=None,
-            new_feed_id=submitted.feed_id, feed_document_id=submitted.feed_document_id, sent=True, meta=meta,
-        ):
-            report.submitted.append(record.id)
+        box._mark_submitted(store, record, claim, now, submitted, meta, report)
 
 
 def queue_existing(ctx, order_keys: list[str]) -> tuple[list[Any], list[str]]:
