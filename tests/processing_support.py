@@ -90,6 +90,14 @@ def seed(store: Store, orders: list[dict] | None = None) -> None:
     importer.store_page(orders if orders is not None else default_orders(), ImportResult())
 
 
+def seeded_store_file(path: Path) -> Path:
+    """A store file at ``path`` holding the default orders, closed (the WAL checkpointed)."""
+    store = Store.open(path)
+    seed(store)
+    store.close()
+    return path
+
+
 def context(store: Store, **kwargs) -> ProcessingContext:
     kwargs.setdefault("push", False)
     kwargs.setdefault("now", lambda: NOW)

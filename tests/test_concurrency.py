@@ -12,7 +12,7 @@ from amzorders.errors import AmzOrdersError
 from amzorders.services.importer import ImportResult, ImportSettings, OrderImporter
 from amzorders.services.processing import invoice, ship
 from amzorders.store import Store
-from processing_support import NOW, UNSHIPPED, context, make_order, seed
+from processing_support import NOW, UNSHIPPED, context, make_order, seeded_store_file
 
 
 def _race(path, action, workers=2):
@@ -42,10 +42,7 @@ def _race(path, action, workers=2):
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_two_operators_shipping_the_same_order_one_wins(tmp_path, attempt):
-    path = tmp_path / "orders.db"
-    store = Store.open(path)
-    seed(store)
-    store.close()
+    path = seeded_store_file(tmp_path / "orders.db")
 
     def ship_everything(store):
         return ship(context(store), UNSHIPPED, carrier="UPS", tracking=f"1Z999AA1012345678{attempt}", force=True)
@@ -67,10 +64,7 @@ def test_two_operators_shipping_the_same_order_one_wins(tmp_path, attempt):
 
 
 def test_two_operators_invoicing_at_once_never_invoice_twice(tmp_path):
-    path = tmp_path / "orders.db"
-    store = Store.open(path)
-    seed(store)
-    store.close()
+    path = seeded_store_file(tmp_path / "orders.db")
     outcomes = _race(path, lambda store: invoice(context(store), UNSHIPPED), workers=3)
     assert not [o for o in outcomes if isinstance(o, tuple)], outcomes
     assert sum(not isinstance(o, AmzOrdersError) for o in outcomes) == 1
@@ -87,10 +81,7 @@ def test_two_operators_invoicing_at_once_never_invoice_twice(tmp_path):
 def test_operators_work_while_a_long_import_writes(tmp_path):
     """Big import pages (each one write transaction) interleaved with operators' commands:
     every command succeeds, waiting on the busy timeout instead of failing."""
-    path = tmp_path / "orders.db"
-    store = Store.open(path)
-    seed(store)
-    store.close()
+    path = seeded_store_file(tmp_path / "orders.db")
     pages = [
         [make_order(f"222-{page:07d}-{i:07d}") for i in range(150)]
         for page in range(12)

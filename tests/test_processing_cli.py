@@ -6,19 +6,14 @@ import json
 
 import pytest
 
-from amzorders.store import Store
-from processing_support import PENDING, UNSHIPPED, dump_file, seed
+from processing_support import PENDING, UNSHIPPED, dump_file, seeded_store_file
 
 UPS = "1Z999AA10123456784"
 
 
 @pytest.fixture
 def db(tmp_path):
-    path = tmp_path / "orders.db"
-    store = Store.open(path)
-    seed(store)
-    store.close()
-    return path
+    return seeded_store_file(tmp_path / "orders.db")
 
 
 @pytest.fixture

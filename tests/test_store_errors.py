@@ -13,7 +13,7 @@ import pytest
 from amzorders.errors import ConcurrentChangeError, ExitCode
 from amzorders.services.processing import cancel
 from amzorders.store import Store
-from processing_support import UNSHIPPED, context, seed
+from processing_support import UNSHIPPED, context, seeded_store_file
 
 
 def _digest(path):
@@ -21,10 +21,7 @@ def _digest(path):
 
 
 def _seeded_store(path):
-    store = Store.open(path)
-    seed(store)
-    store.close()  # the last close checkpoints the WAL into the file
-    return path
+    return seeded_store_file(path)  # closed: the last close checkpoints the WAL into the file
 
 
 def _one_error_line(result) -> str:
