@@ -910,18 +910,25 @@ def reverse_credit_memo(order: CommerceOrder, items: Iterable[tuple[str, int]], 
     return _finish(updated, now)
 
 
+def _add_back(updated: CommerceOrder, items: Iterable[tuple[str, int]], counter: str,
+              room: Callable[[CommerceItem], int], refusal: Callable[[int, str], str]) -> None:
+    """Count a document's units again on ``updated`` (an undone reversal), refusing with
+    ``refusal(qty, sku)`` when an item no longer has ``room`` for them: the order changed
+    in between, and counting them would exceed what was ordered."""
+    for order_item_id, qty in items:
+        item = updated.item(order_item_id)
+        if item is None or qty > room(item):
+            raise NotAllowedError(refusal(qty, item.sku if item else order_item_id))
+        setattr(item, counter, getattr(item, counter) + qty)
+
+
 def reapply_credit_memo(order: CommerceOrder, items: Iterable[tuple[str, int]], total: Decimal,
                         now: datetime) -> CommerceOrder:
     updated = _copy(order)
     _closed_or_canceled(order, "refunded")
-    for order_item_id, qty in items:
-        item = updated.item(order_item_id)
-        if item is None or qty > item.qty_to_refund:
-            raise NotAllowedError(
-                f"The credit memo cannot be restored: order {order.increment_id} no longer has "
-                f"{qty} unit(s) of {item.sku if item else order_item_id} to refund. Make a new credit memo instead."
-            )
-        item.qty_refunded += qty
+    _add_back(updated, items, "qty_refunded", lambda item: item.qty_to_refund, lambda qty, sku: (
+        f"The credit memo cannot be restored: order {order.increment_id} no longer has "
+        f"{qty} unit(s) of {sku} to refund. Make a new credit memo instead."))
     if updated.total_refunded + total > updated.total_paid:
         raise NotAllowedError(
             f"The credit memo cannot be restored: {total} {order.currency} is more than can still be refunded on "
@@ -944,14 +951,9 @@ def reverse_shipment(order: CommerceOrder, items: Iterable[tuple[str, int]], now
 def reapply_shipment(order: CommerceOrder, items: Iterable[tuple[str, int]], now: datetime) -> CommerceOrder:
     updated = _copy(order)
     _closed_or_canceled(order, "shipped")
-    for order_item_id, qty in items:
-        item = updated.item(order_item_id)
-        if item is None or qty > item.qty_to_ship:
-            raise NotAllowedError(
-                f"The shipment cannot be confirmed again: order {order.increment_id} no longer has {qty} unit(s) "
-                f"of {item.sku if item else order_item_id} to ship. Ship what is left with a new 'amzorders ship'."
-            )
-        item.qty_shipped += qty
+    _add_back(updated, items, "qty_shipped", lambda item: item.qty_to_ship, lambda qty, sku: (
+        f"The shipment cannot be confirmed again: order {order.increment_id} no longer has {qty} unit(s) "
+        f"of {sku} to ship. Ship what is left with a new 'amzorders ship'."))
     return _finish(updated, now)
 
 
@@ -970,14 +972,10 @@ def reverse_cancel(order: CommerceOrder, units: Mapping[str, int], amount: Decim
 
 def reapply_cancel(order: CommerceOrder, units: Mapping[str, int], amount: Decimal, now: datetime) -> CommerceOrder:
     updated = _copy(order)
-    for order_item_id, qty in units.items():
-        item = updated.item(order_item_id)
-        open_qty = item.qty_ordered - item.qty_invoiced - item.qty_canceled - item.qty_shipped if item else 0
-        if item is None or qty > open_qty:
-            raise NotAllowedError(
-                f"The cancellation cannot be sent again: order {order.increment_id} has changed since (invoiced or "
-                f"shipped). Look at it with 'amzorders show {order.increment_id}'."
-            )
-        item.qty_canceled += qty
+    _add_back(updated, units.items(), "qty_canceled",
+              lambda item: item.qty_ordered - item.qty_invoiced - item.qty_canceled - item.qty_shipped,
+              lambda qty, sku: (
+                  f"The cancellation cannot be sent again: order {order.increment_id} has changed since (invoiced or "
+                  f"shipped). Look at it with 'amzorders show {order.increment_id}'."))
     updated.total_canceled += amount
     return _finish(updated, now)

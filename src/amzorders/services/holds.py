@@ -42,22 +42,16 @@ class HoldResult:
 def hold(store: Store, keys: list[str], reason: str | None, now: datetime) -> HoldResult:
     """Put the orders on hold. Every order is checked before any is changed."""
     reason = check_text(reason, "--reason", max_length=500)
-    plans = []
-    problems: list[str] = []
+
+    def refusal(order) -> str | None:
+        if order.state == "holded":
+            return f"order {order.increment_id} is on hold already"
+        if order.state in NOT_HOLDABLE:
+            raise NotAllowedError(f"order {order.increment_id} is {order.state}; only open orders can be put on hold")
+        return None
+
     result = HoldResult()
-    for key in _keys(keys):
-        try:
-            order = _commerce_order(store, key)
-            if order.state == "holded":
-                result.outcomes.append(HoldOutcome(key, "skipped", f"order {order.increment_id} is on hold already"))
-                continue
-            if order.state in NOT_HOLDABLE:
-                raise NotAllowedError(f"order {order.increment_id} is {order.state}; only open orders can be put on hold")
-            plans.append((key, order))
-        except AmzOrdersError as exc:
-            problems.append(f"  {key}: {exc.message}")
-    if problems:
-        raise NotAllowedError("Nothing was put on hold:\n" + "\n".join(problems))
+    plans = _plan(store, keys, refusal, result, "Nothing was put on hold")
     for key, order in plans:
         with store.transaction():
             held = replace(order, state="holded", status="holded", updated_at=now)
@@ -71,20 +65,12 @@ def hold(store: Store, keys: list[str], reason: str | None, now: datetime) -> Ho
 
 def unhold(store: Store, keys: list[str], now: datetime) -> HoldResult:
     """Release held orders to the state and status they had before."""
-    plans = []
-    problems: list[str] = []
+
+    def refusal(order) -> str | None:
+        return None if order.state == "holded" else f"order {order.increment_id} is not on hold"
+
     result = HoldResult()
-    for key in _keys(keys):
-        try:
-            order = _commerce_order(store, key)
-            if order.state != "holded":
-                result.outcomes.append(HoldOutcome(key, "skipped", f"order {order.increment_id} is not on hold"))
-                continue
-            plans.append((key, order))
-        except AmzOrdersError as exc:
-            problems.append(f"  {key}: {exc.message}")
-    if problems:
-        raise NotAllowedError("Nothing was released:\n" + "\n".join(problems))
+    plans = _plan(store, keys, refusal, result, "Nothing was released")
     for key, order in plans:
         with store.transaction():
             before_state, before_status = store.hold_before(order.id)
@@ -97,6 +83,27 @@ def unhold(store: Store, keys: list[str], now: datetime) -> HoldResult:
             store.add_history(order.amazon_order_id, "Order released from hold.", source="operator", status=released.status, entity_type="order", is_customer_notified=False, now=now)
         result.outcomes.append(HoldOutcome(key, "released", f"Order {order.increment_id} released ({released.status})."))
     return result
+
+
+def _plan(store: Store, keys: list[str], refusal, result: HoldResult, headline: str) -> list:
+    """Check every order before any is changed: ``refusal(order)`` returns why an order is
+    skipped (None: act on it) or raises why the whole command must stop. Every problem is
+    reported at once, and nothing changes when there is one."""
+    plans = []
+    problems: list[str] = []
+    for key in _keys(keys):
+        try:
+            order = _commerce_order(store, key)
+            skip = refusal(order)
+            if skip is not None:
+                result.outcomes.append(HoldOutcome(key, "skipped", skip))
+                continue
+            plans.append((key, order))
+        except AmzOrdersError as exc:
+            problems.append(f"  {key}: {exc.message}")
+    if problems:
+        raise NotAllowedError(f"{headline}:\n" + "\n".join(problems))
+    return plans
 
 
 def _keys(keys: list[str]) -> list[str]:
