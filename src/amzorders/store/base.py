@@ -319,15 +319,15 @@ class StoreBase:
         """Each missing migration in its own transaction, under a transaction-scoped
         advisory lock so that two hosts starting at once do not both apply it."""
         newest = max(v for v, _, _ in MIGRATIONS)
-        if self.conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is not None:
-            current = self.schema_version()
+        applied = self.conn.applied_versions()  # one round trip on every open
+        if applied is not None:
+            current = max(applied, default=0)
             if current > newest:
                 raise StoreTooNewError(
                     f"The order store {self.location} was written by a newer amzorders (schema "
                     f"{current}, this version knows {newest}). Upgrade amzorders (pip install -U amzorders) "
                     "and run the command again; the store was not changed."
                 )
-            applied = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
             if applied >= {v for v, _, _ in MIGRATIONS}:
                 return  # every migration recorded (as SQLite checks: by version, not by the newest)
         for version, description, script in MIGRATIONS:

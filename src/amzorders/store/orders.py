@@ -580,30 +580,10 @@ class OrdersRepository(StoreBase):
             ).fetchone()
         if row is None:
             return None
-        items = [
-            _from_row(
-                CommerceItem,
-                r,
-                price=dec(r["price"]),
-                row_total=dec(r["row_total"]),
-                tax_amount=dec(r["tax_amount"]),
-                discount_amount=dec(r["discount_amount"]),
-                shipping_amount=dec(r["shipping_amount"]),
-                **_money_fields(r["money_json"]),
-            )
-            for r in self.conn.execute(
-                "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
-            )
-        ]
-        return _from_row(
-            CommerceOrder,
-            row,
-            items=items,
-            created_at=parse_iso(row["created_at"]),
-            updated_at=parse_iso(row["updated_at"]),
-            **_decimals(row, "subtotal", "shipping_amount", "tax_amount", "discount_amount", "grand_total",
-                        "total_invoiced", "total_paid", "total_refunded", "total_canceled"),
-        )
+        item_rows = self.conn.execute(
+            "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
+        ).fetchall()
+        return _commerce_order(row, item_rows)
 
     def save_commerce_order(self, order: CommerceOrder) -> None:
         """Write states, totals and item quantities back, guarded by ``order.version``.
@@ -876,16 +856,48 @@ class OrdersRepository(StoreBase):
         return unpack_raw(row[0], row[1]) if row is not None else None
 
     def order_view(self, amazon_order_id: str) -> OrderView | None:
-        row = self.conn.execute(
-            f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
-                       a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
-                       a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json, a.raw_zlib
-                FROM {_ORDERS_FROM} {_COMMERCE_JOIN}
-                WHERE a.amazon_order_id = ?""",
-            (amazon_order_id,),
-        ).fetchone()
-        if row is None:
+        """Everything ``show`` prints of one order. Its reads depend on nothing but the
+        order id (the commerce order's by a subquery on it), so they are sent together:
+        one round trip on PostgreSQL (pipeline), the same statements one by one on SQLite."""
+        commerce_id = "(SELECT id FROM commerce_orders WHERE amazon_order_id = ?)"
+
+        def documents(table: str) -> str:
+            return f"SELECT * FROM {table} WHERE order_id = {commerce_id} ORDER BY id"
+
+        def document_items(table: str, key: str, documents_table: str, total: str = ", row_total") -> str:
+            return (
+                f"SELECT {key}, order_item_id, qty{total} FROM {table} WHERE {key} IN "
+                f"(SELECT id FROM {documents_table} WHERE order_id = {commerce_id}) ORDER BY id"
+            )
+
+        (
+            rows, item_rows, commerce_rows, commerce_item_rows, history_rows,
+            invoice_rows, invoice_item_rows, shipment_rows, shipment_item_rows, memo_rows, memo_item_rows,
+        ) = self._read_batch(
+            [
+                (
+                    f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
+                               a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
+                               a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json, a.raw_zlib
+                        FROM {_ORDERS_FROM} {_COMMERCE_JOIN}
+                        WHERE a.amazon_order_id = ?""",
+                    (amazon_order_id,),
+                ),
+                ("SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)),
+                ("SELECT * FROM commerce_orders WHERE amazon_order_id = ?", (amazon_order_id,)),
+                (f"SELECT * FROM commerce_order_items WHERE order_id = {commerce_id} ORDER BY id", (amazon_order_id,)),
+                ("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)),
+                (documents("invoices"), (amazon_order_id,)),
+                (document_items("invoice_items", "invoice_id", "invoices"), (amazon_order_id,)),
+                (documents("shipments"), (amazon_order_id,)),
+                (document_items("shipment_items", "shipment_id", "shipments", total=""), (amazon_order_id,)),
+                (documents("credit_memos"), (amazon_order_id,)),
+                (document_items("credit_memo_items", "credit_memo_id", "credit_memos"), (amazon_order_id,)),
+            ]
+        )
+        if not rows:
             return None
+        row = rows[0]
         address = None
         if row["shipping_address_json"]:
             address = Address(**json.loads(row["shipping_address_json"]))
@@ -899,11 +911,9 @@ class OrdersRepository(StoreBase):
                 **{money: dec_or_none(r[money]) for money in ("unit_price", "item_price", "shipping_price", "tax", "discount")},
                 is_gift=bool(r["is_gift"]),
             )
-            for r in self.conn.execute(
-                "SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
-            )
+            for r in item_rows
         )
-        commerce = self.load_commerce_order(amazon_order_id=amazon_order_id)
+        commerce = _commerce_order(commerce_rows[0], commerce_item_rows) if commerce_rows else None
         view = _from_row(
             OrderView,
             row,
@@ -919,76 +929,115 @@ class OrdersRepository(StoreBase):
             commerce=commerce,
             details=order_details(raw),
         )
-        view.history = self.history(amazon_order_id)
+        view.history = [_history_entry(r) for r in history_rows]
         if commerce is not None:
             skus = {i.order_item_id: i.sku for i in commerce.items}
-            view.invoices = self._invoices(commerce.id, skus)
-            view.shipments = self._shipments(commerce.id, skus)
-            view.credit_memos = self._credit_memos(commerce.id, skus)
+            view.invoices = [
+                _invoice_record(r, _document_items(invoice_item_rows, "invoice_id", r["id"], skus)) for r in invoice_rows
+            ]
+            view.shipments = [
+                _shipment_record(r, _document_items(shipment_item_rows, "shipment_id", r["id"], skus))
+                for r in shipment_rows
+            ]
+            view.credit_memos = [
+                _credit_memo_record(r, _document_items(memo_item_rows, "credit_memo_id", r["id"], skus))
+                for r in memo_rows
+            ]
         return view
+
+    def _read_batch(self, statements: list[tuple[str, tuple]]) -> list[list]:
+        """Each statement's rows; PostgreSQL sends them all in one round trip."""
+        if self.dialect.is_postgres:
+            return self.conn.fetch_batch(statements)
+        return [self.conn.execute(sql, params).fetchall() for sql, params in statements]
 
     def history(self, amazon_order_id: str) -> list[HistoryEntry]:
         return [
-            _from_row(
-                HistoryEntry,
-                r,
-                created_at=parse_iso(r["created_at"]),
-                is_customer_notified=None if r["is_customer_notified"] is None else bool(r["is_customer_notified"]),
-            )
+            _history_entry(r)
             for r in self.conn.execute(
                 "SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
             )
         ]
 
-    def _document_items(self, table: str, key: str, doc_id: int, skus: dict[str, str]) -> tuple[DocumentItem, ...]:
-        has_total = table != "shipment_items"
-        columns = "order_item_id, qty" + (", row_total" if has_total else "")
-        return tuple(
-            DocumentItem(
-                order_item_id=r["order_item_id"],
-                sku=skus.get(r["order_item_id"], r["order_item_id"]),
-                qty=r["qty"],
-                row_total=dec(r["row_total"]) if has_total else Decimal(0),
-            )
-            for r in self.conn.execute(f"SELECT {columns} FROM {table} WHERE {key} = ? ORDER BY id", (doc_id,))
+
+def _commerce_order(row, item_rows) -> CommerceOrder:
+    items = [
+        _from_row(
+            CommerceItem,
+            r,
+            price=dec(r["price"]),
+            row_total=dec(r["row_total"]),
+            tax_amount=dec(r["tax_amount"]),
+            discount_amount=dec(r["discount_amount"]),
+            shipping_amount=dec(r["shipping_amount"]),
+            **_money_fields(r["money_json"]),
         )
+        for r in item_rows
+    ]
+    return _from_row(
+        CommerceOrder,
+        row,
+        items=items,
+        created_at=parse_iso(row["created_at"]),
+        updated_at=parse_iso(row["updated_at"]),
+        **_decimals(row, "subtotal", "shipping_amount", "tax_amount", "discount_amount", "grand_total",
+                    "total_invoiced", "total_paid", "total_refunded", "total_canceled"),
+    )
 
-    def _invoices(self, order_id: int, skus: dict[str, str]) -> list[InvoiceRecord]:
-        return [
-            _from_row(
-                InvoiceRecord,
-                r,
-                created_at=parse_iso(r["created_at"]),
-                **_decimals(r, "grand_total", "subtotal", "shipping_amount", "tax_amount", "discount_amount"),
-                items=self._document_items("invoice_items", "invoice_id", r["id"], skus),
-            )
-            for r in self.conn.execute("SELECT * FROM invoices WHERE order_id = ? ORDER BY id", (order_id,))
-        ]
 
-    def _shipments(self, order_id: int, skus: dict[str, str]) -> list[ShipmentRecord]:
-        return [
-            _from_row(
-                ShipmentRecord,
-                r,
-                created_at=parse_iso(r["created_at"]),
-                ship_date=parse_iso(r["ship_date"]),
-                items=self._document_items("shipment_items", "shipment_id", r["id"], skus),
-            )
-            for r in self.conn.execute("SELECT * FROM shipments WHERE order_id = ? ORDER BY id", (order_id,))
-        ]
+def _history_entry(r) -> HistoryEntry:
+    return _from_row(
+        HistoryEntry,
+        r,
+        created_at=parse_iso(r["created_at"]),
+        is_customer_notified=None if r["is_customer_notified"] is None else bool(r["is_customer_notified"]),
+    )
 
-    def _credit_memos(self, order_id: int, skus: dict[str, str]) -> list[CreditMemoRecord]:
-        return [
-            _from_row(
-                CreditMemoRecord,
-                r,
-                created_at=parse_iso(r["created_at"]),
-                **_decimals(r, "subtotal", "shipping_refund", "tax_refund", "adjustment_refund", "adjustment_fee",
-                            "grand_total"),
-                items=self._document_items("credit_memo_items", "credit_memo_id", r["id"], skus),
-            )
-            for r in self.conn.execute("SELECT * FROM credit_memos WHERE order_id = ? ORDER BY id", (order_id,))
-        ]
+
+def _document_items(rows, key: str, doc_id: int, skus: dict[str, str]) -> tuple[DocumentItem, ...]:
+    """The lines of document ``doc_id`` among ``rows`` (every line of the order's documents
+    of one kind, in id order); shipment lines carry no row total."""
+    return tuple(
+        DocumentItem(
+            order_item_id=r["order_item_id"],
+            sku=skus.get(r["order_item_id"], r["order_item_id"]),
+            qty=r["qty"],
+            row_total=dec(r["row_total"]) if key != "shipment_id" else Decimal(0),
+        )
+        for r in rows
+        if r[key] == doc_id
+    )
+
+
+def _invoice_record(r, items: tuple[DocumentItem, ...]) -> InvoiceRecord:
+    return _from_row(
+        InvoiceRecord,
+        r,
+        created_at=parse_iso(r["created_at"]),
+        **_decimals(r, "grand_total", "subtotal", "shipping_amount", "tax_amount", "discount_amount"),
+        items=items,
+    )
+
+
+def _shipment_record(r, items: tuple[DocumentItem, ...]) -> ShipmentRecord:
+    return _from_row(
+        ShipmentRecord,
+        r,
+        created_at=parse_iso(r["created_at"]),
+        ship_date=parse_iso(r["ship_date"]),
+        items=items,
+    )
+
+
+def _credit_memo_record(r, items: tuple[DocumentItem, ...]) -> CreditMemoRecord:
+    return _from_row(
+        CreditMemoRecord,
+        r,
+        created_at=parse_iso(r["created_at"]),
+        **_decimals(r, "subtotal", "shipping_refund", "tax_refund", "adjustment_refund", "adjustment_fee",
+                    "grand_total"),
+        items=items,
+    )
 
 
 # --sort keys (the JSON field names) -> SQL; ties broken by the newest import.

@@ -164,6 +164,39 @@ class PgConnection:
             raise
         return cursor
 
+    def applied_versions(self) -> set[int] | None:
+        """The versions recorded in schema_migrations, or None when the table is not there:
+        one round trip (the open path used to ask to_regclass, max(version) and the
+        versions, three). A missing table is an error here, harmless in autocommit; inside
+        a transaction the catalog is asked first, so the transaction is never aborted."""
+        if self.in_transaction and self.raw.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+            return None
+        try:
+            rows = self.raw.execute("SELECT version FROM schema_migrations").fetchall()
+        except psycopg.errors.UndefinedTable:
+            return None
+        except psycopg.Error as exc:
+            mapped = map_error(exc, self.location)
+            if mapped is not None:
+                raise mapped from None
+            raise
+        return {int(row[0]) for row in rows}
+
+    def fetch_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list]:
+        """The rows of each statement, all sent in one round trip (libpq's pipeline mode:
+        show's dozen small reads cost one wait for the server instead of a dozen)."""
+        if not psycopg.Pipeline.is_supported():  # pragma: no cover - libpq older than 14
+            return [self.execute(sql, params).fetchall() for sql, params in statements]
+        try:
+            with self.raw.pipeline():
+                cursors = [self.raw.execute(*_params(sql, params)) for sql, params in statements]
+            return [cursor.fetchall() for cursor in cursors]
+        except psycopg.Error as exc:
+            mapped = map_error(exc, self.location)
+            if mapped is not None:
+                raise mapped from None
+            raise
+
     def close(self) -> None:
         self.raw.close()
 
