@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import socket
+import threading
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -277,6 +278,79 @@ def test_search_is_lazy_and_times_are_sent_in_utc(fake: FakeAmazon) -> None:
         "createdBefore": "2025-01-01T01:00:00.123Z",
         "maxResultsPerPage": "100",
     }
+
+
+def _three_pages(fake: FakeAmazon, arrived: dict[str, threading.Event] | None = None) -> None:
+    pages = {
+        None: {"orders": [order("A")], "pagination": {"nextToken": "t2"}},
+        "t2": {"orders": [order("B")], "pagination": {"nextToken": "t3"}},
+        "t3": {"orders": [order("C")]},
+    }
+
+    def answer(request: Request) -> Reply:
+        token = request.query.get("paginationToken")
+        if arrived is not None and token in arrived:
+            arrived[token].set()
+        return Reply(200, pages[token])
+
+    fake.route("GET", ORDERS, answer)
+
+
+def test_the_next_page_is_requested_while_the_caller_holds_this_one(fake: FakeAmazon) -> None:
+    arrived = {"t2": threading.Event(), "t3": threading.Event()}
+    _three_pages(fake, arrived)
+    pages = make_client(fake).search_orders(last_updated_after=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    first = next(pages)
+    assert [o["orderId"] for o in first.orders] == ["A"]
+    # Page 2 comes while page 1 is still the caller's (the request is sent before page 1
+    # is handed over; the wait is for the loopback server only).
+    assert arrived["t2"].wait(30)
+    assert [[o["orderId"] for o in p.orders] for p in pages] == [["B"], ["C"]]
+    assert [c.query.get("paginationToken") for c in fake.calls(ORDERS)] == [None, "t2", "t3"]  # each once
+
+
+def test_no_page_is_read_ahead_outside_the_burst_or_when_asked_not_to(fake: FakeAmazon) -> None:
+    _three_pages(fake)
+    now = [1_000.0]
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    # A burst of 1: page 1 takes the only token, so page 2 waits for the refill and is
+    # requested only when asked for (on this thread: nothing is in flight meanwhile).
+    limiter = RateLimiter(plans={"searchOrders": (0.5, 1)}, clock=lambda: now[0], sleep=sleep)
+    client = make_client(fake, rate_limiter=limiter, clock=lambda: now[0], sleep=sleep)
+    pages = client.search_orders(last_updated_after=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    next(pages)
+    assert len(fake.calls(ORDERS)) == 1 and waits == []
+    next(pages)
+    assert len(fake.calls(ORDERS)) == 2 and len(waits) == 1
+    pages.close()
+    # read_ahead=False: the same with no plan at all.
+    unthrottled = make_client(fake, read_ahead=False)
+    pages = unthrottled.search_orders(last_updated_after=datetime(2025, 1, 1, tzinfo=timezone.utc))
+    next(pages)
+    assert len(fake.calls(ORDERS)) == 3
+    pages.close()
+    assert len(fake.calls(ORDERS)) == 3
+
+
+def test_a_page_read_ahead_that_fails_is_retried_when_the_caller_asks_for_it(fake: FakeAmazon) -> None:
+    replies = iter([
+        Reply(200, {"orders": [order("A")], "pagination": {"nextToken": "t2"}}),
+        amazon_error(503, "ServiceUnavailable", "busy"),
+        Reply(200, {"orders": [order("B")]}),
+    ])
+    fake.route("GET", ORDERS, lambda request: next(replies))
+    records: list[CallRecord] = []
+    client = make_client(fake, on_call=records.append)
+    pages = list(client.search_orders(last_updated_after=datetime(2025, 1, 1, tzinfo=timezone.utc)))
+    assert [[o["orderId"] for o in p.orders] for p in pages] == [["A"], ["B"]]
+    assert [(r.status, r.attempt) for r in records if r.operation == "searchOrders"] == [(200, 1), (503, 1), (200, 2)]
+    assert client.call_count == 3
+    assert [c.query.get("paginationToken") for c in fake.calls(ORDERS)] == [None, "t2", "t2"]
 
 
 @pytest.mark.parametrize(

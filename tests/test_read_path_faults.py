@@ -1,8 +1,8 @@
 """Only a documented response is data; pagination ends; the watermark never moves on a fault.
 
-The real client pages through the real simulator; faults are switched on after the first
-page is stored (from the importer's own progress callback), so each run has stored data
-and unread data when the fault comes.
+The real client pages through the real simulator; faults are switched on once the first
+page has come (from the client's call hook, before the next page is requested, even read
+ahead), so each run has stored data and unread data when the fault comes.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from amzorders.amazon.client import LwaCredentials, SpApiClient
+from amzorders.amazon.client import CallRecord, LwaCredentials, SpApiClient
 from amzorders.amazon.ratelimit import RateLimiter
 from amzorders.errors import AmazonBadResponseError, ExitCode
 from amzorders.services.importer import ImportSettings, sync_orders
@@ -64,12 +64,16 @@ def test_a_malformed_2xx_is_retried_and_then_fails_without_moving_the_watermark(
     first = (sim.now() - timedelta(days=400)).replace(microsecond=0)
     store.set_watermark("main", first)
     sleeps: list[float] = []
-    client = client_for(sim, sleeps)
+    answered: list[CallRecord] = []
+
+    def after_first_page(record: CallRecord) -> None:
+        if record.operation == "searchOrders" and not answered:
+            answered.append(record)
+            sim.inject(fault, count=10, operation="searchOrders")
+
+    client = client_for(sim, sleeps, on_call=after_first_page)
     with pytest.raises(AmazonBadResponseError) as caught:
-        sync_orders(
-            store, client, SETTINGS, progress=lambda read: sim.inject(fault, count=10, operation="searchOrders"),
-            now=sim.now,
-        )
+        sync_orders(store, client, SETTINGS, now=sim.now)
     assert caught.value.exit_code == ExitCode.AMAZON_BAD_RESPONSE == 9
     assert "not the documented response" in caught.value.message
     assert len(sleeps) == 3  # retried like a 5xx, within the same bound

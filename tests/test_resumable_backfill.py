@@ -1,4 +1,6 @@
-"""An interrupted backfill resumes at its next page: no page read twice, nothing lost.
+"""An interrupted backfill resumes at its next page: nothing lost, no page stored twice,
+and no page read twice but the one the client may have read ahead when the run stopped
+(searchOrders fetches the next page while a page is stored; that reply is dropped).
 
 The interruption comes from the importer's own progress callback (after a stored page),
 as Ctrl-C or a SIGTERM would; Amazon is the simulator, its clock frozen.
@@ -71,7 +73,8 @@ def test_an_interrupted_sync_resumes_at_the_next_page_and_says_so(tmp_path: Path
     assert events[0].kind == "resume" and events[0].page == 4
     assert [e.page for e in events if e.kind == "page"] == [4, 5, 6]
     assert result.pages == 3 and stored_orders(store) == 600
-    assert sim.call_counts()["searchOrders"] == 6  # 6 pages, none read twice
+    # 6 pages, none read twice but page 4 if it was read ahead when the run stopped.
+    assert sim.call_counts()["searchOrders"] in (6, 7)
     assert store.get_watermark("main") == result.watermark is not None
     assert store.read_checkpoint("main", "sync") is None
 
@@ -114,11 +117,11 @@ def test_an_interrupted_window_import_resumes_when_asked_again(tmp_path: Path, s
     since = sim.now() - timedelta(days=60)
     with pytest.raises(Interrupted):
         import_orders(store, client_for(sim), SETTINGS, since=since, progress=interrupt_after(2, []), now=sim.now)
-    calls = sim.call_counts()["searchOrders"]
     result = import_orders(store, client_for(sim), SETTINGS, since=since + timedelta(minutes=16), now=sim.now)
     assert result.resumed_from_page == 3 and stored_orders(store) == 600
-    # The rest of the saved search, then a (here empty) search for newer orders.
-    assert sim.call_counts()["searchOrders"] - calls == 4 + 1
+    # 2 pages (and page 3 if it was read ahead), then the rest of the saved search and a
+    # (here empty) search for newer orders.
+    assert sim.call_counts()["searchOrders"] in (2 + 4 + 1, 3 + 4 + 1)
 
 
 @pytest.mark.slow
@@ -133,5 +136,5 @@ def test_an_interrupted_10000_order_backfill_resumes_with_no_page_read_twice(tmp
         result = sync_orders(store, client_for(sim), SETTINGS, now=sim.now)
         assert result.resumed_from_page == 38 and result.pages == 63
         assert stored_orders(store) == 10_000
-        assert sim.call_counts()["searchOrders"] == 100
+        assert sim.call_counts()["searchOrders"] in (100, 101)  # 101: page 38 was read ahead
         store.close()

@@ -128,6 +128,50 @@ class _Outcome:
     request_id: str | None = None
 
 
+class _Ahead:
+    """One HTTP request running on its own thread (``SpApiClient._send_ahead``)."""
+
+    def __init__(self, send: Callable[[], requests.Response]) -> None:
+        self.started = time.monotonic()
+        self._send = send
+        self._response: requests.Response | None = None
+        self._error: BaseException | None = None
+        self._abandoned = False
+        self._lock = threading.Lock()
+        # A daemon: a run that ends (or is interrupted) never waits for a reply nobody reads.
+        self._thread = threading.Thread(target=self._run, name="amzorders-ahead", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            response = self._send()
+        except BaseException as exc:  # handed to the caller's thread, which maps it
+            self._error = exc
+            return
+        with self._lock:
+            if self._abandoned:
+                response.close()
+            else:
+                self._response = response
+
+    def response(self) -> requests.Response:
+        """The reply (waiting for it), or the request's exception raised here."""
+        self._thread.join()
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+        assert self._response is not None
+        return self._response
+
+    def abandon(self) -> None:
+        """Nobody will read the reply (the search stopped): let it go when it comes."""
+        with self._lock:
+            self._abandoned = True
+            if self._response is not None:
+                self._response.close()
+                self._response = None
+
+
 class SpApiClient:
     """A Selling Partner API client for one seller account.
 
@@ -156,6 +200,7 @@ class SpApiClient:
         sleep: Callable[[float], None] = time.sleep,
         session: requests.Session | None = None,
         max_throttle_wait: float = DEFAULT_MAX_THROTTLE_WAIT,
+        read_ahead: bool = True,
     ) -> None:
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
@@ -171,6 +216,9 @@ class SpApiClient:
         # (one command run): a throttling storm on reads ends the pull instead of
         # holding the run (and the outbox behind it) for hours.
         self.max_throttle_wait = max_throttle_wait
+        # searchOrders fetches its next page while the caller stores this one (inside the
+        # burst only): the default of search_orders(read_ahead=).
+        self.read_ahead = read_ahead
         self.throttle_waited: dict[str, float] = {}
         # Told (operation, seconds, rate per second) before every wait for Amazon's quota:
         # the limiter's own pacing and the waits after a 429 (progress displays).
@@ -225,11 +273,16 @@ class SpApiClient:
         max_results_per_page: int = 100,
         pagination_token: str | None = None,
         max_pages: int = DEFAULT_MAX_PAGES,
+        read_ahead: bool | None = None,
     ) -> Iterator[OrdersPage]:
-        """Pages of orders, fetched lazily, following ``pagination.nextToken``.
+        """Pages of orders, following ``pagination.nextToken``.
 
         Exactly one of ``created_after`` / ``last_updated_after``. ``pagination_token``
         resumes a search from a token an earlier page returned (same other parameters).
+        ``read_ahead`` (default: the client's): while the caller handles a page, the next
+        one is already being fetched when the operation's bucket has a token to spare
+        (inside the burst); False: each page is requested only when asked for. A search
+        left before its end may so have fetched one page nobody reads.
         """
         if (created_after is None) == (last_updated_after is None):
             raise UsageError("searchOrders needs exactly one of created_after and last_updated_after.")
@@ -261,9 +314,12 @@ class SpApiClient:
         params["maxResultsPerPage"] = str(max_results_per_page)
         if max_pages < 1:
             raise UsageError(f"max_pages must be at least 1, got {max_pages}.")
-        return self._search_pages(params, pagination_token, max_pages)
+        return self._search_pages(params, pagination_token, max_pages,
+                                  self.read_ahead if read_ahead is None else read_ahead)
 
-    def _search_pages(self, params: dict[str, str], token: str | None, max_pages: int) -> Iterator[OrdersPage]:
+    def _search_pages(
+        self, params: dict[str, str], token: str | None, max_pages: int, read_ahead: bool
+    ) -> Iterator[OrdersPage]:
         """Follow ``nextToken`` until Amazon leaves it out, and stop a loop.
 
         Amazon's model: "When there are no other pages to fetch, the pagination field will
@@ -275,39 +331,52 @@ class SpApiClient:
         seen_pages: set[tuple[tuple[str, str], ...]] = set()
         pages = 0
         last: _Outcome | None = None
-        while True:
-            if token is not None and last is not None:
-                # Checked before the request: the page that handed out the token is kept.
-                if token in sent_tokens:
-                    raise _paging_error(last, f"page {pages} hands back a pagination token already used in this search")
-                if pages >= max_pages:
-                    raise _paging_error(last, f"the search has more than {max_pages} pages (the bound per run)")
-            page_params = dict(params)
-            if token is not None:
-                page_params["paginationToken"] = token
-                sent_tokens.add(token)
-            last = outcome = self._call("searchOrders", "GET", ORDERS_PATH, params=page_params)
-            pages += 1
-            body = _json_object(outcome, "searchOrders")
-            orders = body["orders"]
-            pagination = body.get("pagination")
-            next_token = (pagination.get("nextToken") if isinstance(pagination, dict) else None) or None
-            fingerprint = tuple(
-                (str(order.get("orderId")), str(order.get("lastUpdatedTime"))) for order in orders
-            )
-            if fingerprint and fingerprint in seen_pages:
-                raise _paging_error(outcome, f"page {pages} repeats an earlier page of this search ({len(orders)} orders)")
-            seen_pages.add(fingerprint)
-            yield OrdersPage(
-                orders=orders,
-                next_token=next_token,
-                last_updated_before=_watermark(body, "lastUpdatedBefore", outcome),
-                created_before=_watermark(body, "createdBefore", outcome),
-                request_id=outcome.request_id,
-            )
-            if next_token is None:
-                return
-            token = next_token
+        ahead: _Ahead | None = None
+        try:
+            while True:
+                if token is not None and last is not None:
+                    # Checked before the request: the page that handed out the token is kept.
+                    problem = _paging_problem(token, sent_tokens, pages, max_pages)
+                    if problem:
+                        raise _paging_error(last, problem)
+                page_params = dict(params)
+                if token is not None:
+                    page_params["paginationToken"] = token
+                    sent_tokens.add(token)
+                last = outcome = self._call("searchOrders", "GET", ORDERS_PATH, params=page_params, ahead=ahead)
+                ahead = None
+                pages += 1
+                body = _json_object(outcome, "searchOrders")
+                orders = body["orders"]
+                pagination = body.get("pagination")
+                next_token = (pagination.get("nextToken") if isinstance(pagination, dict) else None) or None
+                fingerprint = tuple(
+                    (str(order.get("orderId")), str(order.get("lastUpdatedTime"))) for order in orders
+                )
+                if fingerprint and fingerprint in seen_pages:
+                    raise _paging_error(outcome, f"page {pages} repeats an earlier page of this search ({len(orders)} orders)")
+                seen_pages.add(fingerprint)
+                page = OrdersPage(
+                    orders=orders,
+                    next_token=next_token,
+                    last_updated_before=_watermark(body, "lastUpdatedBefore", outcome),
+                    created_before=_watermark(body, "createdBefore", outcome),
+                    request_id=outcome.request_id,
+                )
+                if read_ahead and next_token is not None and not _paging_problem(next_token, sent_tokens, pages, max_pages):
+                    # The next page is fetched while the caller stores this one, when the
+                    # bucket lets it go now (inside the burst); the caller still stores
+                    # the pages one after another.
+                    ahead = self._send_ahead(
+                        "searchOrders", "GET", ORDERS_PATH, params=dict(params, paginationToken=next_token)
+                    )
+                yield page
+                if next_token is None:
+                    return
+                token = next_token
+        finally:
+            if ahead is not None:
+                ahead.abandon()
 
     def get_order(
         self, order_id: str, included_data: Iterable[str] | None = codes.DEFAULT_INCLUDED_DATA
@@ -619,6 +688,7 @@ class SpApiClient:
         expect_json: bool = True,
         resend_if_maybe_delivered: bool = True,
         documented: Callable[[Any], str | None] | None = None,
+        ahead: _Ahead | None = None,
     ) -> _Outcome:
         """One SP-API operation: token bucket, access token, retries, error mapping.
 
@@ -630,7 +700,10 @@ class SpApiClient:
         ``resend_if_maybe_delivered=False`` is for writes that are not idempotent at Amazon
         (createFeed: a second call makes a second feed). Once an attempt may have reached
         Amazon, such a call is not retried here; it fails with ``maybe_delivered`` set so
-        the caller can settle the doubt. A 429 is still retried: Amazon processed nothing."""
+        the caller can settle the doubt. A 429 is still retried: Amazon processed nothing.
+
+        ``ahead``: the first attempt, already sent by ``_send_ahead`` (its bucket token and
+        access token taken then); its reply is handled here like any other attempt's."""
         url = self.base_url + path
         documented = documented or DOCUMENTED_RESPONSES.get(operation)
         scope = codes.NOTIFICATIONS_SCOPE if operation in codes.GRANTLESS_OPERATIONS else None
@@ -641,20 +714,27 @@ class SpApiClient:
         maybe_delivered = False
         while True:
             attempt += 1
+            sent, ahead = ahead, None
+            if sent is None:
+                try:
+                    token = self._access_token(force_refresh=refresh_token_now, scope=scope)
+                    refresh_token_now = False
+                except AmazonError as error:
+                    # The SP-API request itself was not sent this time.
+                    raise _delivered(error, maybe_delivered) from None
+                self.rate_limiter.acquire(operation)
+                headers = {"x-amz-access-token": token, "Accept": "application/json"}
+                started = time.monotonic()
+                self.call_count += 1
+            else:
+                started = sent.started
             try:
-                token = self._access_token(force_refresh=refresh_token_now, scope=scope)
-                refresh_token_now = False
-            except AmazonError as error:
-                # The SP-API request itself was not sent this time.
-                raise _delivered(error, maybe_delivered) from None
-            self.rate_limiter.acquire(operation)
-            headers = {"x-amz-access-token": token, "Accept": "application/json"}
-            started = time.monotonic()
-            self.call_count += 1
-            try:
-                response = self._session.request(
-                    method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
-                )
+                if sent is not None:
+                    response = sent.response()
+                else:
+                    response = self._session.request(
+                        method, url, params=params, json=json_body, headers=headers, timeout=self.timeout
+                    )
             except _MALFORMED_REQUEST as exc:
                 raise ConfigError(
                     f"The SP-API endpoint {self.base_url!r} of account '{self.account_name}' is not a "
@@ -736,6 +816,27 @@ class SpApiClient:
             raise self._rejected(
                 operation, status, error_code, error_message, error_details, request_id, response
             )
+
+    def _send_ahead(self, operation: str, method: str, path: str, *, params: dict[str, str]) -> _Ahead | None:
+        """Send the first attempt of a read now, on a worker thread, for ``_call(ahead=)``
+        to handle later; None (nothing sent) unless the bucket has a token right now.
+
+        What touches the token store and the rate buckets (the store's connection, in a
+        CLI run) happens here, on the caller's thread; the worker only does the HTTP."""
+        if not self.rate_limiter.ready(operation):
+            return None
+        scope = codes.NOTIFICATIONS_SCOPE if operation in codes.GRANTLESS_OPERATIONS else None
+        try:
+            token = self._access_token(scope=scope)
+        except AmazonError:
+            return None  # the call itself meets this again, and reports it
+        self.rate_limiter.acquire(operation)
+        headers = {"x-amz-access-token": token, "Accept": "application/json"}
+        self.call_count += 1
+        return _Ahead(
+            lambda: self._session.request(method, self.base_url + path, params=params, headers=headers,
+                                          timeout=self.timeout)
+        )
 
     def _wait_or_give_up(
         self,
@@ -1057,6 +1158,15 @@ def _parse_json(response: requests.Response) -> tuple[Any, bool]:
         return response.json(), True
     except ValueError:
         return None, False
+
+
+def _paging_problem(token: str, sent_tokens: set[str], pages: int, max_pages: int) -> str | None:
+    """Why the search may not send ``token`` as its next request, or None."""
+    if token in sent_tokens:
+        return f"page {pages} hands back a pagination token already used in this search"
+    if pages >= max_pages:
+        return f"the search has more than {max_pages} pages (the bound per run)"
+    return None
 
 
 def _first_error(body: Any) -> tuple[str | None, str | None, str | None]:

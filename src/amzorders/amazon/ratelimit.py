@@ -109,6 +109,12 @@ class RateLimiter:
             self._sleep(wait_seconds)
         return wait_seconds
 
+    def ready(self, operation: str) -> bool:
+        """Whether one call of ``operation`` may go now without waiting: no usage plan, or
+        a token left in its bucket as last written (inside the burst). A look, not a take."""
+        seconds = self.estimate_seconds(operation, 1)
+        return seconds is None or seconds <= 0.0
+
     def estimate_seconds(self, operation: str, calls: int) -> float | None:
         """How long ``calls`` calls of ``operation`` will wait for tokens in all, from the
         bucket's state now (shared with other processes when the backend is the store's);

@@ -25,6 +25,8 @@ def as_list(value: Any) -> list:
 
 def as_text(value: Any) -> str | None:
     """A string (or an integer id) as text, cut at MAX_TEXT; anything else, or '', None."""
+    if value.__class__ is str:  # what JSON gives nearly always (the import calls this ~50 times per order)
+        return value[:MAX_TEXT] if value else None
     if value is None or not isinstance(value, (str, int)) or isinstance(value, bool):
         return None
     text = str(value)

@@ -31,10 +31,32 @@ class OrderPayloadError(ValueError):
     """The payload lacks what an order cannot be stored without."""
 
 
+# Parsed amounts by (amount text, currency code): a page repeats the same few amounts
+# (0.00, prices, shipping) across its orders, and Money is immutable, so one parse serves.
+_MONEY_SEEN: dict[tuple[str, str], Money] = {}
+_MONEY_SEEN_MAX = 4096
+
+
 def parse_money(value: Any, warnings: list[str] | None = None, where: str = "") -> Money | None:
     """``{"amount": "12.50", "currencyCode": "USD"}`` -> Money. Floats are refused."""
-    data = _dict(value)
+    money = _read_money(value)
+    if money.__class__ is str:
+        if warnings is not None:
+            warnings.append(f"{where}: {money}")
+        return None
+    return money  # type: ignore[return-value]
+
+
+def _read_money(value: Any) -> Money | str | None:
+    """Money; None without an amount or a currency; a text saying why the amount is unusable."""
+    data = value if value.__class__ is dict else _dict(value)
     amount, currency = data.get("amount"), data.get("currencyCode")
+    key = None
+    if amount.__class__ is str and currency.__class__ is str:
+        key = (amount, currency)
+        seen = _MONEY_SEEN.get(key)
+        if seen is not None:
+            return seen
     if amount is None or not isinstance(currency, str) or not currency:
         return None
     if isinstance(amount, float) or isinstance(amount, bool):
@@ -43,14 +65,15 @@ def parse_money(value: Any, warnings: list[str] | None = None, where: str = "") 
     try:
         parsed = Decimal(amount if isinstance(amount, str) else str(amount))
     except InvalidOperation:
-        if warnings is not None:
-            warnings.append(f"{where}: amount {amount!r} is not a number")
-        return None
+        return f"amount {amount!r} is not a number"
     if not parsed.is_finite():
-        if warnings is not None:
-            warnings.append(f"{where}: amount {amount!r} is not finite")
-        return None
-    return Money(parsed, currency.upper()[:3])
+        return f"amount {amount!r} is not finite"
+    money = Money(parsed, currency.upper()[:3])
+    if key is not None:
+        if len(_MONEY_SEEN) >= _MONEY_SEEN_MAX:
+            _MONEY_SEEN.clear()
+        _MONEY_SEEN[key] = money
+    return money
 
 
 def _breakdowns(proceeds: dict, warnings: list[str], where: str) -> dict[str, Money]:
@@ -89,10 +112,13 @@ def _detailed_breakdowns(proceeds: dict, currency: str | None, warnings: list[st
         detailed = []
         for sub in _list(entry.get("detailedBreakdowns")):
             sub = _dict(sub)
-            value = parse_money(sub.get("value"), warnings, f"{where} {kind} detailed")
+            value = _read_money(sub.get("value"))
+            if value.__class__ is str:
+                warnings.append(f"{where} {kind} detailed: {value}")
+                continue
             subtype = sub.get("subtype")
-            if value is not None and isinstance(subtype, str) and value.currency == subtotal.currency:
-                detailed.append((subtype, value.amount))
+            if value is not None and isinstance(subtype, str) and value.currency == subtotal.currency:  # type: ignore[union-attr]
+                detailed.append((subtype, value.amount))  # type: ignore[union-attr]
         out.append((kind, subtotal.amount, detailed))
     return out
 

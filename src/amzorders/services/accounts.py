@@ -34,6 +34,7 @@ def check_account(name: str, client_factory: Callable[[], object], marketplace_i
             marketplace_ids=marketplace_ids or None,
             max_results_per_page=1,
             included_data=None,
+            read_ahead=False,  # one page is all it reads
         )
         next(iter(pages), None)
     except AmzOrdersError as exc:
