@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.console import Group
@@ -23,8 +23,12 @@ from rich.text import Text
 
 from amzorders.domain.codes import MARKETPLACES
 from amzorders.domain.models import quantize_money
-from amzorders.domain.views import OrderSummary, OrderView
+from amzorders.domain.views import OrderSummary
 from amzorders.textsafe import safe_text
+
+if TYPE_CHECKING:
+    from amzorders.domain.orderview import OrderView
+
 
 def clean(value: object) -> str:
     """Text safe for a terminal (see ``amzorders.textsafe``)."""

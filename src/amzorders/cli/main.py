@@ -88,8 +88,6 @@ def _new_app() -> typer.Typer:
     )
 
 
-app = _new_app()
-
 # Command modules under amzorders.cli, each with ``register(app)``. A module that is not
 # written yet is skipped, so the CLI works while the project grows.
 COMMAND_MODULES: tuple[str, ...] = (
@@ -144,7 +142,6 @@ def _version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def _global_options(
     ctx: typer.Context,
     config: Annotated[
@@ -280,7 +277,24 @@ def register_commands(
     return registered
 
 
-register_commands(app)
+_full_app: typer.Typer | None = None
+
+
+def full_app() -> typer.Typer:
+    """The app with every command, built on first use (--help, a typo, the tests): a
+    command run imports and builds only its own module (``app_for``)."""
+    global _full_app
+    if _full_app is None:
+        _full_app = _new_app()
+        _full_app.callback()(_global_options)
+        register_commands(_full_app)
+    return _full_app
+
+
+def __getattr__(name: str):  # ``from amzorders.cli.main import app``: the full app, built lazily
+    if name == "app":
+        return full_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def app_for(argv: list[str]) -> typer.Typer:
@@ -294,12 +308,12 @@ def app_for(argv: list[str]) -> typer.Typer:
             continue
         owner = COMMAND_OWNERS.get(word)
         if owner is None:
-            return app
+            return full_app()
         lean = _new_app()
         lean.callback()(_global_options)
         register_commands(lean, names=(owner,))
         return lean
-    return app
+    return full_app()
 
 
 def _env_flag(name: str) -> bool:

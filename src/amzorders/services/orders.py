@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from datetime import datetime, timedelta, timezone, tzinfo
 
 from amzorders.domain.codes import FULFILLMENT_STATUSES, MARKETPLACES
@@ -11,10 +12,13 @@ from amzorders.domain.commerce import STATUS_OF_STATE
 
 COMMERCE_STATUSES = tuple(dict.fromkeys(STATUS_OF_STATE.values()))
 from amzorders.domain.timefmt import parse_day_window, parse_when
-from amzorders.domain.views import OrderQuery, OrderSummary, OrderView, PickLine
+from amzorders.domain.views import OrderQuery, OrderSummary, PickLine
 from amzorders.errors import NotFoundError, UsageError
 from amzorders.store import Store
 from amzorders.store.orders import SORT_COLUMNS
+
+if TYPE_CHECKING:
+    from amzorders.domain.orderview import OrderView
 
 MAX_LIMIT = 10_000
 # Orders API v2026-01-01, searchOrders: createdBefore (and lastUpdatedBefore) "must be ...

@@ -9,25 +9,15 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from amzorders.domain.commerce import CommerceItem, CommerceOrder
-from amzorders.domain.details import order_details
 from amzorders.domain.models import Address, AmazonOrder
 from amzorders.domain.money import components_from_json, components_to_json
 from amzorders.domain.textfold import fold_text
 from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
-from amzorders.domain.views import (
-    AmazonItemView,
-    CreditMemoRecord,
-    DocumentItem,
-    HistoryEntry,
-    InvoiceRecord,
-    OrderQuery,
-    OrderSummary,
-    OrderView,
-    PickLine,
-    ShipmentRecord,
-)
+# The order view's records and details are imported where used: list does not build them.
+from amzorders.domain.views import OrderQuery, OrderSummary, PickLine
 from amzorders.store.base import (
     ConcurrentChangeError,
     StoreBase,
@@ -40,6 +30,9 @@ from amzorders.store.base import (
 )
 from amzorders.store.dialect import sequence_object
 from amzorders.store.retention import scrub_raw_order
+
+if TYPE_CHECKING:
+    from amzorders.domain.orderview import CreditMemoRecord, DocumentItem, HistoryEntry, InvoiceRecord, OrderView, ShipmentRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -859,6 +852,9 @@ class OrdersRepository(StoreBase):
         """Everything ``show`` prints of one order. Its reads depend on nothing but the
         order id (the commerce order's by a subquery on it), so they are sent together:
         one round trip on PostgreSQL (pipeline), the same statements one by one on SQLite."""
+        from amzorders.domain.details import order_details
+        from amzorders.domain.orderview import AmazonItemView, OrderView
+
         commerce_id = "(SELECT id FROM commerce_orders WHERE amazon_order_id = ?)"
 
         def documents(table: str) -> str:
@@ -986,6 +982,8 @@ def _commerce_order(row, item_rows) -> CommerceOrder:
 
 
 def _history_entry(r) -> HistoryEntry:
+    from amzorders.domain.orderview import HistoryEntry
+
     return _from_row(
         HistoryEntry,
         r,
@@ -997,6 +995,8 @@ def _history_entry(r) -> HistoryEntry:
 def _document_items(rows, key: str, doc_id: int, skus: dict[str, str]) -> tuple[DocumentItem, ...]:
     """The lines of document ``doc_id`` among ``rows`` (every line of the order's documents
     of one kind, in id order); shipment lines carry no row total."""
+    from amzorders.domain.orderview import DocumentItem
+
     return tuple(
         DocumentItem(
             order_item_id=r["order_item_id"],
@@ -1010,6 +1010,8 @@ def _document_items(rows, key: str, doc_id: int, skus: dict[str, str]) -> tuple[
 
 
 def _invoice_record(r, items: tuple[DocumentItem, ...]) -> InvoiceRecord:
+    from amzorders.domain.orderview import InvoiceRecord
+
     return _from_row(
         InvoiceRecord,
         r,
@@ -1020,6 +1022,8 @@ def _invoice_record(r, items: tuple[DocumentItem, ...]) -> InvoiceRecord:
 
 
 def _shipment_record(r, items: tuple[DocumentItem, ...]) -> ShipmentRecord:
+    from amzorders.domain.orderview import ShipmentRecord
+
     return _from_row(
         ShipmentRecord,
         r,
@@ -1030,6 +1034,8 @@ def _shipment_record(r, items: tuple[DocumentItem, ...]) -> ShipmentRecord:
 
 
 def _credit_memo_record(r, items: tuple[DocumentItem, ...]) -> CreditMemoRecord:
+    from amzorders.domain.orderview import CreditMemoRecord
+
     return _from_row(
         CreditMemoRecord,
         r,
