@@ -40,7 +40,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -700,6 +699,8 @@ def edit_accounts(path: Path, change) -> None:
         raise ConfigError(f"{path} is not valid TOML ({exc}); fix it first. {_FILE_FIX}") from None
     change(document)
     new_text = tomlkit.dumps(document)
+    import tomllib
+
     settings_from_document(tomllib.loads(new_text), path=path)  # still a valid config?
     if path.exists():
         _write_private(path.with_name(path.name + ".bak"), text.encode("utf-8"))
@@ -775,6 +776,8 @@ def _read_document(path: Path) -> tuple[dict[str, Any], bool]:
         raise ConfigError(
             f"{path}: is not UTF-8 text (byte {err.start}). {_FILE_FIX}"
         ) from None
+    import tomllib  # here: a run without a config file never parses TOML
+
     try:
         return tomllib.loads(text), True
     except tomllib.TOMLDecodeError as err:
@@ -957,6 +960,8 @@ def _check_url(table: _Table, key: str, value: str, choices: str) -> None:
 def describe_file(path: Path) -> list[tuple[str, Any, str]]:
     """The config file as written, for 'config show' on a config that does not load:
     (key, value, note) with secrets hidden and each account's missing keys marked."""
+    import tomllib
+
     try:
         document = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
