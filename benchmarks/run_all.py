@@ -99,9 +99,10 @@ def commit() -> str:
 
 # --only: section name -> (its title, how its goal rows begin in the goal table).
 SECTION_KEYS = {"startup": "Start-up", "list": "List and show on a big store", "ingest": "Ingest",
-                "size": "Store size", "audit": "Audit"}
+                "size": "Store size", "audit": "Audit", "postgres": "PostgreSQL vs SQLite (issue 14)"}
 GOAL_PREFIXES = {"Start-up": ("| `amzorders ", "| no command imports"), "List and show on a big store": ("| `list` (table)", "| `show` (table)"),
-                 "Ingest": ("| ingest ",), "Store size": ("| store size ",), "Audit": ("| `audit` ",)}
+                 "Ingest": ("| ingest ",), "Store size": ("| store size ",), "Audit": ("| `audit` ",),
+                 "PostgreSQL vs SQLite (issue 14)": ("| PostgreSQL ", "| two cron syncs", "| 4 operator processes")}
 
 
 def update_section(title: str, goals: list, report: str, started: str, load_before: tuple[float, float, float],
@@ -124,7 +125,8 @@ def update_section(title: str, goals: list, report: str, started: str, load_befo
     head = next(i for i, line in enumerate(lines) if line.startswith("## Goals"))
     lines[head] = f"## Goals (issues 15 and 14): {verdicts.count('met')} of {len(verdicts)} met"
     load = os.getloadavg()
-    sizes = f" --audit-sizes {args.audit_sizes}" if args.audit_sizes else ""
+    sizes = (f" --ingest-sizes {args.ingest_sizes}" if args.ingest_sizes else "") + (
+        f" --audit-sizes {args.audit_sizes}" if args.audit_sizes else "")
     note = (f"- Section {title} and its goal rows: re-measured alone by `run_all.py --only "
             f"{next(k for k, v in SECTION_KEYS.items() if v == title)}{sizes}` at commit {commit()}, "
             f"{started} to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average at the start "
@@ -169,12 +171,14 @@ def main() -> None:
         ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
         ("Audit", lambda: audit_scale.measure(audit_sizes)),
     ]
-    if args.only:
-        sections = [(t, r) for t, r in sections if t == SECTION_KEYS[args.only]]
-    elif not args.no_postgres and pg_answers(args.pg_url):
+    if (args.only == "postgres" or not (args.only or args.no_postgres)) and pg_answers(args.pg_url):
         sections.append(("PostgreSQL vs SQLite (issue 14)", lambda: postgres.measure(
             args.pg_url, orders=100_000 if q else 1_000_000, ingest_orders=ingest_sizes[0], race_orders=args.pg_race,
             runs=5)))
+    elif args.only == "postgres":
+        raise SystemExit(f"--only postgres: no PostgreSQL server answers at {args.pg_url}")
+    if args.only:
+        sections = [(t, r) for t, r in sections if t == SECTION_KEYS[args.only]]
     goals, reports = [], []
     for title, run in sections:
         print(f"running: {title} ...", file=sys.stderr, flush=True)
