@@ -76,17 +76,26 @@ def _read_money(value: Any) -> Money | str | None:
     return money
 
 
-def _breakdowns(proceeds: dict, warnings: list[str], where: str) -> dict[str, Money]:
-    """Proceeds breakdown subtotals by type (ITEM, SHIPPING, TAX...), summed per type."""
-    totals: dict[str, Money] = {}
+def _read_breakdowns(proceeds: dict, warnings: list[str], where: str) -> list[tuple[str, Money, dict]]:
+    """The proceeds breakdowns with a usable subtotal, read once: [(type, subtotal, entry)]."""
+    out = []
     for entry in _list(proceeds.get("breakdowns")):
         entry = _dict(entry)
         kind = entry.get("type")
         if not isinstance(kind, str):
             continue
-        money = parse_money(entry.get("subtotal"), warnings, f"{where} {kind}")
-        if money is None:
-            continue
+        money = _read_money(entry.get("subtotal"))
+        if money.__class__ is str:
+            warnings.append(f"{where} {kind}: {money}")
+        elif money is not None:
+            out.append((kind, money, entry))
+    return out
+
+
+def _breakdowns(read: list[tuple[str, Money, dict]]) -> dict[str, Money]:
+    """Proceeds breakdown subtotals by type (ITEM, SHIPPING, TAX...), summed per type."""
+    totals: dict[str, Money] = {}
+    for kind, money, _ in read:
         seen = totals.get(kind)
         if seen is None:
             totals[kind] = money
@@ -95,17 +104,10 @@ def _breakdowns(proceeds: dict, warnings: list[str], where: str) -> dict[str, Mo
     return totals
 
 
-def _detailed_breakdowns(proceeds: dict, currency: str | None, warnings: list[str], where: str):
+def _detailed_breakdowns(read: list[tuple[str, Money, dict]], currency: str | None, warnings: list[str], where: str):
     """[(type, subtotal, [(subtype, value)])] of an item's proceeds, in one currency."""
     out = []
-    for entry in _list(proceeds.get("breakdowns")):
-        entry = _dict(entry)
-        kind = entry.get("type")
-        if not isinstance(kind, str):
-            continue
-        subtotal = parse_money(entry.get("subtotal"), warnings, f"{where} {kind}")
-        if subtotal is None:
-            continue
+    for kind, subtotal, entry in read:
         if currency is not None and subtotal.currency != currency:
             warnings.append(f"{where} {kind}: currency {subtotal.currency} differs from {currency}; left out")
             continue
@@ -123,8 +125,9 @@ def _detailed_breakdowns(proceeds: dict, currency: str | None, warnings: list[st
     return out
 
 
-def _item_components(data: dict, proceeds: dict, currency: str | None, warnings: list[str], where: str):
-    breakdowns = _detailed_breakdowns(proceeds, currency, warnings, where)
+def _item_components(data: dict, read: list[tuple[str, Money, dict]], currency: str | None, warnings: list[str],
+                     where: str):
+    breakdowns = _detailed_breakdowns(read, currency, warnings, where)
     points_value = parse_money(
         _dict(_dict(_dict(data.get("expense")).get("pointsCost")).get("pointsGranted")).get("pointsMonetaryValue"),
         warnings, f"{where} points",
@@ -175,13 +178,14 @@ def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None
     cancellation = _dict(data.get("cancellation"))
     request = _dict(cancellation.get("cancellationRequest"))
     execution = _dict(cancellation.get("cancellationExecution"))
-    breakdowns = _breakdowns(proceeds, warnings, where)
+    read = _read_breakdowns(proceeds, warnings, where)  # once: the totals and the components use them
+    breakdowns = _breakdowns(read)
     discount = breakdowns.get("DISCOUNT")
     if discount is not None and discount.amount < 0:
         discount = Money(-discount.amount, discount.currency)
     shipped = _int(fulfillment.get("quantityFulfilled"), 0)
     total = parse_money(proceeds.get("proceedsTotal"), warnings, f"{where} proceedsTotal")
-    components = _item_components(data, proceeds, total.currency if total else None, warnings, where)
+    components = _item_components(data, read, total.currency if total else None, warnings, where)
     if total is not None and breakdowns and money_model.paid(components) != total.amount:
         warnings.append(
             f"{where}: proceeds breakdowns add to {money_model.paid(components)}, not the proceedsTotal {total.amount}"
@@ -257,7 +261,7 @@ def parse_order(data: Any) -> AmazonOrder:
         currency = next((i.total.currency for i in items if i.total), None) or next(
             (i.unit_price.currency for i in items if i.unit_price), None
         )
-    order_breakdowns = _breakdowns(proceeds, warnings, "order")
+    order_breakdowns = _breakdowns(_read_breakdowns(proceeds, warnings, "order"))
     delivery_tip = order_breakdowns.get("DELIVERY_TIP")
     if grand_total is not None and items and all(i.components or i.total for i in items):
         parts = sum((money_model.paid(i.component_map()) for i in items), Decimal(0))

@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 from collections.abc import Iterator
 from typing import Any
 
@@ -68,7 +69,14 @@ def _amount_text(value: Decimal, currency: str) -> str:
 
 def iso(epoch: float) -> str:
     """Amazon's timestamp form: whole seconds, UTC, 'Z'."""
-    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return _iso_second(int(epoch))
+
+
+@lru_cache(maxsize=16384)
+def _iso_second(second: int) -> str:
+    # Cached: a page repeats its instants (ship-by and deliver-by windows end on day
+    # boundaries; created and shipBy earliest are the same second) ~8 per order.
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _mix(value: int) -> float:
