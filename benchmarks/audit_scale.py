@@ -121,7 +121,9 @@ def build_cloned(n: int) -> None:
         # History comments that name ids: "Commerce order 000000001 created from Amazon
         # order 304-8203730-6011301." (the importer's wording; the others name none).
         comment = re.sub(r"\b\d{3}-\d{7}-\d{7}\b", lambda m: clone_order_id(m.group(0), copy), comment)
-        return re.sub(r"(?<=^Commerce order )\d+", lambda m: number(m.group(0), copy, numbers["commerce_orders"]), comment)
+        # (also inside more_json, migration 9: '["Commerce order 000000001 created ...')
+        return re.sub(r'(?:(?<=^Commerce order )|(?<=\["Commerce order ))\d+',
+                      lambda m: number(m.group(0), copy, numbers["commerce_orders"]), comment)
 
     def number(x: str, copy: int, step: int) -> str:
         return f"{int(x) + copy * step:0{len(x)}d}"
@@ -162,6 +164,8 @@ def build_cloned(n: int) -> None:
                     exprs.append(f"number(increment_id, {copy}, {numbers[t]})")
                 elif c == "comment" and t == "status_history":
                     exprs.append(f"comment_clone(comment, {copy})")
+                elif c == "more_json" and t == "status_history":
+                    exprs.append(f"CASE WHEN more_json IS NULL THEN NULL ELSE comment_clone(more_json, {copy}) END")
                 elif c == "raw_zlib":
                     exprs.append(f"CASE WHEN raw_zlib IS NULL THEN NULL ELSE raw_clone(raw_zlib, clone_id(amazon_order_id, {copy})) END")
                 else:

@@ -415,6 +415,15 @@ CREATE TABLE notifications_poison (
 """
 
 
+MIGRATION_9 = """
+-- Issue 15 (storage per order): the entries one change writes for one order at one moment
+-- (the importer's four or five per new order) kept in one row: the first in the row's
+-- columns, the others in more_json, a JSON list of [comment, status, source, entity_type]
+-- (never notified). Rows written before keep one entry each; the history reads both.
+ALTER TABLE status_history ADD COLUMN more_json TEXT;
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -425,4 +434,5 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (6, "seller alert state", MIGRATION_6),
     (7, "search text of old rows folded (PostgreSQL)", MIGRATION_7),
     (8, "notifications: handled ids, set-aside messages", MIGRATION_8),
+    (9, "history entries of one moment in one row", MIGRATION_9),
 ]

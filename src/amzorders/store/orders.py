@@ -133,10 +133,11 @@ _SUMMARY_COLUMNS = """
 def _money_json(item: CommerceItem) -> str | None:
     if not item.components and not item.promotion_ids:
         return None
-    return json.dumps(
-        {"components": components_to_json(item.components), "promotion_ids": list(item.promotion_ids)},
-        sort_keys=True,
-    )
+    # Compact, and no empty promotion list (the reader defaults it): ~30 B less per item.
+    data: dict = {"components": components_to_json(item.components)}
+    if item.promotion_ids:
+        data["promotion_ids"] = list(item.promotion_ids)
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
 def _money_fields(text: str | None) -> dict:
@@ -749,11 +750,13 @@ class OrdersRepository(StoreBase):
 
     def add_history_rows(self, rows: list[tuple[str, str, str | None, str, str | None, str]]) -> None:
         """Many automatic history entries in one statement, in list order (the importer's
-        ~5 per new order): (amazon_order_id, comment, status, source, entity_type, created_at ISO)."""
+        ~5 per new order): (amazon_order_id, comment, status, source, entity_type, created_at ISO).
+        Consecutive entries of one order and moment share a row (migration 9: ~300 B less
+        per imported order than a row each)."""
         self.conn.executemany(
-            """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type, created_at)
-               VALUES (?,?,?,?,?,?)""",
-            rows,
+            """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type, more_json, created_at)
+               VALUES (?,?,?,?,?,?,?)""",
+            _history_groups(rows),
         )
 
     def set_history_notification(self, history_id: int, notified: bool, error: str | None) -> None:
@@ -932,7 +935,7 @@ class OrdersRepository(StoreBase):
             commerce=commerce,
             details=order_details(raw),
         )
-        view.history = [_history_entry(r) for r in history_rows]
+        view.history = _history_entries(history_rows)
         if commerce is not None:
             skus = {i.order_item_id: i.sku for i in commerce.items}
             view.invoices = [
@@ -955,12 +958,9 @@ class OrdersRepository(StoreBase):
         return [self.conn.execute(sql, params).fetchall() for sql, params in statements]
 
     def history(self, amazon_order_id: str) -> list[HistoryEntry]:
-        return [
-            _history_entry(r)
-            for r in self.conn.execute(
-                "SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
-            )
-        ]
+        return _history_entries(
+            self.conn.execute("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,))
+        )
 
 
 def _commerce_order(row, item_rows) -> CommerceOrder:
@@ -988,15 +988,48 @@ def _commerce_order(row, item_rows) -> CommerceOrder:
     )
 
 
-def _history_entry(r) -> HistoryEntry:
+def _history_groups(rows: list[tuple]) -> list[tuple]:
+    """History rows from entries: consecutive ones of the same order and moment in one row,
+    the first in the columns, the others in more_json."""
+    grouped: list[tuple] = []
+    i = 0
+    while i < len(rows):
+        order_id, comment, status, source, entity_type, created_at = rows[i]
+        j = i + 1
+        while j < len(rows) and rows[j][0] == order_id and rows[j][5] == created_at:
+            j += 1
+        more = (
+            json.dumps([list(r[1:5]) for r in rows[i + 1 : j]], ensure_ascii=False, separators=(",", ":"))
+            if j > i + 1
+            else None
+        )
+        grouped.append((order_id, comment, status, source, entity_type, more, created_at))
+        i = j
+    return grouped
+
+
+def _history_entries(rows) -> list[HistoryEntry]:
+    """The entries of status_history rows in id order (a row may hold several: migration 9)."""
     from amzorders.domain.orderview import HistoryEntry
 
-    return _from_row(
-        HistoryEntry,
-        r,
-        created_at=parse_iso(r["created_at"]),
-        is_customer_notified=None if r["is_customer_notified"] is None else bool(r["is_customer_notified"]),
-    )
+    entries = []
+    for r in rows:
+        created_at = parse_iso(r["created_at"])
+        entries.append(
+            _from_row(
+                HistoryEntry,
+                r,
+                created_at=created_at,
+                is_customer_notified=None if r["is_customer_notified"] is None else bool(r["is_customer_notified"]),
+            )
+        )
+        if r["more_json"]:
+            for comment, status, source, entity_type in json.loads(r["more_json"]):
+                entries.append(HistoryEntry(
+                    created_at=created_at, comment=comment, status=status, source=source,
+                    entity_type=entity_type, is_customer_notified=None, notify_error=None,
+                ))
+    return entries
 
 
 def _document_items(rows, key: str, doc_id: int, skus: dict[str, str]) -> tuple[DocumentItem, ...]:

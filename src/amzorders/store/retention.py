@@ -230,6 +230,7 @@ class RetentionRepository(StoreBase):
                                (SELECT id FROM commerce_orders WHERE amazon_order_id = ?3)""",
                     (text, PURGED_MARK, amazon_order_id),
                 )
+        self._scrub_more_history(amazon_order_id, strings)
         self.conn.execute(
             """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type,
                    is_customer_notified, created_at)
@@ -237,6 +238,23 @@ class RetentionRepository(StoreBase):
             (amazon_order_id, PURGE_HISTORY_COMMENT, to_iso(now)),
         )
         return True
+
+    def _scrub_more_history(self, amazon_order_id: str, strings: set[str]) -> None:
+        """The same blanking in the further entries of history rows (migration 9's
+        more_json): done on the decoded comments, as JSON escaping hides them from replace."""
+        needles = sorted((s for s in strings if s), key=len, reverse=True)
+        rows = self.conn.execute(
+            "SELECT id, more_json FROM status_history WHERE amazon_order_id = ? AND more_json IS NOT NULL",
+            (amazon_order_id,),
+        ).fetchall()
+        for row_id, more in rows:
+            entries = json.loads(more)
+            for entry in entries:
+                for text in needles:
+                    entry[0] = entry[0].replace(text, PURGED_MARK)
+            scrubbed = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
+            if scrubbed != more:
+                self.conn.execute("UPDATE status_history SET more_json = ? WHERE id = ?", (scrubbed, row_id))
 
     def _rebuild_search_without_buyer(self, order_row_id: int, amazon_order_id: str) -> None:
         head = self.conn.execute(
