@@ -861,46 +861,54 @@ class OrdersRepository(StoreBase):
     def order_view(self, amazon_order_id: str) -> OrderView | None:
         """Everything ``show`` prints of one order. Its reads depend on nothing but the
         order id (the commerce order's by a subquery on it), so they are sent together:
-        one round trip on PostgreSQL (pipeline), the same statements one by one on SQLite."""
+        one round trip on PostgreSQL (pipeline), the same statements one by one on SQLite;
+        a second one for the lines of the documents there are (most orders have none, and
+        a table a fresh server session has not read yet costs its catalog look-up)."""
         from amzorders.domain.details import order_details
         from amzorders.domain.orderview import AmazonItemView, OrderView
 
         commerce_id = "(SELECT id FROM commerce_orders WHERE amazon_order_id = ?)"
-
-        def documents(table: str) -> str:
-            return f"SELECT * FROM {table} WHERE order_id = {commerce_id} ORDER BY id"
-
-        def document_items(table: str, key: str, documents_table: str, total: str = ", row_total") -> str:
-            return (
-                f"SELECT {key}, order_item_id, qty{total} FROM {table} WHERE {key} IN "
-                f"(SELECT id FROM {documents_table} WHERE order_id = {commerce_id}) ORDER BY id"
+        key = (amazon_order_id,)
+        rows, item_rows, commerce_rows, commerce_item_rows, history_rows, invoice_rows, shipment_rows, memo_rows = (
+            self._read_batch(
+                [
+                    (
+                        f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
+                                   a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
+                                   a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json, a.raw_zlib
+                            FROM {_ORDERS_FROM} {_COMMERCE_JOIN}
+                            WHERE a.amazon_order_id = ?""",
+                        key,
+                    ),
+                    ("SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", key),
+                    ("SELECT * FROM commerce_orders WHERE amazon_order_id = ?", key),
+                    (f"SELECT * FROM commerce_order_items WHERE order_id = {commerce_id} ORDER BY id", key),
+                    ("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", key),
+                    (f"SELECT * FROM invoices WHERE order_id = {commerce_id} ORDER BY id", key),
+                    (f"SELECT * FROM shipments WHERE order_id = {commerce_id} ORDER BY id", key),
+                    (f"SELECT * FROM credit_memos WHERE order_id = {commerce_id} ORDER BY id", key),
+                ]
             )
-
-        (
-            rows, item_rows, commerce_rows, commerce_item_rows, history_rows,
-            invoice_rows, invoice_item_rows, shipment_rows, shipment_item_rows, memo_rows, memo_item_rows,
-        ) = self._read_batch(
-            [
-                (
-                    f"""SELECT {_SUMMARY_COLUMNS}, a.service_level, a.deliver_by, a.buyer_company,
-                               a.buyer_po_number, a.seller_order_id, a.is_gift, a.shipping_address_json,
-                               a.pii_purged_at, a.imported_at, a.import_warnings, a.raw_json, a.raw_zlib
-                        FROM {_ORDERS_FROM} {_COMMERCE_JOIN}
-                        WHERE a.amazon_order_id = ?""",
-                    (amazon_order_id,),
-                ),
-                ("SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)),
-                ("SELECT * FROM commerce_orders WHERE amazon_order_id = ?", (amazon_order_id,)),
-                (f"SELECT * FROM commerce_order_items WHERE order_id = {commerce_id} ORDER BY id", (amazon_order_id,)),
-                ("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)),
-                (documents("invoices"), (amazon_order_id,)),
-                (document_items("invoice_items", "invoice_id", "invoices"), (amazon_order_id,)),
-                (documents("shipments"), (amazon_order_id,)),
-                (document_items("shipment_items", "shipment_id", "shipments", total=""), (amazon_order_id,)),
-                (documents("credit_memos"), (amazon_order_id,)),
-                (document_items("credit_memo_items", "credit_memo_id", "credit_memos"), (amazon_order_id,)),
-            ]
         )
+        lines: list[tuple[str, list]] = [
+            (table, [r["id"] for r in documents])
+            for table, documents in (
+                ("invoice_items", invoice_rows), ("shipment_items", shipment_rows), ("credit_memo_items", memo_rows)
+            )
+            if documents
+        ]
+        statements = []
+        for table, ids in lines:
+            statements.extend(
+                (f"SELECT * FROM {table} WHERE {_LINE_KEYS[table]} IN ({marks}) ORDER BY id", chunk)
+                for chunk, marks in id_chunks(ids)
+            )
+        line_rows: dict[str, list] = {table: [] for table in _LINE_KEYS}
+        if statements:
+            results = iter(self._read_batch(statements))
+            for table, ids in lines:
+                for _ in id_chunks(ids):
+                    line_rows[table].extend(next(results))
         if not rows:
             return None
         row = rows[0]
@@ -939,14 +947,15 @@ class OrdersRepository(StoreBase):
         if commerce is not None:
             skus = {i.order_item_id: i.sku for i in commerce.items}
             view.invoices = [
-                _invoice_record(r, _document_items(invoice_item_rows, "invoice_id", r["id"], skus)) for r in invoice_rows
+                _invoice_record(r, _document_items(line_rows["invoice_items"], "invoice_id", r["id"], skus))
+                for r in invoice_rows
             ]
             view.shipments = [
-                _shipment_record(r, _document_items(shipment_item_rows, "shipment_id", r["id"], skus))
+                _shipment_record(r, _document_items(line_rows["shipment_items"], "shipment_id", r["id"], skus))
                 for r in shipment_rows
             ]
             view.credit_memos = [
-                _credit_memo_record(r, _document_items(memo_item_rows, "credit_memo_id", r["id"], skus))
+                _credit_memo_record(r, _document_items(line_rows["credit_memo_items"], "credit_memo_id", r["id"], skus))
                 for r in memo_rows
             ]
         return view
@@ -961,6 +970,10 @@ class OrdersRepository(StoreBase):
         return _history_entries(
             self.conn.execute("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,))
         )
+
+
+# A document's line table -> the column naming its document.
+_LINE_KEYS = {"invoice_items": "invoice_id", "shipment_items": "shipment_id", "credit_memo_items": "credit_memo_id"}
 
 
 def _commerce_order(row, item_rows) -> CommerceOrder:
@@ -1033,7 +1046,7 @@ def _history_entries(rows) -> list[HistoryEntry]:
 
 
 def _document_items(rows, key: str, doc_id: int, skus: dict[str, str]) -> tuple[DocumentItem, ...]:
-    """The lines of document ``doc_id`` among ``rows`` (every line of the order's documents
+    """The lines of document ``doc_id`` among ``rows`` (the lines of the order's documents
     of one kind, in id order); shipment lines carry no row total."""
     from amzorders.domain.orderview import DocumentItem
 
