@@ -10,7 +10,7 @@ import threading
 
 import pytest
 
-from amzorders.errors import ConcurrentChangeError, ExitCode
+from amzorders.errors import ConcurrentChangeError, ExitCode, NotAllowedError
 from amzorders.services.processing import cancel
 from amzorders.store import Store
 from processing_support import UNSHIPPED, context, seeded_store_file
@@ -144,9 +144,13 @@ def test_two_cancels_of_one_order_the_loser_is_told_someone_else_changed_it(tmp_
         thread.join(60)
     errors = [o for o in outcomes if isinstance(o, Exception)]
     assert len(errors) == 1, outcomes
-    # NotAllowed (already canceled, when the loser read after the winner committed) or
-    # the race's loser: never an IntegrityError.
-    assert isinstance(errors[0], ConcurrentChangeError) or "canceled" in str(errors[0]), errors
+    # The race's loser (its read came before the winner's commit), or, when it read after
+    # the commit, the rules' refusal: the order is canceled already, or (the cancel still
+    # waiting in the outbox) has nothing left to cancel. Never an IntegrityError.
+    loser = errors[0]
+    assert isinstance(loser, ConcurrentChangeError) or (
+        isinstance(loser, NotAllowedError)
+        and ("canceled already" in loser.message or "nothing left to cancel" in loser.message)), errors
     store = Store.open(path)
     try:
         assert [o.kind for o in store.outbox_for_order(UNSHIPPED)] == ["cancel"]
@@ -173,3 +177,34 @@ def test_a_unique_violation_inside_a_transaction_is_a_concurrent_change(tmp_path
         assert len(store.outbox_for_order(UNSHIPPED)) == 1
     finally:
         store.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_commerce_order_is_read_from_one_moment(tmp_path):
+    """The order row and its items come from one snapshot: another process's commit
+    between the two reads (forced here at the items' read) is not half seen. Without the
+    snapshot this read an order row from before a cancel and its items from after, and
+    the loser of two cancels was told the order "has nothing left to cancel"."""
+    path = _seeded_store(tmp_path / "s.db")
+    reader, writer = Store.open(path), Store.open(path)
+    try:
+        before = reader.load_commerce_order(amazon_order_id=UNSHIPPED)
+        raced = []
+
+        def commit_between(statement: str) -> None:
+            if "FROM commerce_order_items" in statement and not raced:
+                raced.append(statement)
+                cancel(context(writer), UNSHIPPED, reason="NoInventory")
+
+        reader.conn.set_trace_callback(commit_between)
+        seen = reader.load_commerce_order(amazon_order_id=UNSHIPPED)
+        reader.conn.set_trace_callback(None)
+        assert raced, "the writer did not run between the two reads"
+        # One moment: the order and its items from before the cancel, as loaded first.
+        assert seen.version == before.version
+        assert [i.qty_canceled for i in seen.items] == [i.qty_canceled for i in before.items]
+        after = reader.load_commerce_order(amazon_order_id=UNSHIPPED)
+        assert after.version > before.version and all(i.qty_canceled == i.qty_ordered for i in after.items)
+    finally:
+        reader.close()
+        writer.close()

@@ -255,6 +255,22 @@ class StoreBase:
                     raise translated from None
             raise
 
+    @contextmanager
+    def read_snapshot(self) -> Iterator[None]:
+        """Reads that all see one moment: several SELECTs outside a transaction may each
+        see a different commit (an order row from before another writer's commit, its
+        items from after). Inside a transaction the transaction's own view is used."""
+        if self._depth or self.conn.in_transaction:
+            yield
+            return
+        self.conn.execute(self.dialect.begin_read)
+        try:
+            yield
+        except BaseException:
+            self._rollback()
+            raise
+        self.conn.execute("COMMIT")
+
     def _rollback(self) -> None:
         # SQLite may have rolled back already (a full disk, an I/O error); a failing
         # ROLLBACK must not hide the error that caused it.

@@ -26,6 +26,7 @@ __all__ = ["POSTGRES", "SQLITE", "Dialect", "is_postgres_url", "redact_url", "re
 class Dialect:
     name: str  # "sqlite" / "postgresql"
     begin: str  # statement opening a write transaction
+    begin_read: str  # statement opening a read-only transaction whose reads all see one moment
     like: str  # case-insensitive LIKE (SQLite's LIKE already is, for ASCII)
     for_update: str  # appended to a SELECT that reads rows it will update
     skip_locked: str  # appended to a SELECT claiming queue rows other workers may hold
@@ -35,9 +36,14 @@ class Dialect:
         return self.name == "postgresql"
 
 
-SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", like="LIKE", for_update="", skip_locked="")
+# SQLite: a deferred transaction's reads share the snapshot of its first read (WAL
+# isolation). PostgreSQL: READ COMMITTED takes a snapshot per statement, REPEATABLE READ
+# one per transaction (PostgreSQL docs, "Transaction Isolation").
+SQLITE = Dialect(name="sqlite", begin="BEGIN IMMEDIATE", begin_read="BEGIN DEFERRED", like="LIKE", for_update="",
+                 skip_locked="")
 POSTGRES = Dialect(
-    name="postgresql", begin="BEGIN", like="ILIKE", for_update=" FOR UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED"
+    name="postgresql", begin="BEGIN", begin_read="BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", like="ILIKE",
+    for_update=" FOR UPDATE", skip_locked=" FOR UPDATE SKIP LOCKED"
 )
 
 # -- schema -----------------------------------------------------------------------------

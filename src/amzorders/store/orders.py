@@ -573,17 +573,18 @@ class OrdersRepository(StoreBase):
     def load_commerce_order(
         self, *, amazon_order_id: str | None = None, commerce_id: int | None = None
     ) -> CommerceOrder | None:
-        if commerce_id is not None:
-            row = self.conn.execute("SELECT * FROM commerce_orders WHERE id = ?", (commerce_id,)).fetchone()
-        else:
-            row = self.conn.execute(
-                "SELECT * FROM commerce_orders WHERE amazon_order_id = ?", (amazon_order_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        item_rows = self.conn.execute(
-            "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
-        ).fetchall()
+        with self.read_snapshot():  # the order row and its items of one moment
+            if commerce_id is not None:
+                row = self.conn.execute("SELECT * FROM commerce_orders WHERE id = ?", (commerce_id,)).fetchone()
+            else:
+                row = self.conn.execute(
+                    "SELECT * FROM commerce_orders WHERE amazon_order_id = ?", (amazon_order_id,)
+                ).fetchone()
+            if row is None:
+                return None
+            item_rows = self.conn.execute(
+                "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
+            ).fetchall()
         return _commerce_order(row, item_rows)
 
     def save_commerce_order(self, order: CommerceOrder) -> None:
