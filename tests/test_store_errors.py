@@ -208,3 +208,32 @@ def test_a_commerce_order_is_read_from_one_moment(tmp_path):
     finally:
         reader.close()
         writer.close()
+
+
+@pytest.mark.sqlite_only
+def test_the_order_view_is_read_from_one_moment(tmp_path):
+    """``show``'s reads share one snapshot too: a cancel committed by another process
+    while the view is being read (forced here at its history read) is seen in none of it,
+    rather than in the history but not in the commerce order read just before."""
+    path = _seeded_store(tmp_path / "s.db")
+    reader, writer = Store.open(path), Store.open(path)
+    try:
+        before = reader.order_view(UNSHIPPED)
+        raced = []
+
+        def commit_between(statement: str) -> None:
+            if "FROM status_history" in statement and not raced:
+                raced.append(statement)
+                cancel(context(writer), UNSHIPPED, reason="NoInventory")
+
+        reader.conn.set_trace_callback(commit_between)
+        seen = reader.order_view(UNSHIPPED)
+        reader.conn.set_trace_callback(None)
+        assert raced, "the writer did not run between the view's reads"
+        assert seen.commerce.version == before.commerce.version
+        assert len(seen.history) == len(before.history)
+        after = reader.order_view(UNSHIPPED)
+        assert after.commerce.version > before.commerce.version and len(after.history) > len(before.history)
+    finally:
+        reader.close()
+        writer.close()

@@ -860,6 +860,12 @@ class OrdersRepository(StoreBase):
         return unpack_raw(row[0], row[1]) if row is not None else None
 
     def order_view(self, amazon_order_id: str) -> OrderView | None:
+        """Everything ``show`` prints of one order, all of it as of one moment (a
+        concurrent invoice or sync is seen whole or not at all)."""
+        with self.read_snapshot():
+            return self._order_view(amazon_order_id)
+
+    def _order_view(self, amazon_order_id: str) -> OrderView | None:
         """Everything ``show`` prints of one order. Its reads depend on nothing but the
         order id (the commerce order's by a subquery on it), so they are sent together:
         one round trip on PostgreSQL (pipeline), the same statements one by one on SQLite;
