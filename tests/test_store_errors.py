@@ -179,61 +179,52 @@ def test_a_unique_violation_inside_a_transaction_is_a_concurrent_change(tmp_path
         store.close()
 
 
-@pytest.mark.sqlite_only
-def test_a_commerce_order_is_read_from_one_moment(tmp_path):
-    """The order row and its items come from one snapshot: another process's commit
-    between the two reads (forced here at the items' read) is not half seen. Without the
-    snapshot this read an order row from before a cancel and its items from after, and
-    the loser of two cancels was told the order "has nothing left to cancel"."""
+def _read_with_a_cancel_between(tmp_path, read, marker: str):
+    """``read(store)`` three times: before a cancel, while another process commits the
+    cancel exactly when ``read`` starts the statement naming ``marker`` (SQLite's trace
+    callback), and after it."""
     path = _seeded_store(tmp_path / "s.db")
     reader, writer = Store.open(path), Store.open(path)
     try:
-        before = reader.load_commerce_order(amazon_order_id=UNSHIPPED)
+        before = read(reader)
         raced = []
 
         def commit_between(statement: str) -> None:
-            if "FROM commerce_order_items" in statement and not raced:
+            if marker in statement and not raced:
                 raced.append(statement)
                 cancel(context(writer), UNSHIPPED, reason="NoInventory")
 
         reader.conn.set_trace_callback(commit_between)
-        seen = reader.load_commerce_order(amazon_order_id=UNSHIPPED)
+        seen = read(reader)
         reader.conn.set_trace_callback(None)
-        assert raced, "the writer did not run between the two reads"
-        # One moment: the order and its items from before the cancel, as loaded first.
-        assert seen.version == before.version
-        assert [i.qty_canceled for i in seen.items] == [i.qty_canceled for i in before.items]
-        after = reader.load_commerce_order(amazon_order_id=UNSHIPPED)
-        assert after.version > before.version and all(i.qty_canceled == i.qty_ordered for i in after.items)
+        assert raced, f"the writer did not run at the read of {marker}"
+        return before, seen, read(reader)
     finally:
         reader.close()
         writer.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_commerce_order_is_read_from_one_moment(tmp_path):
+    """The order row and its items come from one snapshot: another process's commit
+    between the two reads (forced at the items' read) is not half seen. Without the
+    snapshot this read an order row from before a cancel and its items from after, and
+    the loser of two cancels was told the order "has nothing left to cancel"."""
+    before, seen, after = _read_with_a_cancel_between(
+        tmp_path, lambda store: store.load_commerce_order(amazon_order_id=UNSHIPPED), "FROM commerce_order_items")
+    # One moment: the order and its items from before the cancel, as loaded first.
+    assert seen.version == before.version
+    assert [i.qty_canceled for i in seen.items] == [i.qty_canceled for i in before.items]
+    assert after.version > before.version and all(i.qty_canceled == i.qty_ordered for i in after.items)
 
 
 @pytest.mark.sqlite_only
 def test_the_order_view_is_read_from_one_moment(tmp_path):
     """``show``'s reads share one snapshot too: a cancel committed by another process
-    while the view is being read (forced here at its history read) is seen in none of it,
+    while the view is being read (forced at its history read) is seen in none of it,
     rather than in the history but not in the commerce order read just before."""
-    path = _seeded_store(tmp_path / "s.db")
-    reader, writer = Store.open(path), Store.open(path)
-    try:
-        before = reader.order_view(UNSHIPPED)
-        raced = []
-
-        def commit_between(statement: str) -> None:
-            if "FROM status_history" in statement and not raced:
-                raced.append(statement)
-                cancel(context(writer), UNSHIPPED, reason="NoInventory")
-
-        reader.conn.set_trace_callback(commit_between)
-        seen = reader.order_view(UNSHIPPED)
-        reader.conn.set_trace_callback(None)
-        assert raced, "the writer did not run between the view's reads"
-        assert seen.commerce.version == before.commerce.version
-        assert len(seen.history) == len(before.history)
-        after = reader.order_view(UNSHIPPED)
-        assert after.commerce.version > before.commerce.version and len(after.history) > len(before.history)
-    finally:
-        reader.close()
-        writer.close()
+    before, seen, after = _read_with_a_cancel_between(
+        tmp_path, lambda store: store.order_view(UNSHIPPED), "FROM status_history")
+    assert seen.commerce.version == before.commerce.version
+    assert len(seen.history) == len(before.history)
+    assert after.commerce.version > before.commerce.version and len(after.history) > len(before.history)
