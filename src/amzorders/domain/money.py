@@ -184,19 +184,12 @@ def aggregates(components: Mapping[str, Decimal]) -> dict[str, Decimal]:
     """The four commerce totals an item shows: row total (ITEM), tax (every tax), discount
     (every promotion), shipping & other charges (shipping, gift wrap, COD fee, other).
     row_total + shipping + tax - discount == paid(components)."""
-    # Plain lookups and one loop: the import calls this for every item it creates.
-    zero = Decimal(0)
-    get = components.get
-    tax = zero
-    for kind in TAX_KINDS:
-        value = get(kind)
-        if value is not None:
-            tax += value
+    get = lambda k: components.get(k, Decimal(0))  # noqa: E731
     return {
-        "row_total": get(ITEM, zero),
-        "tax": tax,
-        "discount": get(ITEM_PROMOTION, zero) + get(SHIPPING_PROMOTION, zero),
-        "shipping": get(SHIPPING, zero) + get(GIFT_WRAP, zero) + get(COD_FEE, zero) + get(OTHER, zero),
+        "row_total": get(ITEM),
+        "tax": sum((get(k) for k in TAX_KINDS), Decimal(0)),
+        "discount": get(ITEM_PROMOTION) + get(SHIPPING_PROMOTION),
+        "shipping": get(SHIPPING) + get(GIFT_WRAP) + get(COD_FEE) + get(OTHER),
     }
 
 
