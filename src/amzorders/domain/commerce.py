@@ -150,7 +150,7 @@ def commerce_item_from_amazon(item: AmazonOrderItem) -> CommerceItem:
         tax_amount=totals["tax"],
         discount_amount=totals["discount"],
         shipping_amount=totals["shipping"],
-        components=dict(components),
+        components=components,  # a new dict already (component_map or the totals')
         promotion_ids=tuple(item.promotion_ids),
     )
 

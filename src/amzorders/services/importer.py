@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Protocol
 from amzorders.domain.commerce import (
     CommerceOrder,
     build_commerce_order,
+    derive_state,
     should_create_commerce_order,
-    with_derived_state,
 )
 from amzorders.domain.mapping import OrderPayloadError, parse_order
 from amzorders.domain.models import AmazonOrder, utcnow
@@ -371,13 +371,14 @@ class OrderImporter:
         changed = self._record_amazon_shipments(commerce, order, now)
         if order.status == "CANCELLED":
             changed |= self._cancel_rest(commerce, now)
-        updated = with_derived_state(commerce)
-        if (updated.state, updated.status) != before or changed:
-            commerce.state, commerce.status = updated.state, updated.status
+        # Only the state is needed: with_derived_state would copy the whole order first.
+        derived = derive_state(commerce)
+        if derived != before or changed:
+            commerce.state, commerce.status = derived
             commerce.updated_at = now
             if not self._page.created(commerce):  # a new one is written in its final state
                 self.store.save_commerce_order(commerce)
-            if (updated.state, updated.status) != before:
+            if derived != before:
                 self._add_history(
                     order.order_id,
                     f"Order is now {commerce.state} ({commerce.status}).",
