@@ -125,6 +125,11 @@ def build_cloned(n: int) -> None:
         return re.sub(r'(?:(?<=^Commerce order )|(?<=\["Commerce order ))\d+',
                       lambda m: number(m.group(0), copy, numbers["commerce_orders"]), comment)
 
+    def more_clone(packed: bytes, copy: int) -> bytes:
+        # (compressed since migration 10: the same cloning on the decoded entries)
+        entries = json.loads(comment_clone(json.dumps(rawjson.unpack_entries(packed), ensure_ascii=False), copy))
+        return rawjson.pack_entries(entries)
+
     def number(x: str, copy: int, step: int) -> str:
         return f"{int(x) + copy * step:0{len(x)}d}"
 
@@ -132,6 +137,7 @@ def build_cloned(n: int) -> None:
     conn.create_function("comment_clone", 2, comment_clone, deterministic=True)
     conn.create_function("raw_clone", 2, raw_clone, deterministic=True)
     conn.create_function("number", 3, number, deterministic=True)
+    conn.create_function("more_clone", 2, more_clone, deterministic=True)
     columns = {t: [r[1] for r in conn.execute(f"PRAGMA base.table_info({t})")] for t in _CLONED}
     # The rows of a partial copy's first ``r`` orders (the pages' order is the ids' order).
     prefix = {
@@ -166,6 +172,8 @@ def build_cloned(n: int) -> None:
                     exprs.append(f"comment_clone(comment, {copy})")
                 elif c == "more_json" and t == "status_history":
                     exprs.append(f"CASE WHEN more_json IS NULL THEN NULL ELSE comment_clone(more_json, {copy}) END")
+                elif c == "more_zlib" and t == "status_history":
+                    exprs.append(f"CASE WHEN more_zlib IS NULL THEN NULL ELSE more_clone(more_zlib, {copy}) END")
                 elif c == "raw_zlib":
                     exprs.append(f"CASE WHEN raw_zlib IS NULL THEN NULL ELSE raw_clone(raw_zlib, clone_id(amazon_order_id, {copy})) END")
                 else:

@@ -157,6 +157,12 @@ def _address(value: Any) -> Address | None:
     )
 
 
+def delivery_address(raw: Any) -> Address | None:
+    """The delivery address of a stored Order JSON, as ``map_order`` reads it (the store keeps
+    no second copy of it since migration 10)."""
+    return _address(_dict(_dict(raw).get("recipient")).get("deliveryAddress"))
+
+
 def _item(data: dict, index: int, warnings: list[str]) -> AmazonOrderItem | None:
     item_id = _text(data.get("orderItemId"))
     where = f"orderItems[{index}]"

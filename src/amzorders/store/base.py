@@ -72,6 +72,30 @@ def unpack_raw(raw_zlib: bytes | None, raw_json: str | None) -> dict:
     return value if isinstance(value, dict) else {}
 
 
+def stored_address(row: Any, raw: dict | None = None) -> Any:
+    """The delivery address (``domain.models.Address``) of an ``amazon_orders`` row with its
+    shipping_address_json, raw_zlib, raw_json and pii_purged_at: read from Amazon's stored JSON
+    (migration 10 keeps no second copy in shipping_address_json); None once the buyer data is
+    purged (the scrubbed JSON keeps the country and region for tax reporting, not an address)."""
+    if row["shipping_address_json"]:  # written before migration 10
+        from amzorders.domain.models import Address
+
+        return Address(**json.loads(row["shipping_address_json"]))
+    if row["pii_purged_at"] is not None:
+        return None
+    from amzorders.domain.mapping import delivery_address
+
+    return delivery_address(unpack_raw(row["raw_zlib"], row["raw_json"]) if raw is None else raw)
+
+
+def more_entries(row: Any) -> list | None:
+    """The further entries of a status_history row: compressed in more_zlib since migration 10,
+    JSON text in more_json before (migration 9). Each is [comment, status, source, entity_type]."""
+    if row["more_zlib"] is not None:
+        return rawjson.unpack_entries(bytes(row["more_zlib"]))
+    return json.loads(row["more_json"]) if row["more_json"] else None
+
+
 def id_chunks(ids: Sequence[Any], size: int = 500) -> Iterator[tuple[list[Any], str]]:
     """``ids`` in slices for ``WHERE x IN (...)``: (slice, its '?,?,...' placeholders).
     500 stays far below SQLite's bound-parameter limit (32,766) and keeps PostgreSQL's

@@ -10,6 +10,8 @@ DOUBLE PRECISION, the trigram search table). See docs/architecture.md, "SQL for 
 
 from __future__ import annotations
 
+import json
+
 
 MIGRATION_1 = """
 CREATE TABLE amazon_orders (
@@ -380,9 +382,6 @@ def refold_search_text(conn) -> None:  # type: ignore[no-untyped-def]
         last = rows[-1][0]
 
 
-# Python steps run after a migration's script, in its transaction: what SQL cannot do
-# the same way on both engines.
-PYTHON_STEPS = {7: refold_search_text}
 
 
 MIGRATION_8 = """
@@ -424,6 +423,84 @@ ALTER TABLE status_history ADD COLUMN more_json TEXT;
 """
 
 
+MIGRATION_10 = """
+-- Issue 15 (storage per order), see the Python step compact_order_rows for the data:
+-- * history entries after a row's first are kept compressed (more_zlib, store/rawjson.py
+--   pack_entries: ~350 B of JSON -> ~65 B); more_json is read for rows not converted;
+-- * the delivery address is read from Amazon's stored JSON, which holds it anyway, instead
+--   of a second copy in shipping_address_json (NULL from now on, ~200 B per order);
+-- * Amazon's JSON is packed with dictionary 2 (store/rawjson.py, ~65 B less per order).
+ALTER TABLE status_history ADD COLUMN more_zlib BLOB;
+-- Lookups that scanned: show by seller order id (an unknown key read every order; most
+-- orders have none, so the partial index costs them nothing) and the document lines of a
+-- document and the credit memos of an order (foreign keys no index covered).
+CREATE INDEX amazon_orders_seller_order ON amazon_orders (seller_order_id) WHERE seller_order_id IS NOT NULL;
+CREATE INDEX invoice_items_invoice ON invoice_items (invoice_id);
+CREATE INDEX shipment_items_shipment ON shipment_items (shipment_id);
+CREATE INDEX credit_memo_items_memo ON credit_memo_items (credit_memo_id);
+CREATE INDEX credit_memos_order ON credit_memos (order_id);
+"""
+
+
+def compact_order_rows(conn) -> None:  # type: ignore[no-untyped-def]
+    """Migration 10's data, in id batches, alike on both engines: history rows' more_json
+    compressed into more_zlib; each order's raw JSON re-packed with the current dictionary;
+    its shipping_address_json emptied where the stored JSON gives the same address back (a
+    row whose JSON does not, e.g. unreadable, keeps its column, which is read first)."""
+    from amzorders.domain.mapping import delivery_address
+    from amzorders.domain.models import Address
+    from amzorders.store import rawjson
+
+    last = -1
+    while True:
+        rows = conn.execute(
+            "SELECT id, more_json FROM status_history WHERE id > ? AND more_json IS NOT NULL ORDER BY id LIMIT 2000",
+            (last,),
+        ).fetchall()
+        if not rows:
+            break
+        conn.executemany(
+            "UPDATE status_history SET more_zlib = ?, more_json = NULL WHERE id = ?",
+            [(rawjson.pack_entries(json.loads(more)), row_id) for row_id, more in rows],
+        )
+        last = rows[-1][0]
+
+    last = -1
+    while True:
+        rows = conn.execute(
+            """SELECT id, raw_zlib, raw_json, shipping_address_json FROM amazon_orders
+                WHERE id > ? ORDER BY id LIMIT 2000""",
+            (last,),
+        ).fetchall()
+        if not rows:
+            return
+        changes = []
+        for row_id, packed, text, address_json in rows:
+            raw = None
+            repacked = None
+            if packed is not None and not rawjson.is_current(bytes(packed)):
+                try:
+                    raw = rawjson.unpack(bytes(packed))
+                except ValueError:  # damaged: left as it is (reads give {})
+                    raw = None
+                else:
+                    repacked = rawjson.pack(raw)
+            keep_address = address_json
+            if address_json:
+                try:
+                    if raw is None:
+                        raw = rawjson.unpack(bytes(packed)) if packed is not None else json.loads(text or "{}")
+                    if Address(**json.loads(address_json)) == delivery_address(raw):
+                        keep_address = None
+                except (ValueError, TypeError):
+                    pass
+            if repacked is not None or keep_address != address_json:
+                changes.append((repacked if repacked is not None else packed, keep_address, row_id))
+        if changes:
+            conn.executemany("UPDATE amazon_orders SET raw_zlib = ?, shipping_address_json = ? WHERE id = ?", changes)
+        last = rows[-1][0]
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -435,4 +512,9 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (7, "search text of old rows folded (PostgreSQL)", MIGRATION_7),
     (8, "notifications: handled ids, set-aside messages", MIGRATION_8),
     (9, "history entries of one moment in one row", MIGRATION_9),
+    (10, "smaller rows per order (history, address, raw JSON); lookup indexes", MIGRATION_10),
 ]
+
+# Python steps run after a migration's script, in its transaction: what SQL cannot do
+# the same way on both engines.
+PYTHON_STEPS = {7: refold_search_text, 10: compact_order_rows}

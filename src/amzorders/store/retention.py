@@ -23,13 +23,13 @@ from __future__ import annotations
 
 from amzorders.domain.textfold import fold_text
 
-import json
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
 from amzorders.domain.timefmt import to_iso
-from amzorders.store.base import StoreBase, pack_raw, unpack_raw
+from amzorders.store.base import StoreBase, more_entries, pack_raw, stored_address, unpack_raw
+from amzorders.store.rawjson import pack_entries
 
 PURGE_HISTORY_COMMENT = "Buyer personal data purged (Amazon data protection policy)"
 PURGED_MARK = "[purged]"
@@ -102,15 +102,14 @@ def _scrub(value: Any) -> Any:
 def _personal_strings(row: Any, gift_messages: Iterable[str | None]) -> set[str]:
     """The buyer's own strings of one order, to hunt down in free text (history comments)."""
     found: set[str | None] = {row["buyer_name"], row["buyer_email"], row["buyer_company"], *gift_messages}
-    if row["shipping_address_json"]:
-        try:
-            address = json.loads(row["shipping_address_json"])
-        except ValueError:
-            address = {}
-        if isinstance(address, dict):
-            for key in ("name", "company", "line1", "line2", "line3", "phone", "postal_code"):
-                found.add(address.get(key))
     raw = unpack_raw(row["raw_zlib"], row["raw_json"])
+    try:
+        address = stored_address(row, raw)
+    except (ValueError, TypeError):  # a damaged address column (before migration 10)
+        address = None
+    if address is not None:
+        found.update((address.name, address.company, address.line1, address.line2, address.line3, address.phone,
+                      address.postal_code))
     if isinstance(raw, dict):
         for section, keys in (("buyer", ("buyerName", "buyerEmail", "buyerCompanyName")),):
             data = raw.get(section)
@@ -190,7 +189,8 @@ class RetentionRepository(StoreBase):
 
     def _purge_one(self, amazon_order_id: str, now: datetime) -> bool:
         row = self.conn.execute(
-            """SELECT id, buyer_name, buyer_email, buyer_company, shipping_address_json, raw_json, raw_zlib
+            """SELECT id, buyer_name, buyer_email, buyer_company, shipping_address_json, raw_json, raw_zlib,
+                      pii_purged_at
                  FROM amazon_orders WHERE amazon_order_id = ? AND pii_purged_at IS NULL""",
             (amazon_order_id,),
         ).fetchone()
@@ -240,21 +240,28 @@ class RetentionRepository(StoreBase):
         return True
 
     def _scrub_more_history(self, amazon_order_id: str, strings: set[str]) -> None:
-        """The same blanking in the further entries of history rows (migration 9's
-        more_json): done on the decoded comments, as JSON escaping hides them from replace."""
+        """The same blanking in the further entries of history rows (migration 9's more_json,
+        compressed in more_zlib since migration 10): done on the decoded comments, as
+        compression and JSON escaping hide them from replace. Written back compressed."""
         needles = sorted((s for s in strings if s), key=len, reverse=True)
         rows = self.conn.execute(
-            "SELECT id, more_json FROM status_history WHERE amazon_order_id = ? AND more_json IS NOT NULL",
+            """SELECT id, more_json, more_zlib FROM status_history
+                WHERE amazon_order_id = ? AND (more_json IS NOT NULL OR more_zlib IS NOT NULL)""",
             (amazon_order_id,),
         ).fetchall()
-        for row_id, more in rows:
-            entries = json.loads(more)
+        for row in rows:
+            entries = more_entries(row) or []
+            changed = False
             for entry in entries:
                 for text in needles:
-                    entry[0] = entry[0].replace(text, PURGED_MARK)
-            scrubbed = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))
-            if scrubbed != more:
-                self.conn.execute("UPDATE status_history SET more_json = ? WHERE id = ?", (scrubbed, row_id))
+                    if text in entry[0]:
+                        entry[0] = entry[0].replace(text, PURGED_MARK)
+                        changed = True
+            if changed:
+                self.conn.execute(
+                    "UPDATE status_history SET more_json = NULL, more_zlib = ? WHERE id = ?",
+                    (pack_entries(entries), row["id"]),
+                )
 
     def _rebuild_search_without_buyer(self, order_row_id: int, amazon_order_id: str) -> None:
         head = self.conn.execute(
