@@ -102,7 +102,10 @@ def build_cloned(n: int) -> None:
     for t in tables:
         if t not in _CLONED and conn.execute(f"SELECT 1 FROM base.{t} LIMIT 1").fetchone():
             raise RuntimeError(f"the base store has rows in {t}, which build_cloned does not clone")
-    size = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM base.{t}").fetchone()[0] for t in _CLONED}
+    columns = {t: [r[1] for r in conn.execute(f"PRAGMA base.table_info({t})")] for t in _CLONED}
+    # (amazon_order_items has no id since migration 10: keyed by order and item id)
+    size = {t: conn.execute(f"SELECT coalesce(max(id), 0) FROM base.{t}").fetchone()[0] for t in _CLONED
+            if "id" in columns[t]}
     if size["amazon_orders"] != per_copy or conn.execute("SELECT count(*) FROM base.amazon_orders").fetchone()[0] != per_copy:
         raise RuntimeError("the base store's orders are not ids 1..N in page order")
     numbers = {t: conn.execute(f"SELECT coalesce(max(CAST(increment_id AS INTEGER)), 0) FROM base.{t}").fetchone()[0]
@@ -138,7 +141,6 @@ def build_cloned(n: int) -> None:
     conn.create_function("raw_clone", 2, raw_clone, deterministic=True)
     conn.create_function("number", 3, number, deterministic=True)
     conn.create_function("more_clone", 2, more_clone, deterministic=True)
-    columns = {t: [r[1] for r in conn.execute(f"PRAGMA base.table_info({t})")] for t in _CLONED}
     # The rows of a partial copy's first ``r`` orders (the pages' order is the ids' order).
     prefix = {
         "amazon_orders": "id <= {r}",
@@ -179,7 +181,8 @@ def build_cloned(n: int) -> None:
                 else:
                     exprs.append(c)
             where = f" WHERE {prefix[t].format(r=r)}" if r < per_copy else ""
-            conn.execute(f"INSERT INTO main.{t} ({', '.join(columns[t])}) SELECT {', '.join(exprs)} FROM base.{t}{where} ORDER BY id")
+            order = " ORDER BY id" if "id" in columns[t] else ""
+            conn.execute(f"INSERT INTO main.{t} ({', '.join(columns[t])}) SELECT {', '.join(exprs)} FROM base.{t}{where}{order}")
         conn.execute(
             f"""INSERT INTO main.order_search (rowid, text)
                 SELECT s.rowid + {copy * size['amazon_orders']},

@@ -49,8 +49,8 @@ ORDER_SQL = """INSERT INTO amazon_orders (id, account, amazon_order_id, marketpl
     service_level, purchase_date, last_updated, ship_by, deliver_by, is_prime, is_business, is_gift,
     buyer_cancel_requested, buyer_name, buyer_email, shipping_address_json, currency, grand_total, item_count,
     raw_json, imported_at, updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
-ITEM_SQL = """INSERT INTO amazon_order_items (amazon_order_id, order_item_id, sku, asin, title, quantity_ordered,
-    quantity_shipped, unit_price, item_price, shipping_price, tax, discount, currency) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+ITEM_SQL = """INSERT INTO amazon_order_items (amazon_order_id, order_item_id, line, sku, asin, title, quantity_ordered,
+    quantity_shipped, unit_price, item_price, shipping_price, tax, discount, currency) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 COMMERCE_SQL = """INSERT INTO commerce_orders (id, increment_id, amazon_order_id, account, state, status, currency,
     subtotal, shipping_amount, tax_amount, discount_amount, grand_total, total_invoiced, total_paid, created_at,
     updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
@@ -142,7 +142,7 @@ def generate(path: Path, orders: int, seed: int = 42) -> None:
         ))
         shipped = status == "SHIPPED"
         for n, (sku, asin, title, price, qty) in enumerate(lines):
-            item_rows.append((order_id, f"{i:08d}{n:02d}", sku, asin, title, qty, qty if shipped else 0, price,
+            item_rows.append((order_id, f"{i:08d}{n:02d}", n + 1, sku, asin, title, qty, qty if shipped else 0, price,
                               f"{float(price) * qty:.2f}", "0.00", f"{float(price) * qty * 0.08:.2f}", "0.00", currency))
         text = [order_id, buyer, email] + [part for sku, asin, title, *_ in lines for part in (sku, asin, title)]
         if status != "PENDING":
@@ -192,7 +192,7 @@ def cached_store(orders: int) -> Path:
 def pick(db: Path) -> dict[str, str]:
     conn = sqlite3.connect(db)
     try:
-        sku = conn.execute("SELECT sku FROM amazon_order_items WHERE id = 1000").fetchone()[0]
+        sku = conn.execute("SELECT sku FROM amazon_order_items LIMIT 1 OFFSET 999").fetchone()[0]  # keyed by order id
         buyer = conn.execute("SELECT buyer_name FROM amazon_orders WHERE id = 777").fetchone()[0]
         recent = conn.execute("SELECT amazon_order_id FROM amazon_orders ORDER BY purchase_date DESC LIMIT 1 OFFSET 5").fetchone()[0]
         # Orders invoice + ship can act on: unshipped, merchant-fulfilled, nothing invoiced yet.

@@ -114,3 +114,47 @@ def dump_file(path: Path) -> dict[str, list[tuple]]:
         return dump(store)
     finally:
         store.close()
+
+
+def write_as_schema_9(patch) -> None:
+    """Make the store's writers write rows as schema 9 did (``patch``: a pytest
+    monkeypatch context): history entries after a row's first as JSON text (more_json), the
+    delivery address also in shipping_address_json, Amazon's items with their own rowid
+    (no line), the raw JSON with dictionary 1. For tests of migration 10 on old stores."""
+    import json as json_module
+
+    from amzorders.store import orders as store_orders
+    from amzorders.store import rawjson
+
+    def history_as_json(self, rows):
+        groups = []
+        for *head, more, created_at in store_orders._history_groups(rows):
+            text = None if more is None else json_module.dumps(rawjson.unpack_entries(more), ensure_ascii=False,
+                                                               separators=(",", ":"))
+            groups.append((*head, text, created_at))
+        self.conn.executemany(
+            """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type, more_json, created_at)
+               VALUES (?,?,?,?,?,?,?)""",
+            groups,
+        )
+
+    new_order_row = store_orders._amazon_order_row
+    columns = [c.strip() for c in store_orders._AMAZON_ORDER_UPSERT.split("(", 1)[1].split(")", 1)[0].split(",")]
+    at = columns.index("shipping_address_json")
+
+    def order_row_with_address(account, order, now):
+        row = list(new_order_row(account, order, now))
+        address = order.shipping_address
+        row[at] = json_module.dumps(
+            {k: v for k in address.__slots__ if (v := getattr(address, k)) is not None},
+            ensure_ascii=False, separators=(",", ":"),
+        ) if address else None
+        return tuple(row)
+
+    new_item_rows = store_orders._amazon_item_rows
+    patch.setattr(store_orders.OrdersRepository, "add_history_rows", history_as_json)
+    patch.setattr(store_orders, "_amazon_order_row", order_row_with_address)
+    patch.setattr(store_orders, "_amazon_item_rows", lambda order: [r[:2] + r[3:] for r in new_item_rows(order)])
+    patch.setattr(store_orders, "_AMAZON_ITEM_INSERT", store_orders._AMAZON_ITEM_INSERT.replace(" line,", "")
+                  .replace("VALUES (?,", "VALUES ("))
+    patch.setattr(rawjson, "_CURRENT", rawjson._DICTIONARY_1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, default_orders, seed
+from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, default_orders, seed, write_as_schema_9
 
 from amzorders.domain.timefmt import to_iso
 from amzorders.store import Store
@@ -49,6 +49,7 @@ def test_a_schema_8_store_migrates_with_history_show_and_search_unchanged(tmp_pa
         patch.setattr(Store, "add_history_rows", _row_per_entry)
         with patch.context() as at_8:
             at_8.setattr(store_base, "MIGRATIONS", MIGRATIONS[:8])
+            write_as_schema_9(at_8)  # the items, address and raw JSON as schemas 8 and 9 wrote them
             with Store.open(old) as store:
                 assert store.schema_version() == 8
                 seed(store)

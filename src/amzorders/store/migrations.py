@@ -434,6 +434,39 @@ ALTER TABLE status_history ADD COLUMN more_zlib BLOB;
 -- Lookups that scanned: show by seller order id (an unknown key read every order; most
 -- orders have none, so the partial index costs them nothing) and the document lines of a
 -- document and the credit memos of an order (foreign keys no index covered).
+-- Amazon's items keyed by what identifies them (amazon_order_id, order_item_id): one
+-- b-tree instead of a rowid table and a unique index on that key (~80 B per order on
+-- SQLite; PostgreSQL gets the same table with that primary key). line keeps Amazon's item
+-- order (reads sort by it; copied rows keep their old id as line, which sorts the same).
+CREATE TABLE amazon_order_items_v10 (
+    amazon_order_id  TEXT NOT NULL REFERENCES amazon_orders (amazon_order_id) ON DELETE CASCADE,
+    order_item_id    TEXT NOT NULL,
+    line             INTEGER NOT NULL,
+    sku              TEXT,
+    asin             TEXT,
+    title            TEXT,
+    quantity_ordered INTEGER NOT NULL,
+    quantity_shipped INTEGER NOT NULL DEFAULT 0,
+    unit_price       MONEY,
+    item_price       MONEY,
+    shipping_price   MONEY,
+    tax              MONEY,
+    discount         MONEY,
+    currency         TEXT,
+    is_gift          INTEGER NOT NULL DEFAULT 0,
+    gift_message     TEXT,
+    cancel_requested_by TEXT,
+    cancel_reason    TEXT,
+    PRIMARY KEY (amazon_order_id, order_item_id)
+) WITHOUT ROWID;
+INSERT INTO amazon_order_items_v10 (amazon_order_id, order_item_id, line, sku, asin, title, quantity_ordered,
+       quantity_shipped, unit_price, item_price, shipping_price, tax, discount, currency, is_gift, gift_message,
+       cancel_requested_by, cancel_reason)
+SELECT amazon_order_id, order_item_id, id, sku, asin, title, quantity_ordered, quantity_shipped, unit_price,
+       item_price, shipping_price, tax, discount, currency, is_gift, gift_message, cancel_requested_by, cancel_reason
+  FROM amazon_order_items;
+DROP TABLE amazon_order_items;
+ALTER TABLE amazon_order_items_v10 RENAME TO amazon_order_items;
 CREATE INDEX amazon_orders_seller_order ON amazon_orders (seller_order_id) WHERE seller_order_id IS NOT NULL;
 CREATE INDEX invoice_items_invoice ON invoice_items (invoice_id);
 CREATE INDEX shipment_items_shipment ON shipment_items (shipment_id);

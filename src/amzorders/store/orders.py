@@ -242,10 +242,10 @@ _AMAZON_ORDER_UPSERT = """INSERT INTO amazon_orders (
        import_warnings = excluded.import_warnings, updated_at = excluded.updated_at"""
 
 _AMAZON_ITEM_INSERT = """INSERT INTO amazon_order_items (
-       amazon_order_id, order_item_id, sku, asin, title, quantity_ordered,
+       amazon_order_id, order_item_id, line, sku, asin, title, quantity_ordered,
        quantity_shipped, unit_price, item_price, shipping_price, tax, discount,
        currency, is_gift, gift_message, cancel_requested_by, cancel_reason)
-   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
+   VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"""
 
 _COMMERCE_INSERT = """INSERT INTO commerce_orders (
        increment_id, amazon_order_id, account, state, status, currency, subtotal,
@@ -315,11 +315,12 @@ def _amazon_order_row(account: str, order: AmazonOrder, now: datetime) -> tuple:
 
 def _amazon_item_rows(order: AmazonOrder) -> list[tuple]:
     rows = []
-    for i in order.items:
+    for line, i in enumerate(order.items, 1):
         priced = i.total or i.unit_price or i.item_price
         rows.append((
             order.order_id,
             i.order_item_id,
+            line,
             i.sku,
             i.asin,
             i.title,
@@ -803,7 +804,7 @@ class OrdersRepository(StoreBase):
                            a.pii_purged_at
                       FROM amazon_order_items i JOIN {_ORDERS_FROM}
                         ON a.amazon_order_id = i.amazon_order_id {_COMMERCE_JOIN}
-                     WHERE a.amazon_order_id IN ({marks}) ORDER BY i.id""",
+                     WHERE a.amazon_order_id IN ({marks}) ORDER BY i.amazon_order_id, i.line""",
                 chunk,
             )
             addresses: dict[str, Address | None] = {}
@@ -886,7 +887,7 @@ class OrdersRepository(StoreBase):
                             WHERE a.amazon_order_id = ?""",
                         key,
                     ),
-                    ("SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", key),
+                    ("SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY line", key),
                     ("SELECT * FROM commerce_orders WHERE amazon_order_id = ?", key),
                     (f"SELECT * FROM commerce_order_items WHERE order_id = {commerce_id} ORDER BY id", key),
                     ("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", key),

@@ -272,7 +272,7 @@ class RetentionRepository(StoreBase):
         ).fetchone()
         parts: list[str | None] = list(head)
         for item in self.conn.execute(
-            "SELECT sku, asin, title FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY id", (amazon_order_id,)
+            "SELECT sku, asin, title FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY line", (amazon_order_id,)
         ):
             parts.extend(item)
         text = "\n".join(p for p in parts if p)

@@ -1,0 +1,138 @@
+"""Migration 10 (issue 15, storage per order): history entries compressed, the delivery
+address read from Amazon's stored JSON, Amazon's items keyed by order and item id, the raw
+JSON packed with dictionary 2, lookup indexes. A store written at schema 9 reads the same
+after it migrates in place, on both engines."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, make_order, seed, write_as_schema_9
+
+from amzorders.store import Store
+from amzorders.store import base as store_base
+from amzorders.store import rawjson
+from amzorders.store.migrations import MIGRATIONS
+
+ORDERS = (UNSHIPPED, AFN, PENDING, SECOND)
+
+
+def _orders() -> list[dict]:
+    # The default orders, one with its items in an order their ids do not sort in, and a
+    # seller order id to look up.
+    orders = [
+        make_order(UNSHIPPED, items=[("10000000000009", "SKU-Z", 1, "3.00"), ("10000000000001", "SKU-A", 2, "19.99")]),
+        make_order(AFN, status="SHIPPED", fulfilled_by="AMAZON", shipped=2),
+        make_order(PENDING, status="PENDING"),
+        make_order(SECOND),
+    ]
+    orders[3]["orderAliases"] = [{"aliasId": "SELLER-REF-77", "aliasType": "SELLER_ORDER_ID"}]
+    return orders
+
+
+def _outputs(cli, db) -> dict:
+    out = {}
+    for order_id in ORDERS:
+        for args in (("history", order_id, "--json"), ("show", order_id, "--json"), ("show", order_id, "--json", "--raw")):
+            result = cli("--db", db, *args)
+            assert result.exit_code == 0, result.stderr
+            out[args] = json.loads(result.stdout)
+    for args in (("list", "--json"), ("list", "--items", "--json"), ("show", "SELLER-REF-77", "--json"),
+                 *(("list", "--search", term, "--json") for term in ("jane", "sku-z", "000000001", "111-0000004"))):
+        result = cli("--db", db, *args)
+        assert result.exit_code == 0, result.stderr
+        out[args] = json.loads(result.stdout)
+    return out
+
+
+def _schema_9_store(path, monkeypatch) -> None:
+    with monkeypatch.context() as patch:
+        patch.setattr(store_base, "MIGRATIONS", MIGRATIONS[:9])
+        write_as_schema_9(patch)
+        with Store.open(path) as store:
+            assert store.schema_version() == 9
+            seed(store, _orders())
+            assert store.conn.execute("SELECT count(*) FROM status_history WHERE more_json IS NOT NULL").fetchone()[0]
+            assert store.conn.execute(
+                "SELECT count(*) FROM amazon_orders WHERE shipping_address_json IS NOT NULL").fetchone()[0] == 4
+
+
+def test_a_schema_9_store_migrates_in_place_and_reads_the_same(tmp_path, cli, monkeypatch):
+    old, reference = tmp_path / "old.db", tmp_path / "reference.db"
+    _schema_9_store(old, monkeypatch)
+    with Store.open(reference) as store:
+        seed(store, _orders())
+    before = _outputs(cli, reference)
+    assert before[("show", UNSHIPPED, "--json")] != before[("show", SECOND, "--json")]
+    with Store.open(old) as store:  # opening migrates
+        assert store.schema_version() == MIGRATIONS[-1][0] == 10
+        conn = store.conn
+        assert conn.execute("SELECT count(*) FROM status_history WHERE more_json IS NOT NULL").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM status_history WHERE more_zlib IS NOT NULL").fetchone()[0] > 0
+        assert conn.execute("SELECT count(*) FROM amazon_orders WHERE shipping_address_json IS NOT NULL").fetchone()[0] == 0
+        assert all(rawjson.is_current(bytes(r[0])) for r in conn.execute("SELECT raw_zlib FROM amazon_orders"))
+        items = [r[0] for r in conn.execute(
+            "SELECT order_item_id FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY line", (UNSHIPPED,))]
+        assert items == ["10000000000009", "10000000000001"]  # Amazon's order, not the ids'
+    assert _outputs(cli, old) == before
+
+
+def test_a_migrated_store_is_purged_and_written_like_a_new_one(tmp_path, monkeypatch):
+    from amzorders.store.retention import PURGED_MARK
+
+    old = tmp_path / "old.db"
+    _schema_9_store(old, monkeypatch)
+    with Store.open(old) as store:
+        stamp = "2026-11-20T12:00:00Z"
+        with store.transaction():
+            store.add_history_rows([
+                (UNSHIPPED, "Checked the address.", None, "system", None, stamp),
+                (UNSHIPPED, "Jane Buyer of 1 Main St called.", None, "system", None, stamp),
+            ])
+        seed(store, _orders())  # the same orders again: replaced in place
+        assert store.purge_order_pii([UNSHIPPED], NOW) == [UNSHIPPED]
+        comments = [h.comment for h in store.history(UNSHIPPED)]
+        assert f"{PURGED_MARK} of {PURGED_MARK} called." in comments
+        view = store.order_view(UNSHIPPED)
+        assert view.shipping_address is None  # the scrubbed JSON keeps country and region only
+        assert [i.order_item_id for i in view.amazon_items] == ["10000000000009", "10000000000001"]
+        assert store.order_view(SECOND).shipping_address.city == "Seattle"
+        assert [line.ship_to_city for line in store.pick_lines([UNSHIPPED, SECOND])] == [None, None, "Seattle", "Seattle"]
+
+
+@pytest.mark.sqlite_only  # SQLite's query plans
+def test_seller_order_ids_and_document_lines_are_looked_up_by_index(tmp_path):
+    with Store.open(tmp_path / "store.db") as store:
+        seed(store, _orders())
+        plans = {
+            sql: " ".join(r[3] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql, (1,)))
+            for sql in (
+                "SELECT amazon_order_id FROM amazon_orders WHERE seller_order_id = ? LIMIT 1",
+                "SELECT * FROM invoice_items WHERE invoice_id IN (?)",
+                "SELECT * FROM shipment_items WHERE shipment_id IN (?)",
+                "SELECT * FROM credit_memo_items WHERE credit_memo_id IN (?)",
+                "SELECT * FROM credit_memos WHERE order_id = ?",
+            )
+        }
+        assert all("USING INDEX" in plan for plan in plans.values()), plans
+        assert store.resolve_order_key("SELLER-REF-77") == SECOND
+
+
+def test_history_entries_codec_round_trips_and_refuses_what_it_does_not_know():
+    entries = [["Commerce order 000000001 created from Amazon order 111-0000001-0000001.", "pending", "system", "order"],
+               ["Ünïcode \u2028 comment", None, "operator", None]]
+    packed = rawjson.pack_entries(entries)
+    assert rawjson.unpack_entries(packed) == entries
+    assert len(packed) < len(json.dumps(entries)) / 2
+    for bad in (b"", b"\x09" + packed[1:], packed[:-3]):
+        with pytest.raises(ValueError):
+            rawjson.unpack_entries(bad)
+
+
+def test_raw_json_of_dictionary_1_still_reads():
+    order = make_order(UNSHIPPED)
+    old = rawjson.zlib.compressobj(6, rawjson.zlib.DEFLATED, 15, zdict=rawjson._DICTIONARY_1)
+    packed = old.compress(json.dumps(order).encode()) + old.flush()
+    assert not rawjson.is_current(packed) and rawjson.is_current(rawjson.pack(order))
+    assert rawjson.unpack(packed) == order == rawjson.unpack(rawjson.pack(order))
