@@ -120,7 +120,7 @@ def write_as_schema_9(patch) -> None:
     """Make the store's writers write rows as schema 9 did (``patch``: a pytest
     monkeypatch context): history entries after a row's first as JSON text (more_json), the
     delivery address also in shipping_address_json, Amazon's items with their own rowid
-    (no line), the raw JSON with dictionary 1. For tests of migration 10 on old stores."""
+    (no line), the raw JSON with dictionary 1, every commerce item's components as JSON. For tests of migration 10 on old stores."""
     import json as json_module
 
     from amzorders.store import orders as store_orders
@@ -151,7 +151,16 @@ def write_as_schema_9(patch) -> None:
         ) if address else None
         return tuple(row)
 
+    def money_as_json(item):
+        if not item.components and not item.promotion_ids:
+            return None
+        data = {"components": store_orders.components_to_json(item.components)}
+        if item.promotion_ids:
+            data["promotion_ids"] = list(item.promotion_ids)
+        return json_module.dumps(data, sort_keys=True, separators=(",", ":"))
+
     new_item_rows = store_orders._amazon_item_rows
+    patch.setattr(store_orders, "_money_json", money_as_json)
     patch.setattr(store_orders.OrdersRepository, "add_history_rows", history_as_json)
     patch.setattr(store_orders, "_amazon_order_row", order_row_with_address)
     patch.setattr(store_orders, "_amazon_item_rows", lambda order: [r[:2] + r[3:] for r in new_item_rows(order)])

@@ -25,7 +25,7 @@ def _orders() -> list[dict]:
         make_order(UNSHIPPED, items=[("10000000000009", "SKU-Z", 1, "3.00"), ("10000000000001", "SKU-A", 2, "19.99")]),
         make_order(AFN, status="SHIPPED", fulfilled_by="AMAZON", shipped=2),
         make_order(PENDING, status="PENDING"),
-        make_order(SECOND),
+        make_order(SECOND, tax="1.00"),
     ]
     orders[3]["orderAliases"] = [{"aliasId": "SELLER-REF-77", "aliasType": "SELLER_ORDER_ID"}]
     return orders
@@ -46,6 +46,16 @@ def _outputs(cli, db) -> dict:
     return out
 
 
+def _money(db) -> dict:
+    """Every commerce item's money as the processing code reads it (components in their order)."""
+    with Store.open(db) as store:
+        return {
+            order_id: [(i.order_item_id, list(i.components.items()), i.promotion_ids, list(i.money.items()))
+                       for i in view.commerce.items]
+            for order_id in ORDERS if (view := store.order_view(order_id)).commerce is not None
+        }
+
+
 def _schema_9_store(path, monkeypatch) -> None:
     with monkeypatch.context() as patch:
         patch.setattr(store_base, "MIGRATIONS", MIGRATIONS[:9])
@@ -56,6 +66,7 @@ def _schema_9_store(path, monkeypatch) -> None:
             assert store.conn.execute("SELECT count(*) FROM status_history WHERE more_json IS NOT NULL").fetchone()[0]
             assert store.conn.execute(
                 "SELECT count(*) FROM amazon_orders WHERE shipping_address_json IS NOT NULL").fetchone()[0] == 4
+            assert store.conn.execute("SELECT count(*) FROM commerce_order_items WHERE money_json = ''").fetchone()[0] == 0
 
 
 def test_a_schema_9_store_migrates_in_place_and_reads_the_same(tmp_path, cli, monkeypatch):
@@ -64,6 +75,7 @@ def test_a_schema_9_store_migrates_in_place_and_reads_the_same(tmp_path, cli, mo
     with Store.open(reference) as store:
         seed(store, _orders())
     before = _outputs(cli, reference)
+    money_before = _money(reference)
     assert before[("show", UNSHIPPED, "--json")] != before[("show", SECOND, "--json")]
     with Store.open(old) as store:  # opening migrates
         assert store.schema_version() == MIGRATIONS[-1][0] == 10
@@ -75,7 +87,9 @@ def test_a_schema_9_store_migrates_in_place_and_reads_the_same(tmp_path, cli, mo
         items = [r[0] for r in conn.execute(
             "SELECT order_item_id FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY line", (UNSHIPPED,))]
         assert items == ["10000000000009", "10000000000001"]  # Amazon's order, not the ids'
+        assert conn.execute("SELECT count(*) FROM commerce_order_items WHERE money_json = ''").fetchone()[0] > 0
     assert _outputs(cli, old) == before
+    assert _money(old) == money_before
 
 
 def test_a_migrated_store_is_purged_and_written_like_a_new_one(tmp_path, monkeypatch):
@@ -136,3 +150,33 @@ def test_raw_json_of_dictionary_1_still_reads():
     packed = old.compress(json.dumps(order).encode()) + old.flush()
     assert not rawjson.is_current(packed) and rawjson.is_current(rawjson.pack(order))
     assert rawjson.unpack(packed) == order == rawjson.unpack(rawjson.pack(order))
+
+
+@pytest.mark.parametrize("components, promotions, derived", [
+    ({"ITEM": "39.98", "SHIPPING": "1.50"}, (), True),
+    ({"ITEM": "39.98", "ITEM_TAX": "3.200", "SHIPPING": "1.50"}, (), True),  # the scale is kept
+    ({"ITEM": "39.98", "ITEM_TAX": "3.20", "ITEM_PROMOTION": "2.00"}, (), False),  # reads back in another order
+    ({"ITEM": "39.98", "SHIPPING": "0.00"}, (), False),  # a zero part the columns cannot show
+    ({"ITEM": "39.98", "GIFT_WRAP": "1.50"}, (), False),  # gift wrap counts as shipping in the columns
+    ({"ITEM": "39.98"}, ("PROMO-1",), False),
+])
+def test_money_json_is_left_empty_only_when_the_columns_give_the_same_components(components, promotions, derived):
+    from decimal import Decimal
+
+    from amzorders.domain import money
+    from amzorders.domain.commerce import CommerceItem
+    from amzorders.store import orders as store_orders
+
+    parts = {k: Decimal(v) for k, v in components.items()}
+    totals = money.aggregates(parts)
+    item = CommerceItem(order_item_id="1", sku="SKU-A", name="Widget", asin=None, price=Decimal("19.99"),
+                        row_total=totals["row_total"], tax_amount=totals["tax"], discount_amount=totals["discount"],
+                        shipping_amount=totals["shipping"], qty_ordered=2, components=parts, promotion_ids=promotions)
+    text = store_orders._money_json(item)
+    assert (text == store_orders.DERIVED_COMPONENTS) is derived
+    row = {"money_json": text, **{c: store_orders.money_text(getattr(item, c))
+                                  for c in ("row_total", "tax_amount", "discount_amount", "shipping_amount")}}
+    read = store_orders._money_fields(row)
+    expected = json.loads(json.dumps(dict(sorted(components.items()))))  # what the JSON gave back (sorted keys)
+    assert {k: format(v, "f") for k, v in read["components"].items()} == expected
+    assert list(read["components"]) == list(expected) and read["promotion_ids"] == promotions

@@ -41,7 +41,7 @@ from amzorders.store.dialect import (
 )
 from amzorders.store.errors import check_is_regular_file, translate_store_error
 from amzorders.store import rawjson
-from amzorders.store.migrations import MIGRATIONS, PYTHON_STEPS
+from amzorders.store.migrations import COMPACT_AFTER, MIGRATIONS, PYTHON_STEPS
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -328,6 +328,7 @@ class StoreBase:
                 " version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
             )
         applied = {row[0] for row in self.conn.execute("SELECT version FROM schema_migrations")}
+        compact = False
         newest = max(v for v, _, _ in MIGRATIONS)
         if applied and max(applied) > newest:
             raise StoreTooNewError(
@@ -357,6 +358,12 @@ class StoreBase:
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
+            compact = compact or (bool(applied) and version in COMPACT_AFTER)  # (a new file has nothing to free)
+        if compact:
+            try:
+                self.conn.execute("VACUUM")
+            except sqlite3.OperationalError:  # another connection reading, or no room for the copy:
+                pass  # the free pages are reused by later writes instead
 
     def _migrate_postgres(self) -> None:
         """Each missing migration in its own transaction, under a transaction-scoped

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from amzorders.domain.commerce import CommerceItem, CommerceOrder
 from amzorders.domain.models import Address, AmazonOrder
-from amzorders.domain.money import components_from_json, components_to_json
+from amzorders.domain.money import components_from_json, components_to_json, legacy_components
 from amzorders.domain.textfold import fold_text
 from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
 # The order view's records and details are imported where used: list does not build them.
@@ -133,17 +133,39 @@ _SUMMARY_COLUMNS = """
 """
 
 
+# money_json '' (migration 10): the item's components are exactly those its four money
+# columns give (domain.money.legacy_components, in the order the JSON would read back), as
+# for ~70 % of items (the item and its tax, shipping or a promotion): ~34 B less per item.
+# NULL stays "no components" (items stored before migration 2).
+DERIVED_COMPONENTS = ""
+
+
 def _money_json(item: CommerceItem) -> str | None:
     if not item.components and not item.promotion_ids:
         return None
     # Compact, and no empty promotion list (the reader defaults it): ~30 B less per item.
-    data: dict = {"components": components_to_json(item.components)}
+    components = components_to_json(item.components)
+    if not item.promotion_ids and sorted(components.items()) == list(_derived_components(
+        *(dec(money_text(v)) for v in (item.row_total, item.tax_amount, item.discount_amount, item.shipping_amount))
+    ).items()):
+        return DERIVED_COMPONENTS
+    data: dict = {"components": components}
     if item.promotion_ids:
         data["promotion_ids"] = list(item.promotion_ids)
     return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
 
-def _money_fields(text: str | None) -> dict:
+def _derived_components(row_total: Decimal, tax: Decimal, discount: Decimal, shipping: Decimal) -> dict[str, str]:
+    return components_to_json(legacy_components(row_total, tax, discount, shipping))
+
+
+def _money_fields(row) -> dict:
+    """An item's components and promotion ids from its commerce_order_items row."""
+    text = row["money_json"]
+    if text == DERIVED_COMPONENTS:
+        derived = _derived_components(*(dec(row[c]) for c in ("row_total", "tax_amount", "discount_amount",
+                                                               "shipping_amount")))
+        return {"components": components_from_json(derived), "promotion_ids": ()}
     if not text:
         return {}
     data = json.loads(text)
@@ -991,7 +1013,7 @@ def _commerce_order(row, item_rows) -> CommerceOrder:
             tax_amount=dec(r["tax_amount"]),
             discount_amount=dec(r["discount_amount"]),
             shipping_amount=dec(r["shipping_amount"]),
-            **_money_fields(r["money_json"]),
+            **_money_fields(r),
         )
         for r in item_rows
     ]
