@@ -6,6 +6,7 @@ after it migrates in place, on both engines."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, make_order, seed, write_as_schema_9
@@ -180,3 +181,32 @@ def test_money_json_is_left_empty_only_when_the_columns_give_the_same_components
     expected = json.loads(json.dumps(dict(sorted(components.items()))))  # what the JSON gave back (sorted keys)
     assert {k: format(v, "f") for k, v in read["components"].items()} == expected
     assert list(read["components"]) == list(expected) and read["promotion_ids"] == promotions
+
+
+def test_the_upgrade_of_an_existing_store_is_announced_and_logged(cli, tmp_path, monkeypatch, amzorders_home):
+    """Migration 10 rewrites every order (minutes at 1,000,000): the command says why it
+    is slow, on stderr, once; a new store or one already current says nothing."""
+    db = tmp_path / "old.db"
+    _schema_9_store(db, monkeypatch)
+    newest = max(v for v, _, _ in MIGRATIONS)
+
+    first = cli("--db", db, "list", "--json")
+    assert first.exit_code == 0, first.stderr
+    assert f"from schema 9 to {newest}. This runs once after an amzorders upgrade" in first.stderr
+    assert len(json.loads(first.stdout)) == len(ORDERS)  # stdout stays the data alone
+    log = (amzorders_home / "amzorders.log").read_text()
+    assert f"from schema 9 to {newest} started" in log and re.search(r"store upgrade of .* done in \d+\.\d s", log)
+
+    again = cli("--db", db, "list", "--json")
+    fresh = cli("--db", tmp_path / "new.db", "db", "migrate")
+    assert again.exit_code == fresh.exit_code == 0
+    assert "Upgrading" not in again.stderr + fresh.stderr
+
+
+def test_db_migrate_announces_the_upgrade_it_runs(cli, tmp_path, monkeypatch, amzorders_home):
+    db = tmp_path / "old.db"
+    _schema_9_store(db, monkeypatch)
+    result = cli("--db", db, "db", "migrate")
+    assert result.exit_code == 0, result.stderr
+    newest = max(v for v, _, _ in MIGRATIONS)
+    assert f"from schema 9 to {newest}" in result.stderr and f"at schema version {newest}" in result.stderr

@@ -8,7 +8,7 @@ No terminal code here: the CLI decides what to print.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -39,6 +39,9 @@ class App:
         self.using_simulator = account.is_simulator
         self.db_path: Path | str = settings.db_path_for(account)  # a file, or a PostgreSQL URL
         self._store: Store | None = None
+        # Told (location, from, to) before an existing store's schema upgrade runs: the
+        # CLI says so on stderr (an upgrade of a big store takes minutes).
+        self.on_store_upgrade: Callable[[str, int, int], None] | None = None
         self._client: SpApiClient | None = None
         self._simulator: Simulator | None = None
 
@@ -93,7 +96,9 @@ class App:
                     )
                 self._store = Store.open(":memory:")
             else:
-                self._store = Store.open(self.db_path, password=self.settings.db_password)
+                self._store = Store.open(
+                    self.db_path, password=self.settings.db_password, on_upgrade=self.on_store_upgrade
+                )
         return self._store
 
     def simulator(self) -> Simulator:

@@ -226,11 +226,21 @@ def get_app(ctx: typer.Context) -> App:
         settings = get_settings(ctx)
         app = App(settings, settings.resolve_account())
         app.display_timezone_override = options.display_timezone
+        app.on_store_upgrade = announce_store_upgrade
         options.app = app
         ctx.find_root().call_on_close(app.close)
         if app.using_simulator:
             warn(simulator_notice(app.db_path))
     return options.app
+
+
+def announce_store_upgrade(location: str, current: int, newest: int) -> None:
+    """Before a store's schema upgrade: say why this command may take a while."""
+    notice(
+        f"Upgrading the order store {location} from schema {current} to {newest}. This runs once "
+        "after an amzorders upgrade and can take several minutes on a large store; if it is "
+        "interrupted, it is rolled back and runs again next time."
+    )
 
 
 def simulator_notice(db_path: Path | str) -> str:

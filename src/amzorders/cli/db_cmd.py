@@ -4,7 +4,7 @@ from typing import Annotated
 
 import typer
 
-from amzorders.cli.common import get_settings, notice
+from amzorders.cli.common import announce_store_upgrade, get_settings, notice
 
 db_app = typer.Typer(
     help="The order store: bring its schema up to date, or copy a SQLite store into PostgreSQL.\n\nExample: amzorders db migrate",
@@ -28,7 +28,7 @@ def migrate_command(ctx: typer.Context) -> None:
 
     settings = get_settings(ctx)
     location = settings.db_path_for(settings.resolve_account())
-    with Store.open(location, password=settings.db_password) as store:
+    with Store.open(location, password=settings.db_password, on_upgrade=announce_store_upgrade) as store:
         notice(f"The store {store.location} is at schema version {store.schema_version()}.")
 
 

@@ -8,6 +8,7 @@ else a SQLite file path. Engine differences live in store/dialect.py.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import stat
@@ -44,6 +45,9 @@ from amzorders.store import rawjson
 from amzorders.store.migrations import COMPACT_AFTER, MIGRATIONS, PYTHON_STEPS
 
 BUSY_TIMEOUT_MS = 15_000
+_log = logging.getLogger(__name__)
+# Told (location, from_version, to_version) before an existing store's migrations run.
+UpgradeHook = Callable[[str, int, int], None]
 
 
 def dec(value: str | None) -> Decimal:
@@ -174,20 +178,30 @@ class StoreBase:
         return str(self.path) if self.path is not None else ":memory:"
 
     @classmethod
-    def open(cls, path: Path | str, *, password: str | None = None, sqlite_only: bool = False) -> "StoreBase":
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        password: str | None = None,
+        sqlite_only: bool = False,
+        on_upgrade: UpgradeHook | None = None,
+    ) -> "StoreBase":
         """Open (creating when missing) the store at ``path`` and bring its schema up to date.
 
         ``path``: a SQLite file, or a ``postgresql://user@host:port/dbname`` URL
         (``password``: the config's db_password, used when the URL, PGPASSWORD and
         ~/.pgpass give none). ``sqlite_only``: a path is always a SQLite file, even in the
         test suite's PostgreSQL mode (db copy reads one). A SQLite directory is created 0700 and the file 0600: it holds
-        buyer data.
+        buyer data. ``on_upgrade(location, from_version, to_version)``: called before the
+        migrations of an existing store run (they can take minutes on a big one).
         """
         if is_postgres_url(path):
-            return cls._open_postgres(str(path), password=password, schema=None)
+            return cls._open_postgres(str(path), password=password, schema=None, on_upgrade=on_upgrade)
         redirect = None if sqlite_only else os.environ.get(TEST_REDIRECT_ENV)
         if redirect and str(path) != ":memory:":
-            return cls._open_postgres(redirect, password=None, schema=test_redirect_schema(Path(path)))
+            return cls._open_postgres(
+                redirect, password=None, schema=test_redirect_schema(Path(path)), on_upgrade=on_upgrade
+            )
         path = Path(path)
         if str(path) != ":memory:":
             check_is_regular_file(path)
@@ -210,7 +224,7 @@ class StoreBase:
             # Deleted buyer data must not linger in free pages (Data Protection Policy).
             conn.execute("PRAGMA secure_delete = ON")
             store = cls(conn, None if str(path) == ":memory:" else path)
-            store.migrate()
+            store.migrate(on_upgrade)
         except Exception as exc:
             if conn is not None:
                 conn.close()
@@ -223,13 +237,15 @@ class StoreBase:
         return store
 
     @classmethod
-    def _open_postgres(cls, url: str, *, password: str | None, schema: str | None) -> "StoreBase":
+    def _open_postgres(
+        cls, url: str, *, password: str | None, schema: str | None, on_upgrade: UpgradeHook | None = None
+    ) -> "StoreBase":
         from amzorders.store import pg
 
         conn = pg.connect(url, password=password, schema=schema)
         store = cls(conn, None, POSTGRES, url=url, password=password, schema=schema)
         try:
-            store.migrate()
+            store.migrate(on_upgrade)
         except Exception as exc:
             conn.close()
             translated = translate_store_error(exc, store.location)
@@ -310,9 +326,10 @@ class StoreBase:
 
     # -- schema -------------------------------------------------------------------
 
-    def migrate(self) -> None:
+    def migrate(self, on_upgrade: UpgradeHook | None = None) -> None:
+        """Apply the migrations the store lacks (each with its record, all or nothing)."""
         if self.dialect.is_postgres:
-            self._migrate_postgres()
+            self._migrate_postgres(on_upgrade)
             return
         tables = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         if "schema_migrations" not in tables:
@@ -336,6 +353,7 @@ class StoreBase:
                 f"{max(applied)}, this version knows {newest}). Upgrade amzorders (pip install -U amzorders) "
                 "and run the command again; the store was not changed."
             )
+        started = self._upgrade_starts(applied, on_upgrade)
         for version, description, script in MIGRATIONS:
             if version in applied:
                 continue
@@ -364,8 +382,25 @@ class StoreBase:
                 self.conn.execute("VACUUM")
             except sqlite3.OperationalError:  # another connection reading, or no room for the copy:
                 pass  # the free pages are reused by later writes instead
+        self._upgrade_ends(started)
 
-    def _migrate_postgres(self) -> None:
+    def _upgrade_starts(self, applied: set[int], on_upgrade: UpgradeHook | None) -> float | None:
+        """Say that an existing store is about to be upgraded (a new one is just made):
+        the log gets a line, and ``on_upgrade`` the versions. The start time, or None."""
+        known = {v for v, _, _ in MIGRATIONS}
+        if not applied or applied >= known:
+            return None
+        current, newest = max(applied), max(known)
+        _log.info("store upgrade of %s from schema %d to %d started", self.location, current, newest)
+        if on_upgrade is not None:
+            on_upgrade(self.location, current, newest)
+        return time.monotonic()
+
+    def _upgrade_ends(self, started: float | None) -> None:
+        if started is not None:
+            _log.info("store upgrade of %s done in %.1f s", self.location, time.monotonic() - started)
+
+    def _migrate_postgres(self, on_upgrade: UpgradeHook | None = None) -> None:
         """Each missing migration in its own transaction, under a transaction-scoped
         advisory lock so that two hosts starting at once do not both apply it."""
         newest = max(v for v, _, _ in MIGRATIONS)
@@ -380,6 +415,7 @@ class StoreBase:
                 )
             if applied >= {v for v, _, _ in MIGRATIONS}:
                 return  # every migration recorded (as SQLite checks: by version, not by the newest)
+        started = self._upgrade_starts(applied or set(), on_upgrade)
         for version, description, script in MIGRATIONS:
             with self.transaction():
                 self.conn.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':amzorders-migrate'))")
@@ -398,6 +434,7 @@ class StoreBase:
                     "INSERT INTO schema_migrations VALUES (?, ?, ?)",
                     (version, description, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
                 )
+        self._upgrade_ends(started)
 
     def _postgres_prelude(self) -> None:
         """What every PostgreSQL migration may rely on: pg_trgm, the SQLite-compatible
