@@ -106,6 +106,16 @@ def pack(raw: dict) -> bytes:
     return compressor.compress(text) + compressor.flush()
 
 
+def _inflate(packed: bytes, wbits: int, dictionary: bytes) -> bytes:
+    """The bytes of a deflate stream made with ``dictionary``; zlib.error when it is cut
+    short (a stream without its end, e.g. a truncated blob, decompresses without error)."""
+    decompressor = zlib.decompressobj(wbits, zdict=dictionary)
+    data = decompressor.decompress(packed) + decompressor.flush()
+    if not decompressor.eof:
+        raise zlib.error("incomplete stream")
+    return data
+
+
 def unpack(packed: bytes) -> dict:
     """The stored order JSON back as a dict. Raises ValueError when unreadable."""
     try:
@@ -113,10 +123,7 @@ def unpack(packed: bytes) -> dict:
             dictionary = _DICTIONARIES.get(int.from_bytes(packed[2:6], "big"))
             if dictionary is None:
                 raise ValueError("stored order JSON made with an unknown dictionary")
-            decompressor = zlib.decompressobj(zlib.MAX_WBITS, zdict=dictionary)
-            data = decompressor.decompress(packed) + decompressor.flush()
-            if not decompressor.eof:  # cut short (the checksum at the end is missing)
-                raise zlib.error("incomplete stream")
+            data = _inflate(packed, zlib.MAX_WBITS, dictionary)
         else:
             data = zlib.decompress(packed)
         value = json.loads(data.decode("utf-8"))
@@ -154,11 +161,7 @@ def unpack_entries(packed: bytes) -> list:
     if dictionary is None:
         raise ValueError("stored history entries in an unknown format")
     try:
-        decompressor = zlib.decompressobj(-zlib.MAX_WBITS, zdict=dictionary)
-        data = decompressor.decompress(packed[1:]) + decompressor.flush()
-        if not decompressor.eof:
-            raise zlib.error("incomplete stream")
-        value = json.loads(data.decode("utf-8"))
+        value = json.loads(_inflate(packed[1:], -zlib.MAX_WBITS, dictionary).decode("utf-8"))
     except zlib.error as err:
         raise ValueError(f"stored history entries are damaged: {err}") from err
     if not isinstance(value, list):
