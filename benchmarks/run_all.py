@@ -73,9 +73,11 @@ def machine_lines(started: str, load_before: tuple[float, float, float]) -> list
         f"- Run: {started} to {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
         f"- Load average (1/5/15 min) at the start {load_before[0]:.1f}/{load_before[1]:.1f}/{load_before[2]:.1f}, "
         f"at the end {load_after[0]:.1f}/{load_after[1]:.1f}/{load_after[2]:.1f} on {os.cpu_count()} CPUs: "
-        + ("the machine was shared with other work (other sessions' test suites), so absolute times are "
+        # Judged at the start: the load at the end includes the benchmarks' own processes.
+        + ("the machine was busy with other work when the run started, so absolute times are "
            "inflated and vary; compare the ratios, which come from alternating runs in the same rounds."
-           if max(load_before[0], load_after[0]) > 0.5 * (os.cpu_count() or 1) else "an otherwise idle machine."),
+           if load_before[0] > 0.5 * (os.cpu_count() or 1)
+           else "nothing else was running when it started (the load at the end is the benchmarks' own processes)."),
     ]
 
 
