@@ -297,9 +297,6 @@ _SHIPMENT_ITEM_INSERT = "INSERT INTO shipment_items (shipment_id, order_item_id,
 
 
 def _amazon_order_row(account: str, order: AmazonOrder, now: datetime) -> tuple:
-    # shipping_address_json stays NULL (migration 10): the address is read from the stored
-    # raw JSON (stored_address), which holds it anyway; ~200 B less per order.
-    address_json = None
     stamp = to_iso(now)
     return (
         account,
@@ -322,7 +319,9 @@ def _amazon_order_row(account: str, order: AmazonOrder, now: datetime) -> tuple:
         order.buyer_company,
         order.buyer_po_number,
         order.seller_order_id,
-        address_json,
+        # shipping_address_json stays NULL (migration 10): the address is read from the
+        # stored raw JSON (stored_address), which holds it anyway; ~200 B less per order.
+        None,
         order.currency,
         _money(order.grand_total),
         order.item_count,
