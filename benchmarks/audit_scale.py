@@ -116,9 +116,15 @@ def build_cloned(n: int) -> None:
             raise RuntimeError(f"sequence {name} is not the last {t} number")
 
     def raw_clone(packed: bytes, order_id: str) -> bytes:
+        # The items' masks (product fields left out, migration 11) are kept as they are: the
+        # cloned item rows have the same item ids and product fields.
+        head = b""
+        if packed[:1] == b"\x01":
+            end = packed.index(0xFF)
+            head, packed = packed[: end + 1], packed[end + 1 :]
         raw = rawjson.unpack(packed)
         raw["orderId"] = order_id
-        return rawjson.pack(raw)
+        return head + rawjson.pack(raw)
 
     def comment_clone(comment: str, copy: int) -> str:
         # History comments that name ids: "Commerce order 000000001 created from Amazon

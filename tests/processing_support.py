@@ -116,6 +116,25 @@ def dump_file(path: Path) -> dict[str, list[tuple]]:
         store.close()
 
 
+def write_as_schema_10(patch) -> None:
+    """Make the store's writers write rows as schema 10 did (``patch``: a pytest monkeypatch
+    context): every commerce item with its own sku, name and asin (migration 11 stores NULL
+    where they are the Amazon item's), the raw JSON with its items' product fields (migration
+    11 leaves out those the item rows hold), Amazon's invoices with their comment (NULL since
+    11). For tests of migration 11 on old stores."""
+    from amzorders.store import items as store_items
+    from amzorders.store import orders as store_orders
+
+    from amzorders.store import base as store_base
+    from amzorders.store import retention as store_retention
+
+    patch.setattr(store_items, "stored", lambda values, amazon: tuple(values))
+    patch.setattr(store_orders, "_stored_invoice_comment", lambda source, comment: comment)
+    for module in (store_orders, store_retention):  # the raw JSON whole, without item rows
+        patch.setattr(module, "pack_raw", lambda raw, items=None: store_base.pack_raw(raw))
+    patch.setattr(store_orders.OrdersRepository, "_product_fields_kept", lambda self, ids, new_items: [])
+
+
 def write_as_schema_9(patch) -> None:
     """Make the store's writers write rows as schema 9 did (``patch``: a pytest
     monkeypatch context): history entries after a row's first as JSON text (more_json), the
@@ -167,3 +186,4 @@ def write_as_schema_9(patch) -> None:
     patch.setattr(store_orders, "_AMAZON_ITEM_INSERT", store_orders._AMAZON_ITEM_INSERT.replace(" line,", "")
                   .replace("VALUES (?,", "VALUES ("))
     patch.setattr(rawjson, "_CURRENT", rawjson._DICTIONARY_1)
+    write_as_schema_10(patch)

@@ -25,7 +25,7 @@ from amzorders.domain.models import AmazonOrder, utcnow
 from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.errors import AmazonBadResponseError, AmazonRejectedError
 from amzorders.store import ReadCheckpoint, Store, StoredOrderState
-from amzorders.store.orders import PageWrites, PendingInvoice, PendingShipment
+from amzorders.store.orders import AMAZON_INVOICE_COMMENT, PageWrites, PendingInvoice, PendingShipment
 
 if TYPE_CHECKING:  # the client module loads requests: not at import time
     from amzorders.amazon.client import OrdersPage
@@ -349,7 +349,7 @@ class OrderImporter:
             discount_amount=discount,
             grand_total=total,
             source="amazon",
-            comment="Captured by Amazon (offline).",
+            comment=AMAZON_INVOICE_COMMENT,
             now=now,
         ))
         for _, qty, item in lines:

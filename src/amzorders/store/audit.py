@@ -16,6 +16,7 @@ from datetime import datetime
 
 from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.store.base import StoreBase, id_chunks
+from amzorders.store.items import ITEMS_FROM, SKU
 from amzorders.store.outbox import _record
 
 # SQLite's default limit of host parameters is 32,766 (3.32+); pages are 100 orders.
@@ -94,8 +95,8 @@ class AuditRepository(StoreBase):
             without = [r[0] for r in rows if r[6] is None]
             if with_commerce:
                 for oid, item_id, sku, qty in self.conn.execute(
-                    f"""SELECT c.amazon_order_id, i.order_item_id, i.sku, i.qty_shipped
-                        FROM commerce_order_items i JOIN commerce_orders c ON c.id = i.order_id
+                    f"""SELECT ic.amazon_order_id, i.order_item_id, {SKU}, i.qty_shipped
+                        FROM {ITEMS_FROM}
                         WHERE i.order_id IN ({','.join('?' * len(with_commerce))})""",
                     with_commerce,
                 ):

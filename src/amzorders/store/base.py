@@ -60,16 +60,26 @@ def dec_or_none(value: str | None) -> Decimal | None:
 
 # Amazon's order JSON is kept compressed in amazon_orders.raw_zlib (store/rawjson.py:
 # ~1/5 of the text, which was over half of the store). raw_json holds the text of rows
-# written before migration 4, and '' afterwards; ``unpack_raw`` reads either.
-def pack_raw(raw: dict) -> bytes:
-    return rawjson.pack(raw)
+# written before migration 4, and '' afterwards; ``unpack_raw`` reads either. Since
+# migration 11 the items' product fields that amazon_order_items holds are left out of it
+# and put back from those rows (``raw_items``): a reader of the whole JSON passes them.
+def pack_raw(raw: dict, items: rawjson.ItemRows | None = None) -> bytes:
+    return rawjson.pack(raw, items)
 
 
-def unpack_raw(raw_zlib: bytes | None, raw_json: str | None) -> dict:
-    """The stored order JSON back as a dict ({} when unreadable)."""
+def raw_items(rows: Any) -> dict[str, tuple]:
+    """The item rows ``pack_raw`` / ``unpack_raw`` take, from amazon_order_items rows (with
+    order_item_id, sku, asin and title)."""
+    return {r["order_item_id"]: (r["sku"], r["asin"], r["title"]) for r in rows}
+
+
+def unpack_raw(raw_zlib: bytes | None, raw_json: str | None, items: rawjson.ItemRows | None = None) -> dict:
+    """The stored order JSON back as a dict ({} when unreadable); ``items`` (``raw_items``):
+    the order's item rows, without which the product fields left out stay "" (enough for
+    readers of other parts: programs, the delivery address)."""
     try:
         if raw_zlib is not None:
-            return rawjson.unpack(raw_zlib)
+            return rawjson.unpack(bytes(raw_zlib), items)
         value = json.loads(raw_json or "{}")
     except ValueError:
         return {}

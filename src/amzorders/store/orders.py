@@ -27,10 +27,12 @@ from amzorders.store.base import (
     money_text,
     more_entries,
     pack_raw,
+    raw_items,
     stored_address,
     unpack_raw,
 )
 from amzorders.store.dialect import sequence_object
+from amzorders.store import items as product_fields
 from amzorders.store.rawjson import pack_entries
 from amzorders.store.retention import scrub_raw_order
 
@@ -49,6 +51,24 @@ class StoredOrderState:
     commerce_id: int | None
     increment_id: str | None = None  # the commerce order's number
     pii_purged: bool = False  # buyer data purged: a new copy is stored scrubbed too
+
+
+# The comment of every invoice the importer records for Amazon's capture (source 'amazon').
+# Stored as NULL since migration 11 (~25 B per order) and read back as this text; such an
+# invoice without a comment stores '' (none is written so: the importer always gives this one).
+AMAZON_INVOICE_COMMENT = "Captured by Amazon (offline)."
+
+
+def _stored_invoice_comment(source: str, comment: str | None) -> str | None:
+    if source != "amazon":
+        return comment
+    return None if comment == AMAZON_INVOICE_COMMENT else ("" if comment is None else comment)
+
+
+def _read_invoice_comment(source: str, stored: str | None) -> str | None:
+    if source != "amazon":
+        return stored
+    return AMAZON_INVOICE_COMMENT if stored is None else (None if stored == "" else stored)
 
 
 @dataclass(slots=True)
@@ -326,7 +346,8 @@ def _amazon_order_row(account: str, order: AmazonOrder, now: datetime) -> tuple:
         _money(order.grand_total),
         order.item_count,
         "",  # raw_json: only rows from before migration 4 keep their text there
-        pack_raw(order.raw),
+        # The items' product fields left out: the item rows written with it hold them (migration 11).
+        pack_raw(order.raw, {i.order_item_id: (i.sku, i.asin, i.title) for i in order.items}),
         _last_ship_time(order),
         "\n".join(order.warnings) or None,
         stamp,
@@ -389,13 +410,13 @@ def _commerce_row(order: CommerceOrder, hold: tuple[datetime, str | None, str, s
     )
 
 
-def _commerce_item_row(order_id: int, i: CommerceItem) -> tuple:
+def _commerce_item_row(order_id: int, i: CommerceItem, amazon: tuple | None) -> tuple:
+    """``amazon``: the Amazon item's (sku, title, asin), or None: the product fields are
+    stored NULL where they are its values (store/items.py, migration 11)."""
     return (
         order_id,
         i.order_item_id,
-        i.sku,
-        i.name,
-        i.asin,
+        *product_fields.stored((i.sku, i.name, i.asin), amazon),
         money_text(i.price),
         money_text(i.row_total),
         money_text(i.tax_amount),
@@ -421,7 +442,7 @@ def _invoice_row(order_id: int, d) -> tuple:
         money_text(d.discount_amount),
         money_text(d.grand_total),
         d.source,
-        d.comment,
+        _stored_invoice_comment(d.source, d.comment),
         to_iso(d.now),
     )
 
@@ -486,6 +507,7 @@ class OrdersRepository(StoreBase):
         conn = self.conn
         numbers = {c.amazon_order_id: c.increment_id for c in page.commerce}
         order_rows, item_rows, replaced, search = [], [], [], []
+        amazon_items: dict[tuple[str, str], tuple] = {}  # (order id, item id): (sku, title, asin) as written
         for order, stored, now in page.orders:
             if stored is not None:
                 replaced.append((order.order_id,))
@@ -493,12 +515,16 @@ class OrdersRepository(StoreBase):
                     order = _scrubbed(order)
             order_rows.append(_amazon_order_row(page.account, order, now))
             item_rows.extend(_amazon_item_rows(order))
+            amazon_items.update(((order.order_id, i.order_item_id), (i.sku, i.title, i.asin)) for i in order.items)
             number = numbers.get(order.order_id) or (stored.increment_id if stored else None)
             search.append((order.order_id, fold_text(search_text(order, number))))
         if order_rows:
             conn.executemany(_AMAZON_ORDER_UPSERT, order_rows)
             if replaced:
+                kept = self._product_fields_kept([key for key, in replaced], amazon_items)
                 conn.executemany("DELETE FROM amazon_order_items WHERE amazon_order_id = ?", replaced)
+                if kept:
+                    conn.executemany("UPDATE commerce_order_items SET sku = ?, name = ?, asin = ? WHERE id = ?", kept)
             conn.executemany(_AMAZON_ITEM_INSERT, item_rows)
             row_ids = self._ids_by("amazon_orders", "amazon_order_id", [key for key, _ in search])
             # The search row shares the order's id; a stale one (an id SQLite reused)
@@ -513,7 +539,9 @@ class OrdersRepository(StoreBase):
             for commerce in page.commerce:
                 commerce.id = commerce_ids[commerce.amazon_order_id]
             conn.executemany(
-                _COMMERCE_ITEM_INSERT, [_commerce_item_row(c.id, i) for c in page.commerce for i in c.items]
+                _COMMERCE_ITEM_INSERT,
+                [_commerce_item_row(c.id, i, amazon_items.get((c.amazon_order_id, i.order_item_id)))
+                 for c in page.commerce for i in c.items],
             )
         if page.invoices:
             conn.executemany(_INVOICE_INSERT, [_invoice_row(d.commerce.id, d) for d in page.invoices])
@@ -529,6 +557,29 @@ class OrdersRepository(StoreBase):
                 _SHIPMENT_ITEM_INSERT,
                 [(shipment_ids[d.increment_id], oid, qty) for d in page.shipments for oid, qty in d.items],
             )
+
+    def _product_fields_kept(self, amazon_order_ids: list[str], new_items: dict[tuple[str, str], tuple]) -> list[tuple]:
+        """Before these orders' Amazon items are replaced by ``new_items``: (sku, name, asin,
+        id) for each commerce item whose product fields read from the Amazon item (NULL,
+        store/items.py) and would read differently from the new one (Amazon renamed the
+        product, the item is gone): the values it has, stored as they must be from now on.
+        Usually none (a re-import brings the same product fields)."""
+        kept = []
+        for chunk, marks in id_chunks(amazon_order_ids):
+            rows = self.conn.execute(
+                f"""SELECT i.id, ic.amazon_order_id, i.order_item_id, i.sku, i.name, i.asin, ai.sku, ai.title, ai.asin,
+                           ai.order_item_id IS NOT NULL
+                      FROM {product_fields.ITEMS_FROM}
+                     WHERE ic.amazon_order_id IN ({marks}) AND (i.sku IS NULL OR i.name IS NULL OR i.asin IS NULL)""",
+                chunk,
+            )
+            for row_id, order_id, item_id, *values in rows:
+                old = tuple(values[3:6]) if values[6] else None
+                current = tuple(values[:3])
+                now = product_fields.stored(product_fields.filled(current, old), new_items.get((order_id, item_id)))
+                if now != current:
+                    kept.append((*now, row_id))
+        return kept
 
     def _ids_by(self, table: str, key: str, values: list[str]) -> dict[str, int]:
         """{key value: id} of the rows just written (``table`` and ``key``: constants)."""
@@ -600,7 +651,9 @@ class OrdersRepository(StoreBase):
             if row is None:
                 return None
             item_rows = self.conn.execute(
-                "SELECT * FROM commerce_order_items WHERE order_id = ? ORDER BY id", (row["id"],)
+                f"""SELECT {product_fields.ITEM_COLUMNS} FROM {product_fields.ITEMS_FROM}
+                     WHERE i.order_id = ? ORDER BY i.id""",
+                (row["id"],),
             ).fetchall()
         return _commerce_order(row, item_rows)
 
@@ -875,10 +928,17 @@ class OrdersRepository(StoreBase):
     def raw_order(self, amazon_order_id: str) -> dict | None:
         """Amazon's JSON of the order as last stored (scrubbed once its buyer data is
         purged); None for an unknown order."""
-        row = self.conn.execute(
-            "SELECT raw_zlib, raw_json FROM amazon_orders WHERE amazon_order_id = ?", (amazon_order_id,)
-        ).fetchone()
-        return unpack_raw(row[0], row[1]) if row is not None else None
+        with self.read_snapshot():  # the JSON and the item rows of one moment
+            row = self.conn.execute(
+                "SELECT raw_zlib, raw_json FROM amazon_orders WHERE amazon_order_id = ?", (amazon_order_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            items = raw_items(self.conn.execute(
+                "SELECT order_item_id, sku, asin, title FROM amazon_order_items WHERE amazon_order_id = ?",
+                (amazon_order_id,),
+            ))
+        return unpack_raw(row[0], row[1], items)
 
     def order_view(self, amazon_order_id: str) -> OrderView | None:
         """Everything ``show`` prints of one order, all of it as of one moment (a
@@ -910,7 +970,8 @@ class OrdersRepository(StoreBase):
                     ),
                     ("SELECT * FROM amazon_order_items WHERE amazon_order_id = ? ORDER BY line", key),
                     ("SELECT * FROM commerce_orders WHERE amazon_order_id = ?", key),
-                    (f"SELECT * FROM commerce_order_items WHERE order_id = {commerce_id} ORDER BY id", key),
+                    (f"""SELECT {product_fields.ITEM_COLUMNS} FROM {product_fields.ITEMS_FROM}
+                          WHERE i.order_id = {commerce_id} ORDER BY i.id""", key),
                     ("SELECT * FROM status_history WHERE amazon_order_id = ? ORDER BY id", key),
                     (f"SELECT * FROM invoices WHERE order_id = {commerce_id} ORDER BY id", key),
                     (f"SELECT * FROM shipments WHERE order_id = {commerce_id} ORDER BY id", key),
@@ -940,7 +1001,7 @@ class OrdersRepository(StoreBase):
         if not rows:
             return None
         row = rows[0]
-        raw = unpack_raw(row["raw_zlib"], row["raw_json"])
+        raw = unpack_raw(row["raw_zlib"], row["raw_json"], raw_items(item_rows))
         address = stored_address(row, raw)
         sales_channel = raw.get("salesChannel")
         marketplace_name = sales_channel.get("marketplaceName") if isinstance(sales_channel, dict) else None
@@ -1093,6 +1154,7 @@ def _invoice_record(r, items: tuple[DocumentItem, ...]) -> InvoiceRecord:
         r,
         created_at=parse_iso(r["created_at"]),
         **_decimals(r, "grand_total", "subtotal", "shipping_amount", "tax_amount", "discount_amount"),
+        comment=_read_invoice_comment(r["source"], r["comment"]),
         items=items,
     )
 

@@ -9,6 +9,19 @@ carries the dictionary's Adler-32 in its header (RFC 1950, FDICT), so ``unpack``
 right one and a future dictionary can be added to ``_DICTIONARIES`` without rewriting old
 rows. Never change a dictionary once released; add a new one and make it ``_CURRENT``.
 
+Migration 11: each item's ``product.sellerSku``, ``asin`` and ``title`` is a copy of the
+Amazon item row written with the order (amazon_order_items: sku, asin, title), ~100 B per
+order compressed. ``pack(raw, items)`` leaves out each that is a string equal to its row's
+(the row found by the item's orderItemId, read as the importer reads it): the key stays in
+its place with the value "" (so key order round-trips) and a mask says which were left
+out, so that a genuine "", null, number or absent key from Amazon comes back as itself.
+Such a blob is: the format byte 0x01 (never the first byte of a zlib stream: CM would be
+1), one mask byte per item in orderItems order (bit 0 sellerSku, 1 asin, 2 title; trailing
+zero masks omitted), 0xFF, then the order's zlib stream as above. ``unpack(packed, items)``
+puts the values back from the rows; a reader of other parts (programs, the delivery
+address) may pass no items and gets "" there. A blob with nothing left out is written in
+the plain form, and the plain forms (dictionaries 1 and 2) read as before.
+
 History entries (status_history.more_zlib, migration 10) use the same idea with a
 dictionary of the importer's own wording; being short (~350 B of JSON), they are stored as
 a format byte and a raw deflate stream (no zlib header and checksum: 10 B of ~60).
@@ -18,6 +31,9 @@ from __future__ import annotations
 
 import json
 import zlib
+from collections.abc import Mapping
+
+from amzorders.domain.jsonread import as_text
 
 # Orders API v2026-01-01 field names and enum values (from Amazon's order model), laid
 # out like an order, rarer parts first: zlib favours matches near the end of the window.
@@ -94,16 +110,64 @@ LEVEL = 6  # 9 gains <1 % on ~2 KB orders
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
+# An item row as pack/unpack take it: (sku, asin, title) of amazon_order_items, by order_item_id.
+ItemRows = Mapping[str, tuple]
+_LEFT_OUT = 0x01  # format byte of a blob with product fields left out
+_MASKS_END = 0xFF
+# (key in the item's product, index in its row tuple); the bit is the position here.
+_PRODUCT_FIELDS = (("sellerSku", 0), ("asin", 1), ("title", 2))
+
+
 def is_current(packed: bytes) -> bool:
     """Whether ``packed`` was made with the current dictionary (migration 10 re-packs the others)."""
+    if packed[:1] == bytes((_LEFT_OUT,)):
+        end = packed.find(_MASKS_END, 1)
+        packed = packed[end + 1 :] if end > 0 else b""
     return len(packed) >= 6 and bool(packed[1] & 0x20) and int.from_bytes(packed[2:6], "big") == zlib.adler32(_CURRENT)
 
 
-def pack(raw: dict) -> bytes:
-    """Amazon's order JSON as stored (compact JSON, UTF-8, zlib with the dictionary)."""
+def _leave_out(raw: dict, items: ItemRows) -> tuple[dict, bytes]:
+    """``raw`` with the product fields its item rows hold as "" (a copy where any is; ``raw``
+    itself is not changed), and the items' masks (b"" when nothing is left out)."""
+    order_items = raw.get("orderItems")
+    if not isinstance(order_items, list):
+        return raw, b""
+    masks = bytearray()
+    copied: list | None = None
+    for index, item in enumerate(order_items):
+        mask = 0
+        product = item.get("product") if isinstance(item, dict) else None
+        if isinstance(product, dict):
+            row = items.get(as_text(item.get("orderItemId")))  # as the importer keys the row
+            if row is not None:
+                for bit, (key, at) in enumerate(_PRODUCT_FIELDS):
+                    value = product.get(key)
+                    if value.__class__ is str and value == row[at]:
+                        mask |= 1 << bit
+        masks.append(mask)
+        if mask:
+            product = dict(product)
+            for bit, (key, _) in enumerate(_PRODUCT_FIELDS):
+                if mask & 1 << bit:
+                    product[key] = ""  # the key keeps its place
+            if copied is None:
+                copied = list(order_items)
+            copied[index] = {**item, "product": product}
+    if copied is None:
+        return raw, b""
+    return {**raw, "orderItems": copied}, bytes(masks.rstrip(b"\x00"))
+
+
+def pack(raw: dict, items: ItemRows | None = None) -> bytes:
+    """Amazon's order JSON as stored (compact JSON, UTF-8, zlib with the dictionary);
+    ``items``: the order's item rows written with it, whose product fields are left out."""
+    masks = b""
+    if items:
+        raw, masks = _leave_out(raw, items)
     text = _ENCODER.encode(raw).encode("utf-8")
     compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, zdict=_CURRENT)
-    return compressor.compress(text) + compressor.flush()
+    stream = compressor.compress(text) + compressor.flush()
+    return bytes((_LEFT_OUT,)) + masks + bytes((_MASKS_END,)) + stream if masks else stream
 
 
 def _inflate(packed: bytes, wbits: int, dictionary: bytes) -> bytes:
@@ -116,8 +180,16 @@ def _inflate(packed: bytes, wbits: int, dictionary: bytes) -> bytes:
     return data
 
 
-def unpack(packed: bytes) -> dict:
-    """The stored order JSON back as a dict. Raises ValueError when unreadable."""
+def unpack(packed: bytes, items: ItemRows | None = None) -> dict:
+    """The stored order JSON back as a dict, the product fields left out put back from
+    ``items`` (None: left as "", for readers of other parts). Raises ValueError when
+    unreadable, or when an item row it needs is not in ``items``."""
+    masks = b""
+    if packed[:1] == bytes((_LEFT_OUT,)):
+        end = packed.find(_MASKS_END, 1)
+        if end < 0:
+            raise ValueError("stored order JSON is damaged: no end of its item masks")
+        masks, packed = packed[1:end], packed[end + 1 :]
     try:
         if len(packed) >= 6 and packed[1] & 0x20:  # FDICT: a dictionary's Adler-32 follows
             dictionary = _DICTIONARIES.get(int.from_bytes(packed[2:6], "big"))
@@ -131,7 +203,25 @@ def unpack(packed: bytes) -> dict:
         raise ValueError(f"stored order JSON is damaged: {err}") from err
     if not isinstance(value, dict):
         raise ValueError("stored order JSON is not an object")
+    if masks and items is not None:
+        _put_back(value, masks, items)
     return value
+
+
+def _put_back(raw: dict, masks: bytes, items: ItemRows) -> None:
+    order_items = raw.get("orderItems")
+    if not isinstance(order_items, list) or len(masks) > len(order_items):
+        raise ValueError("stored order JSON is damaged: item masks beyond its items")
+    for item, mask in zip(order_items, masks):
+        if not mask:
+            continue
+        row = items.get(as_text(item.get("orderItemId"))) if isinstance(item, dict) else None
+        product = item.get("product") if isinstance(item, dict) else None
+        if row is None or not isinstance(product, dict):
+            raise ValueError("stored order JSON needs an item row the store does not have")
+        for bit, (key, at) in enumerate(_PRODUCT_FIELDS):
+            if mask & 1 << bit:
+                product[key] = row[at]
 
 
 # History entries: the importer's wording (services/importer.py), most frequent last.

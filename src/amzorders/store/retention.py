@@ -28,7 +28,7 @@ from datetime import datetime
 from typing import Any
 
 from amzorders.domain.timefmt import to_iso
-from amzorders.store.base import StoreBase, more_entries, pack_raw, stored_address, unpack_raw
+from amzorders.store.base import StoreBase, more_entries, pack_raw, raw_items, stored_address, unpack_raw
 from amzorders.store.rawjson import pack_entries
 
 PURGE_HISTORY_COMMENT = "Buyer personal data purged (Amazon data protection policy)"
@@ -196,14 +196,14 @@ class RetentionRepository(StoreBase):
         ).fetchone()
         if row is None:
             return False
-        gift_messages = [
-            r[0]
-            for r in self.conn.execute(
-                "SELECT gift_message FROM amazon_order_items WHERE amazon_order_id = ?", (amazon_order_id,)
-            )
-        ]
-        strings = _personal_strings(row, gift_messages)
-        raw = unpack_raw(row["raw_zlib"], row["raw_json"])
+        item_rows = self.conn.execute(
+            "SELECT order_item_id, sku, asin, title, gift_message FROM amazon_order_items WHERE amazon_order_id = ?",
+            (amazon_order_id,),
+        ).fetchall()
+        strings = _personal_strings(row, [r["gift_message"] for r in item_rows])
+        # The whole JSON (the product fields put back), scrubbed, packed again against the same rows.
+        items = raw_items(item_rows)
+        raw = unpack_raw(row["raw_zlib"], row["raw_json"], items)
         # Rewritten compressed, and the old text (rows from before migration 4) emptied:
         # no copy of the buyer's data is left in either column (secure_delete blanks the
         # freed pages).
@@ -211,7 +211,7 @@ class RetentionRepository(StoreBase):
             """UPDATE amazon_orders SET buyer_name = NULL, buyer_email = NULL, buyer_company = NULL,
                    shipping_address_json = NULL, raw_json = '', raw_zlib = ?, pii_purged_at = ?, updated_at = ?
                 WHERE id = ?""",
-            (pack_raw(scrub_raw_order(raw)), to_iso(now), to_iso(now), row["id"]),
+            (pack_raw(scrub_raw_order(raw), items), to_iso(now), to_iso(now), row["id"]),
         )
         self.conn.execute("UPDATE amazon_order_items SET gift_message = NULL WHERE amazon_order_id = ?", (amazon_order_id,))
         self._rebuild_search_without_buyer(row["id"], amazon_order_id)
