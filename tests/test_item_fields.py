@@ -113,7 +113,7 @@ def test_a_schema_10_store_migrates_in_place_and_reads_the_same(tmp_path, cli, m
     assert [(i["name"], i["asin"]) for i in third] == [("Gift box (own name)", "B0TESTFFFF"), ("Widget SKU-G", None)]
     assert json.loads(before[("show", SECOND, "--json")])  # sanity: real output
     with Store.open(old) as store:  # opening migrates
-        assert store.schema_version() == MIGRATIONS[-1][0] == 11
+        assert store.schema_version() == MIGRATIONS[-1][0] >= 11
         formats = {r[0]: bytes(r[1])[0] for r in store.conn.execute("SELECT amazon_order_id, raw_zlib FROM amazon_orders")}
         assert all(f == 1 for f in formats.values()), formats  # every order had product fields to leave out
         assert all(rawjson.is_current(bytes(r[0])) for r in store.conn.execute("SELECT raw_zlib FROM amazon_orders"))

@@ -1199,8 +1199,8 @@ SORT_COLUMNS = {
 
 
 # Columns that are never NULL (NOT NULL in migration 1): no 'IS NULL' sort key, so that
-# the default listing walks the index amazon_orders_purchase (purchase_date DESC, id DESC)
-# and reads 20 rows instead of sorting every order (both engines).
+# the default listing walks the index amazon_orders_purchase (purchase_date, id; backwards
+# for the newest first) and reads 20 rows instead of sorting every order (both engines).
 _NEVER_NULL_SORTS = {"purchase_date", "last_updated", "amazon_order_id", "amazon_status"}
 _COMMERCE_SORTS = {"increment_id", "commerce_status"}  # keys read from the commerce order (alias c)
 
