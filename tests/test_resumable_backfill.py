@@ -9,12 +9,12 @@ as Ctrl-C or a SIGTERM would; Amazon is the simulator, its clock frozen.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from msgspec.structs import replace
 
 from amzorders.amazon.client import LwaCredentials, SpApiClient
 from amzorders.amazon.ratelimit import RateLimiter

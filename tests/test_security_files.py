@@ -116,7 +116,7 @@ def test_config_refuses_plain_http_endpoint_to_a_remote_host(cli, amzorders_home
 
 def test_app_refuses_to_build_a_client_for_an_insecure_url(amzorders_home):
     # An account that bypassed config validation (built in code) is still refused.
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from amzorders.config import load_settings
 

@@ -41,11 +41,12 @@ import os
 import re
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from amzorders.domain import codes
 from amzorders.errors import ConfigError
@@ -97,19 +98,28 @@ def source_flag(flag: str) -> str:
 # --------------------------------------------------------------------------- settings
 
 
-@dataclass(frozen=True)
-class AccountConfig:
+def _repr_without(record: msgspec.Struct, hidden: tuple[str, ...]) -> str:
+    """The record's repr without its secret fields, so that a Settings in a log line or a
+    traceback never shows a password or token (msgspec has no per-field repr=False)."""
+    shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in record.__struct_fields__ if name not in hidden)
+    return f"{type(record).__name__}({shown})"
+
+
+class AccountConfig(msgspec.Struct, frozen=True):
     """One Seller Central account (a selling partner in one region)."""
 
     name: str
     region: str  # na / eu / fe
     marketplace_ids: tuple[str, ...]
     client_id: str | None = None
-    client_secret: str | None = field(default=None, repr=False)
-    refresh_token: str | None = field(default=None, repr=False)
+    client_secret: str | None = None  # secret: left out of repr
+    refresh_token: str | None = None  # secret: left out of repr
     endpoint: str = "production"  # production / sandbox / simulator / explicit URL
     token_url: str = codes.LWA_TOKEN_URL
     merchant_id: str | None = None  # seller id, needed in feed documents
+
+    def __repr__(self) -> str:
+        return _repr_without(self, ("client_secret", "refresh_token"))
 
     @property
     def is_simulator(self) -> bool:
@@ -135,8 +145,7 @@ class AccountConfig:
         return len(self.missing_credentials) < len(CREDENTIAL_KEYS)
 
 
-@dataclass(frozen=True)
-class OrderSettings:
+class OrderSettings(msgspec.Struct, frozen=True):
     import_orders: bool = True  # "Import Amazon Orders": create commerce orders
     order_number_source: str = "increment"  # increment / amazon
     order_number_prefix: str = ""
@@ -144,30 +153,30 @@ class OrderSettings:
     hold_on_cancel_request: bool = False  # hold an order when its buyer asks to cancel
 
 
-@dataclass(frozen=True)
-class SyncSettings:
+class SyncSettings(msgspec.Struct, frozen=True):
     initial_days: int = 30  # how far back the first sync of an account reads
     pii_retention_days: int | None = None  # days after delivery to keep buyer data; None: keep
     lock_timeout_seconds: float = 0.0  # how long a sync waits for another one; 0: fail at once
 
 
-@dataclass(frozen=True)
-class EmailSettings:
+class EmailSettings(msgspec.Struct, frozen=True):
     host: str | None = None
     port: int = 587
     security: str = "starttls"  # starttls / ssl / none
     username: str | None = None
-    password: str | None = field(default=None, repr=False)
+    password: str | None = None  # secret: left out of repr
     from_address: str | None = None
     from_name: str | None = None
+
+    def __repr__(self) -> str:
+        return _repr_without(self, ("password",))
 
     @property
     def enabled(self) -> bool:
         return bool(self.host)
 
 
-@dataclass(frozen=True)
-class BusinessSettings:
+class BusinessSettings(msgspec.Struct, frozen=True):
     """The seller's details printed on invoices, credit memos and packing slips ([business])."""
 
     name: str | None = None
@@ -179,8 +188,7 @@ class BusinessSettings:
     vat_invoice_upload: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class AlertSettings:
+class AlertSettings(msgspec.Struct, frozen=True):
     """[alerts]: mail the seller when something needs a person (through [email])."""
 
     to: str | None = None
@@ -192,8 +200,7 @@ class AlertSettings:
         return bool(self.to)
 
 
-@dataclass(frozen=True)
-class NotificationSettings:
+class NotificationSettings(msgspec.Struct, frozen=True):
     """[notifications]: the SQS queue Amazon's notifications are delivered to (listen).
 
     AWS credentials are not kept here: boto3's standard chain finds them (AWS_* variables,
@@ -212,8 +219,7 @@ class NotificationSettings:
         return bool(self.queue_url)
 
 
-@dataclass(frozen=True)
-class SettingItem:
+class SettingItem(msgspec.Struct, frozen=True):
     """One line of `config show`: a secret's value is only ever "set (hidden)"/"not set"."""
 
     key: str
@@ -222,8 +228,7 @@ class SettingItem:
     secret: bool = False
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(msgspec.Struct, frozen=True):
     config_path: Path
     config_exists: bool
     data_dir: Path
@@ -237,14 +242,17 @@ class Settings:
     business: BusinessSettings = BusinessSettings()
     alerts: AlertSettings = AlertSettings()
     notifications: NotificationSettings = NotificationSettings()
-    sources: Mapping[str, str] = field(default_factory=dict)
+    sources: Mapping[str, str] = msgspec.field(default_factory=dict)
     warnings: tuple[str, ...] = ()
     # AMZORDERS_CLIENT_ID... set although there is no account to apply them to.
     unused_env_credentials: tuple[str, ...] = ()
     # PostgreSQL password (config db_password) for a URL that carries none.
-    db_password: str | None = field(default=None, repr=False)
+    db_password: str | None = None  # secret: left out of repr
     # IANA zone for times shown and for dates typed without a zone (JSON stays UTC).
     display_timezone: str = "UTC"
+
+    def __repr__(self) -> str:
+        return _repr_without(self, ("db_password",))
 
     @property
     def simulator_db_path(self) -> Path:

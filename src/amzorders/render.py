@@ -10,7 +10,6 @@ neutralised control characters, C1 controls and bidi overrides. Table cells go t
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,8 @@ from rich.console import Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+
+import msgspec
 
 from amzorders.domain.codes import MARKETPLACES
 from amzorders.domain.models import quantize_money
@@ -77,8 +78,7 @@ def marketplace_label(marketplace_id: str | None) -> str:
 # -- tables that fit ------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
-class Column:
+class Column(msgspec.Struct, frozen=True):
     """One column of a fitted table.
 
     ``give_way``: the order in which columns make room on a narrow terminal (lowest

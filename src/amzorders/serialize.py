@@ -3,8 +3,8 @@ output paths stay light to import)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import sys
 from datetime import datetime
 from decimal import Decimal
 from collections.abc import Iterable, Mapping, Sequence
@@ -15,8 +15,9 @@ from amzorders.textsafe import json_text
 
 def jsonable(value: Any) -> Any:
     """Stable JSON: snake_case keys, ISO-8601 UTC times, money as strings."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value) if f.name != "raw"}
+    names = record_fields(value)
+    if names is not None:
+        return {name: jsonable(getattr(value, name)) for name in names if name != "raw"}
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%dT%H:%M:%SZ")
     if isinstance(value, Decimal):
@@ -26,6 +27,21 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, (list, tuple, set)):
         return [jsonable(v) for v in value]
     return value
+
+
+def record_fields(value: Any) -> tuple[str, ...] | None:
+    """The field names of a record instance, in definition order: a msgspec.Struct (the
+    records of domain/, store/ and config) or a dataclass (simulator, some services);
+    None for anything else, a record class included."""
+    if isinstance(value, type):  # a class (StructMeta itself has a __struct_fields__ slot)
+        return None
+    names = getattr(type(value), "__struct_fields__", None)
+    if names is not None:
+        return names
+    if hasattr(type(value), "__dataclass_fields__"):
+        # A dataclass instance exists only once its module imported dataclasses.
+        return tuple(f.name for f in sys.modules["dataclasses"].fields(value))
+    return None
 
 
 def dumps(value: Any) -> str:

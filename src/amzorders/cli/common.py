@@ -7,10 +7,10 @@ stdout carries data (tables, JSON); notices and warnings go to stderr through
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import msgspec
 import typer
 
 from amzorders.textsafe import json_text, safe_text
@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     from amzorders.config import Settings
 
 
-@dataclass
-class CliOptions:
+class CliOptions(msgspec.Struct):
     """The global options, kept in ``ctx.obj`` (``main()`` creates it, the callback fills it)."""
 
     config_path: Path | None = None  # --config as typed (None: not on the command line)
@@ -33,8 +32,8 @@ class CliOptions:
     debug: bool = False
     app: App | None = None
     settings: Settings | None = None
-    shown_warnings: set[str] = field(default_factory=set)
-    argv: list[str] = field(default_factory=list)  # the arguments main() was given
+    shown_warnings: set[str] = msgspec.field(default_factory=set)
+    argv: list[str] = msgspec.field(default_factory=list)  # the arguments main() was given
     command: str = "amzorders"  # the command path being run, for the log ("config show")
     log_path: Path | None = None  # the log file, once the root callback configured it
     started_at: float | None = None  # time.monotonic() at the command's start

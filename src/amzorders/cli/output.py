@@ -15,9 +15,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import Annotated, Any, Optional
 
+import msgspec
 import typer
 
 from amzorders.textsafe import json_text, safe_text
@@ -29,8 +29,7 @@ class PipeClosed(Exception):
     """The reader of stdout went away; nothing more can be written."""
 
 
-@dataclass(frozen=True)
-class Output:
+class Output(msgspec.Struct, frozen=True):
     format: str = "table"  # table | json | nl | csv | tsv
     fields: tuple[str, ...] | None = None
 

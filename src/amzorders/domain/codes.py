@@ -6,7 +6,8 @@ layer agrees on what a valid value is.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
+
 
 # Orders API v2026-01-01 FulfillmentStatus.
 FULFILLMENT_STATUSES: tuple[str, ...] = (
@@ -72,8 +73,7 @@ ASSOCIATION_TYPES: tuple[str, ...] = ("REPLACEMENT_ORIGINAL_ID", "EXCHANGE_ORIGI
 PACKAGE_STATUSES: tuple[str, ...] = ("PENDING", "IN_TRANSIT", "SHIPPED", "DELIVERED", "CANCELLED", "UNDELIVERABLE")
 
 
-@dataclass(frozen=True)
-class Marketplace:
+class Marketplace(msgspec.Struct, frozen=True):
     marketplace_id: str
     country: str
     name: str

@@ -7,9 +7,11 @@ quantities goes through ``derive_state`` and states never drift from the numbers
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
+
+import msgspec
+from msgspec.structs import replace
 
 from amzorders.domain import money as money_model
 from amzorders.domain.models import AmazonOrder, AmazonOrderItem, Money
@@ -41,8 +43,7 @@ def should_create_commerce_order(order: AmazonOrder) -> bool:
     return False  # fulfilledBy unknown: an Amazon order only, until Amazon says who ships
 
 
-@dataclass(slots=True)
-class CommerceItem:
+class CommerceItem(msgspec.Struct):
     order_item_id: str  # Amazon's orderItemId: the link used in every Amazon-bound action
     sku: str
     name: str
@@ -60,7 +61,7 @@ class CommerceItem:
     id: int | None = None
     # Every proceeds component (domain.money kinds), Amazon's full precision. Empty for
     # items stored before the money model: ``money`` then derives them from the totals.
-    components: dict[str, Decimal] = field(default_factory=dict)
+    components: dict[str, Decimal] = msgspec.field(default_factory=dict)
     promotion_ids: tuple[str, ...] = ()
 
     @property
@@ -87,8 +88,7 @@ class CommerceItem:
         return max(0, self.qty_invoiced - self.qty_refunded)
 
 
-@dataclass(slots=True)
-class CommerceOrder:
+class CommerceOrder(msgspec.Struct):
     increment_id: str
     amazon_order_id: str
     account: str
@@ -109,7 +109,7 @@ class CommerceOrder:
     total_canceled: Decimal = Decimal(0)
     version: int = 0
     id: int | None = None
-    extra: dict = field(default_factory=dict)
+    extra: dict = msgspec.field(default_factory=dict)
     money_warning: str | None = None  # the parts do not add up to Amazon's grand total
 
     def money(self, amount: Decimal) -> Money:

@@ -15,9 +15,10 @@ reported by ``unknown_values``: a new program may change what may be done with a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from amzorders.domain import codes
 from amzorders.domain.jsonread import as_dict as _dict
@@ -36,14 +37,12 @@ SHIPPING_CONSTRAINTS: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class TimeWindow:
+class TimeWindow(msgspec.Struct, frozen=True):
     earliest: datetime | None
     latest: datetime | None
 
 
-@dataclass(frozen=True, slots=True)
-class TaxRegistration:
+class TaxRegistration(msgspec.Struct, frozen=True):
     entity_type: str | None  # BUYER, MARKETPLACE...
     registration_type: str | None  # VAT, BUSINESS, CST, CPF, CNPJ
     number: str | None
@@ -51,21 +50,18 @@ class TaxRegistration:
     attributes: tuple[tuple[str, str], ...] = ()  # e.g. (TAX_OFFICE, ...)
 
 
-@dataclass(frozen=True, slots=True)
-class AssociatedOrder:
+class AssociatedOrder(msgspec.Struct, frozen=True):
     order_id: str
     association_type: str | None  # REPLACEMENT_ORIGINAL_ID, EXCHANGE_ORIGINAL_ID
 
 
-@dataclass(frozen=True, slots=True)
-class ItemConstraint:
+class ItemConstraint(msgspec.Struct, frozen=True):
     order_item_id: str
     constraint: str  # a SHIPPING_CONSTRAINTS key
     level: str | None  # MANDATORY
 
 
-@dataclass(frozen=True, slots=True)
-class PackageDetail:
+class PackageDetail(msgspec.Struct, frozen=True):
     package_reference_id: str
     carrier: str | None
     tracking_number: str | None
@@ -75,15 +71,13 @@ class PackageDetail:
     detailed_status: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class ItemPoints:
+class ItemPoints(msgspec.Struct, frozen=True):
     order_item_id: str
     points: int | None
     value: str | None  # "12.00 JPY": money as Amazon gave it
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonOrderDetails:
+class AmazonOrderDetails(msgspec.Struct, frozen=True):
     programs: tuple[str, ...]
     channel_name: str | None  # AMAZON, NON_AMAZON
     fulfilled_by: str | None  # AMAZON, MERCHANT

@@ -1,10 +1,11 @@
-"""Plain dataclasses shared by every layer. Money is Decimal; times are aware UTC."""
+"""Plain records (msgspec.Struct) shared by every layer. Money is Decimal; times are aware UTC."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_UP, Decimal
+
+import msgspec
 
 from amzorders.domain.money import currency_digits  # noqa: F401  (ISO 4217 minor units)
 
@@ -14,8 +15,7 @@ def quantize_money(amount: Decimal, currency: str) -> Decimal:
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
 
 
-@dataclass(frozen=True, slots=True)
-class Money:
+class Money(msgspec.Struct, frozen=True):
     amount: Decimal
     currency: str
 
@@ -47,8 +47,7 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-@dataclass(frozen=True, slots=True)
-class Address:
+class Address(msgspec.Struct, frozen=True):
     name: str | None = None
     company: str | None = None
     line1: str | None = None
@@ -79,8 +78,7 @@ class Address:
         return [p for p in parts if p]
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonOrderItem:
+class AmazonOrderItem(msgspec.Struct, frozen=True):
     order_item_id: str
     quantity_ordered: int
     sku: str | None = None
@@ -108,8 +106,7 @@ class AmazonOrderItem:
         return dict(self.components)
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonPackage:
+class AmazonPackage(msgspec.Struct, frozen=True):
     package_reference_id: str
     carrier: str | None = None
     tracking_number: str | None = None
@@ -120,8 +117,7 @@ class AmazonPackage:
     items: tuple[tuple[str, int], ...] = ()  # (orderItemId, quantity)
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonOrder:
+class AmazonOrder(msgspec.Struct, frozen=True):
     """An order as Amazon reports it (Orders API v2026-01-01), parsed and typed."""
 
     order_id: str
@@ -146,9 +142,26 @@ class AmazonOrder:
     grand_total: Money | None = None
     items: tuple[AmazonOrderItem, ...] = ()
     packages: tuple[AmazonPackage, ...] = ()
-    raw: dict = field(default_factory=dict, compare=False, repr=False)
+    raw: dict = msgspec.field(default_factory=dict)  # not part of the value: see _value
     warnings: tuple[str, ...] = ()  # what could not be understood, kept for the import report
     delivery_tip: Money | None = None  # order-level DELIVERY_TIP, not attributed to items
+
+    # ``raw`` is Amazon's JSON as received: two parses of one order are equal whatever
+    # their raw (e.g. a scrubbed copy), and a repr (log, test failure) never dumps it.
+    def _value(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__struct_fields__ if name != "raw")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self._value() == other._value()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._value())
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name != "raw")
+        return f"AmazonOrder({shown})"
 
     @property
     def channel(self) -> str:

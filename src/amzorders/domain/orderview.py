@@ -3,10 +3,11 @@ from the listing's models in ``domain/views.py`` (issue 15: start-up of list).""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
+
+import msgspec
 
 if TYPE_CHECKING:
     from amzorders.domain.commerce import CommerceOrder
@@ -15,8 +16,7 @@ if TYPE_CHECKING:
     from amzorders.domain.views import OrderSummary, OutboxRecord
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonItemView:
+class AmazonItemView(msgspec.Struct, frozen=True):
     order_item_id: str
     sku: str | None
     asin: str | None
@@ -34,16 +34,14 @@ class AmazonItemView:
     cancel_reason: str | None
 
 
-@dataclass(frozen=True, slots=True)
-class DocumentItem:
+class DocumentItem(msgspec.Struct, frozen=True):
     order_item_id: str
     sku: str
     qty: int
     row_total: Decimal = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class InvoiceRecord:
+class InvoiceRecord(msgspec.Struct, frozen=True):
     increment_id: str
     created_at: datetime
     grand_total: Decimal
@@ -57,8 +55,7 @@ class InvoiceRecord:
     items: tuple[DocumentItem, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class ShipmentRecord:
+class ShipmentRecord(msgspec.Struct, frozen=True):
     increment_id: str
     created_at: datetime
     package_reference_id: str
@@ -72,8 +69,7 @@ class ShipmentRecord:
     items: tuple[DocumentItem, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class CreditMemoRecord:
+class CreditMemoRecord(msgspec.Struct, frozen=True):
     increment_id: str
     created_at: datetime
     reason: str
@@ -88,8 +84,7 @@ class CreditMemoRecord:
     items: tuple[DocumentItem, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class HistoryEntry:
+class HistoryEntry(msgspec.Struct, frozen=True):
     created_at: datetime
     comment: str
     status: str | None
@@ -99,8 +94,7 @@ class HistoryEntry:
     notify_error: str | None
 
 
-@dataclass(slots=True)
-class OrderView:
+class OrderView(msgspec.Struct):
     """Everything the order view shows, in the admin order view's order."""
 
     summary: OrderSummary
@@ -117,11 +111,11 @@ class OrderView:
     import_warnings: tuple[str, ...]
     amazon_items: tuple[AmazonItemView, ...]
     commerce: CommerceOrder | None
-    invoices: list[InvoiceRecord] = field(default_factory=list)
-    shipments: list[ShipmentRecord] = field(default_factory=list)
-    credit_memos: list[CreditMemoRecord] = field(default_factory=list)
-    history: list[HistoryEntry] = field(default_factory=list)
-    outbox: list[OutboxRecord] = field(default_factory=list)
+    invoices: list[InvoiceRecord] = msgspec.field(default_factory=list)
+    shipments: list[ShipmentRecord] = msgspec.field(default_factory=list)
+    credit_memos: list[CreditMemoRecord] = msgspec.field(default_factory=list)
+    history: list[HistoryEntry] = msgspec.field(default_factory=list)
+    outbox: list[OutboxRecord] = msgspec.field(default_factory=list)
     # Everything else Amazon sent (programs, tax registrations, windows, constraints,
     # associated orders, packages): domain/details.py, read from the stored raw order.
     details: AmazonOrderDetails | None = None

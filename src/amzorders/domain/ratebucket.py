@@ -13,11 +13,10 @@ is shared between processes, since monotonic clocks differ from process to proce
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import msgspec
 
 
-@dataclass(frozen=True)
-class BucketState:
+class BucketState(msgspec.Struct, frozen=True):
     """Tokens left (negative: reserved ahead of the refill) as of ``updated_at``."""
 
     tokens: float

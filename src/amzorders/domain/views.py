@@ -2,19 +2,19 @@
 
 The order view's records (``OrderView``, its documents, history and Amazon items) live
 in ``domain/orderview.py`` and are loaded on first use: a listing (list --json) does not
-build their dataclasses at start-up (issue 15). ``from amzorders.domain.views import
+build their records at start-up (issue 15). ``from amzorders.domain.views import
 OrderView`` still works.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+import msgspec
 
-@dataclass(frozen=True, slots=True)
-class OrderSummary:
+
+class OrderSummary(msgspec.Struct, frozen=True):
     """One row of the recent-orders table."""
 
     amazon_order_id: str
@@ -56,8 +56,7 @@ class OrderSummary:
 
 
 
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
+class OutboxRecord(msgspec.Struct, frozen=True):
     id: int
     account: str
     amazon_order_id: str
@@ -78,8 +77,7 @@ class OutboxRecord:
 
 
 
-@dataclass(frozen=True, slots=True)
-class OrderQuery:
+class OrderQuery(msgspec.Struct, frozen=True):
     """Filters of the recent-orders view; None means 'any'."""
 
     statuses: tuple[str, ...] = ()
@@ -102,8 +100,7 @@ class OrderQuery:
     offset: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class PickLine:
+class PickLine(msgspec.Struct, frozen=True):
     """One item of one order: a row of a pick list ('list --items')."""
 
     amazon_order_id: str

@@ -10,8 +10,10 @@ changes (status, buyer cancellation requests) still come in while an order is he
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
+
+from msgspec.structs import replace  # CommerceOrder is a msgspec.Struct
 
 from amzorders.domain.commerce import with_derived_state
 from amzorders.domain.rules import check_text

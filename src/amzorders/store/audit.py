@@ -11,8 +11,9 @@ re-reads every skipped row and made the audit quadratic.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.store.base import StoreBase, id_chunks
@@ -23,8 +24,7 @@ from amzorders.store.outbox import _record
 _CHUNK = 500
 
 
-@dataclass(frozen=True, slots=True)
-class AuditLocalOrder:
+class AuditLocalOrder(msgspec.Struct, frozen=True):
     """What the audit compares of one stored order."""
 
     amazon_order_id: str

@@ -8,16 +8,16 @@ transaction of each stored page, so a run that dies after page 20 resumes at pag
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import msgspec
 
 from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.store.base import StoreBase
 
 
-@dataclass(frozen=True)
-class ReadCheckpoint:
+class ReadCheckpoint(msgspec.Struct, frozen=True):
     account: str
     kind: str  # "sync" (lastUpdated window) or "import" (created window)
     params: dict[str, Any]  # the search parameters, as the importer passes them (JSON)

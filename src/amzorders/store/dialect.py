@@ -17,14 +17,14 @@ This module imports nothing heavy: psycopg is loaded only when a PostgreSQL URL 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+
+import msgspec
 
 from amzorders.dburl import is_postgres_url, redact_url, redact_urls_in, store_location
 
 __all__ = ["POSTGRES", "SQLITE", "Dialect", "is_postgres_url", "redact_url", "redact_urls_in", "render_ddl", "store_location"]
 
-@dataclass(frozen=True)
-class Dialect:
+class Dialect(msgspec.Struct, frozen=True):
     name: str  # "sqlite" / "postgresql"
     begin: str  # statement opening a write transaction
     begin_read: str  # statement opening a read-only transaction whose reads all see one moment

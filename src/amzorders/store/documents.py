@@ -4,17 +4,17 @@ facts the processing rules need, and what was already refunded."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+
+import msgspec
 
 from amzorders.domain.timefmt import parse_iso, to_iso
 from amzorders.store.base import StoreBase, dec, money_text, unpack_raw
 from amzorders.store.dialect import sequence_object
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonOrderFacts:
+class AmazonOrderFacts(msgspec.Struct, frozen=True):
     """What Amazon says about an order, as far as processing needs it."""
 
     amazon_order_id: str

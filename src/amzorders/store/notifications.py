@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
+
+import msgspec
 
 from amzorders.domain.timefmt import to_iso
 from amzorders.store.base import StoreBase
 
 
-@dataclass(frozen=True, slots=True)
-class PoisonMessage:
+class PoisonMessage(msgspec.Struct, frozen=True):
     id: int
     account: str
     message_id: str

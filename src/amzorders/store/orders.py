@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
-from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import TYPE_CHECKING
+
+import msgspec
+from msgspec.structs import replace
 
 from amzorders.domain.commerce import CommerceItem, CommerceOrder
 from amzorders.domain.models import Address, AmazonOrder
@@ -40,8 +41,7 @@ if TYPE_CHECKING:
     from amzorders.domain.orderview import CreditMemoRecord, DocumentItem, HistoryEntry, InvoiceRecord, OrderView, ShipmentRecord
 
 
-@dataclass(frozen=True, slots=True)
-class StoredOrderState:
+class StoredOrderState(msgspec.Struct, frozen=True):
     """What the importer needs to know about an order it already has."""
 
     amazon_order_id: str
@@ -71,8 +71,7 @@ def _read_invoice_comment(source: str, stored: str | None) -> str | None:
     return AMAZON_INVOICE_COMMENT if stored is None else (None if stored == "" else stored)
 
 
-@dataclass(slots=True)
-class PendingInvoice:
+class PendingInvoice(msgspec.Struct):
     """An invoice of a commerce order created in this page (numbered before the write)."""
 
     commerce: CommerceOrder
@@ -88,8 +87,7 @@ class PendingInvoice:
     increment_id: str | None = None
 
 
-@dataclass(slots=True)
-class PendingShipment:
+class PendingShipment(msgspec.Struct):
     """A shipment of a commerce order created in this page (numbered before the write)."""
 
     commerce: CommerceOrder
@@ -106,8 +104,7 @@ class PendingShipment:
     increment_id: str | None = None
 
 
-@dataclass(slots=True)
-class PageWrites:
+class PageWrites(msgspec.Struct):
     """What one page of imported orders writes, gathered in memory by the importer and
     written by ``OrdersRepository.write_page`` with one ``executemany`` per table (one
     statement per row was ~13 statements per order, most of the import's time).
@@ -117,12 +114,12 @@ class PageWrites:
     shipments below); ``holds``: id(commerce) -> (held_at, reason, state, status before)."""
 
     account: str
-    orders: list[tuple[AmazonOrder, StoredOrderState | None, datetime]] = field(default_factory=list)
-    commerce: list[CommerceOrder] = field(default_factory=list)
-    holds: dict[int, tuple[datetime, str | None, str, str]] = field(default_factory=dict)
-    invoices: list[PendingInvoice] = field(default_factory=list)
-    shipments: list[PendingShipment] = field(default_factory=list)
-    _created: set[int] = field(default_factory=set)
+    orders: list[tuple[AmazonOrder, StoredOrderState | None, datetime]] = msgspec.field(default_factory=list)
+    commerce: list[CommerceOrder] = msgspec.field(default_factory=list)
+    holds: dict[int, tuple[datetime, str | None, str, str]] = msgspec.field(default_factory=dict)
+    invoices: list[PendingInvoice] = msgspec.field(default_factory=list)
+    shipments: list[PendingShipment] = msgspec.field(default_factory=list)
+    _created: set[int] = msgspec.field(default_factory=set)
 
     def add_commerce(self, commerce: CommerceOrder) -> None:
         self.commerce.append(commerce)
@@ -198,7 +195,7 @@ def _money_fields(row) -> dict:
 @functools.lru_cache(maxsize=64)
 def _copied_fields(cls: type, columns: tuple[str, ...]) -> tuple[str, ...]:
     names = set(columns)
-    return tuple(f.name for f in dataclasses.fields(cls) if f.init and f.name in names)
+    return tuple(name for name in cls.__struct_fields__ if name in names)
 
 
 def _from_row(cls: type, row, /, **given):
