@@ -14,13 +14,11 @@ from datetime import datetime, timezone, tzinfo
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from rich import box
 from rich.console import Group
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
-
-import msgspec
 
 from amzorders.domain.codes import MARKETPLACES
 from amzorders.domain.models import quantize_money
@@ -28,6 +26,8 @@ from amzorders.domain.views import OrderSummary
 from amzorders.textsafe import safe_text
 
 if TYPE_CHECKING:
+    from rich.panel import Panel
+
     from amzorders.domain.orderview import OrderView
 
 
@@ -553,6 +553,8 @@ def _details_rows(d: Any) -> list[tuple[str, Any]]:
 
 
 def _section(title: str, body: Any) -> Panel:
+    from rich.panel import Panel  # only the order view draws panels: list's tables do without
+
     return Panel(body, title=Text(title, style="bold"), title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 

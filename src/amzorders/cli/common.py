@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import msgspec
 import typer
 
 from amzorders.textsafe import json_text, safe_text
@@ -22,21 +21,28 @@ if TYPE_CHECKING:
     from amzorders.config import Settings
 
 
-class CliOptions(msgspec.Struct):
-    """The global options, kept in ``ctx.obj`` (``main()`` creates it, the callback fills it)."""
+class CliOptions:
+    """The global options, kept in ``ctx.obj`` (``main()`` creates it, the callback fills it).
 
-    config_path: Path | None = None  # --config as typed (None: not on the command line)
-    db_path: str | None = None  # --db as typed (a SQLite path or a PostgreSQL URL)
-    account_name: str | None = None  # --account as typed
-    display_timezone: str | None = None  # --tz
-    debug: bool = False
-    app: App | None = None
-    settings: Settings | None = None
-    shown_warnings: set[str] = msgspec.field(default_factory=set)
-    argv: list[str] = msgspec.field(default_factory=list)  # the arguments main() was given
-    command: str = "amzorders"  # the command path being run, for the log ("config show")
-    log_path: Path | None = None  # the log file, once the root callback configured it
-    started_at: float | None = None  # time.monotonic() at the command's start
+    A plain class, not a record: ``--help`` builds it too, and a dataclass (~1 ms to create)
+    or msgspec's import (~8 ms) would be a large part of --help's own start-up (issue 15)."""
+
+    __slots__ = ("config_path", "db_path", "account_name", "display_timezone", "debug", "app", "settings",
+                 "shown_warnings", "argv", "command", "log_path", "started_at")
+
+    def __init__(self, debug: bool = False, argv: list[str] | None = None) -> None:
+        self.config_path: Path | None = None  # --config as typed (None: not on the command line)
+        self.db_path: str | None = None  # --db as typed (a SQLite path or a PostgreSQL URL)
+        self.account_name: str | None = None  # --account as typed
+        self.display_timezone: str | None = None  # --tz
+        self.debug = debug
+        self.app: App | None = None
+        self.settings: Settings | None = None
+        self.shown_warnings: set[str] = set()
+        self.argv: list[str] = [] if argv is None else argv  # the arguments main() was given
+        self.command = "amzorders"  # the command path being run, for the log ("config show")
+        self.log_path: Path | None = None  # the log file, once the root callback configured it
+        self.started_at: float | None = None  # time.monotonic() at the command's start
 
 
 def stderr_console() -> Console:

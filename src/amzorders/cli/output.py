@@ -17,7 +17,6 @@ import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Annotated, Any, Optional
 
-import msgspec
 import typer
 
 from amzorders.textsafe import json_text, safe_text
@@ -29,9 +28,34 @@ class PipeClosed(Exception):
     """The reader of stdout went away; nothing more can be written."""
 
 
-class Output(msgspec.Struct, frozen=True):
-    format: str = "table"  # table | json | nl | csv | tsv
-    fields: tuple[str, ...] | None = None
+class Output:
+    """How a command writes its result: ``format`` table | json | nl | csv | tsv, and the
+    keys ``--fields`` chose. Immutable, compared and hashed by value.
+
+    A plain class, not a record: ``--help`` imports this module, and a dataclass (~1 ms to
+    create) or msgspec's import (~8 ms) would be a large part of its start-up (issue 15)."""
+
+    __slots__ = ("format", "fields")
+    format: str
+    fields: tuple[str, ...] | None
+
+    def __init__(self, format: str = "table", fields: tuple[str, ...] | None = None) -> None:
+        object.__setattr__(self, "format", format)
+        object.__setattr__(self, "fields", fields)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Output is immutable (cannot set {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Output:
+            return NotImplemented
+        return (self.format, self.fields) == (other.format, other.fields)
+
+    def __hash__(self) -> int:
+        return hash((self.format, self.fields))
+
+    def __repr__(self) -> str:
+        return f"Output(format={self.format!r}, fields={self.fields!r})"
 
     @property
     def is_table(self) -> bool:
