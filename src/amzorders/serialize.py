@@ -13,8 +13,13 @@ from typing import Any
 from amzorders.textsafe import json_text
 
 
+_PLAIN = frozenset({str, int, float, bool})
+
+
 def jsonable(value: Any) -> Any:
     """Stable JSON: snake_case keys, ISO-8601 UTC times, money as strings."""
+    if value is None or type(value) in _PLAIN:  # most values: first (list --json -n 10000)
+        return value
     names = record_fields(value)
     if names is not None:
         return {name: jsonable(getattr(value, name)) for name in names if name != "raw"}
