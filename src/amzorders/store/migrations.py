@@ -483,8 +483,6 @@ def compact_order_rows(conn) -> None:  # type: ignore[no-untyped-def]
     compressed into more_zlib; each order's raw JSON re-packed with the current dictionary;
     its shipping_address_json emptied where the stored JSON gives the same address back (a
     row whose JSON does not, e.g. unreadable, keeps its column, which is read first)."""
-    from amzorders.domain.mapping import delivery_address
-    from amzorders.domain.models import Address
     from amzorders.store import rawjson
 
     last = -1
@@ -531,6 +529,11 @@ def compact_order_rows(conn) -> None:  # type: ignore[no-untyped-def]
         ).fetchall()
         if not rows:
             return
+        # (here, not above: a new store has no rows, and 'list' on a missing file makes one
+        # in memory; the mapping is no import of list's own)
+        from amzorders.domain.mapping import delivery_address
+        from amzorders.domain.models import Address
+
         changes = []
         for row_id, packed, text, address_json in rows:
             raw = None
