@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -114,6 +116,23 @@ def dump_file(path: Path) -> dict[str, list[tuple]]:
         return dump(store)
     finally:
         store.close()
+
+
+@contextmanager
+def store_at_schema(path: Path, monkeypatch, version: int) -> Iterator[Store]:
+    """A store at ``path`` made by migrations 1..``version`` only and, while open, written
+    as that schema wrote rows (``version`` 9 or 10); closed, it migrates on its next open.
+    For tests that upgrade an old store in place."""
+    from amzorders.store import base as store_base
+    from amzorders.store.migrations import MIGRATIONS
+
+    writers = {9: write_as_schema_9, 10: write_as_schema_10}
+    with monkeypatch.context() as patch:
+        patch.setattr(store_base, "MIGRATIONS", MIGRATIONS[:version])
+        writers[version](patch)
+        with Store.open(path) as store:
+            assert store.schema_version() == version
+            yield store
 
 
 def write_as_schema_10(patch) -> None:

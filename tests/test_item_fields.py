@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, make_order, seed, write_as_schema_10
+from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, make_order, seed, store_at_schema
 
 from amzorders.store import Store
 from amzorders.store import base as store_base
@@ -83,16 +83,12 @@ def _reads(db) -> dict:
 
 
 def _schema_10_store(path, monkeypatch) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(store_base, "MIGRATIONS", MIGRATIONS[:10])
-        write_as_schema_10(patch)
-        with Store.open(path) as store:
-            assert store.schema_version() == 10
-            seed(store, _orders())
-            _diverge(store, None)
-            nulls = store.conn.execute(
-                "SELECT count(*) FROM commerce_order_items WHERE sku IS NULL OR name IS NULL").fetchone()[0]
-            assert nulls == 0
+    with store_at_schema(path, monkeypatch, 10) as store:
+        seed(store, _orders())
+        _diverge(store, None)
+        nulls = store.conn.execute(
+            "SELECT count(*) FROM commerce_order_items WHERE sku IS NULL OR name IS NULL").fetchone()[0]
+        assert nulls == 0
 
 
 def _stored(db) -> dict:

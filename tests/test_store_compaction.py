@@ -9,10 +9,9 @@ import json
 import re
 
 import pytest
-from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, make_order, seed, write_as_schema_9
+from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, make_order, seed, store_at_schema
 
 from amzorders.store import Store
-from amzorders.store import base as store_base
 from amzorders.store import rawjson
 from amzorders.store.migrations import MIGRATIONS
 
@@ -58,16 +57,12 @@ def _money(db) -> dict:
 
 
 def _schema_9_store(path, monkeypatch) -> None:
-    with monkeypatch.context() as patch:
-        patch.setattr(store_base, "MIGRATIONS", MIGRATIONS[:9])
-        write_as_schema_9(patch)
-        with Store.open(path) as store:
-            assert store.schema_version() == 9
-            seed(store, _orders())
-            assert store.conn.execute("SELECT count(*) FROM status_history WHERE more_json IS NOT NULL").fetchone()[0]
-            assert store.conn.execute(
-                "SELECT count(*) FROM amazon_orders WHERE shipping_address_json IS NOT NULL").fetchone()[0] == 4
-            assert store.conn.execute("SELECT count(*) FROM commerce_order_items WHERE money_json = ''").fetchone()[0] == 0
+    with store_at_schema(path, monkeypatch, 9) as store:
+        seed(store, _orders())
+        assert store.conn.execute("SELECT count(*) FROM status_history WHERE more_json IS NOT NULL").fetchone()[0]
+        assert store.conn.execute(
+            "SELECT count(*) FROM amazon_orders WHERE shipping_address_json IS NOT NULL").fetchone()[0] == 4
+        assert store.conn.execute("SELECT count(*) FROM commerce_order_items WHERE money_json = ''").fetchone()[0] == 0
 
 
 def test_a_schema_9_store_migrates_in_place_and_reads_the_same(tmp_path, cli, monkeypatch):
