@@ -118,13 +118,10 @@ def build_cloned(n: int) -> None:
     def raw_clone(packed: bytes, order_id: str) -> bytes:
         # The items' masks (product fields left out, migration 11) are kept as they are: the
         # cloned item rows have the same item ids and product fields.
-        head = b""
-        if packed[:1] == b"\x01":
-            end = packed.index(0xFF)
-            head, packed = packed[: end + 1], packed[end + 1 :]
-        raw = rawjson.unpack(packed)
+        masks, stream = rawjson.split_masks(packed)
+        raw = rawjson.unpack(stream)
         raw["orderId"] = order_id
-        return head + rawjson.pack(raw)
+        return rawjson.join_masks(masks, rawjson.pack(raw))
 
     def comment_clone(comment: str, copy: int) -> str:
         # History comments that name ids: "Commerce order 000000001 created from Amazon

@@ -180,8 +180,8 @@ def write_as_schema_9(patch) -> None:
     columns = [c.strip() for c in store_orders._AMAZON_ORDER_UPSERT.split("(", 1)[1].split(")", 1)[0].split(",")]
     at = columns.index("shipping_address_json")
 
-    def order_row_with_address(account, order, now):
-        row = list(new_order_row(account, order, now))
+    def order_row_with_address(account, order, now, items):
+        row = list(new_order_row(account, order, now, items))
         address = order.shipping_address
         row[at] = json_module.dumps(
             {k: v for k in address.__slots__ if (v := getattr(address, k)) is not None},

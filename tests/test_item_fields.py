@@ -182,10 +182,10 @@ def test_stored_product_fields_read_back_as_they_were():
 
 
 def _item_rows(raw: dict) -> dict[str, tuple]:
-    """The rows the importer writes for ``raw``'s items: (sku, asin, title) by order item id."""
+    """The rows the importer writes for ``raw``'s items: (sku, title, asin) by order item id."""
     from amzorders.domain.mapping import parse_order
 
-    return {i.order_item_id: (i.sku, i.asin, i.title) for i in parse_order(raw).items}
+    return {i.order_item_id: (i.sku, i.title, i.asin) for i in parse_order(raw).items}
 
 
 def _odd_order() -> dict:

@@ -34,7 +34,7 @@ def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
             "SELECT raw_json, raw_zlib FROM amazon_orders WHERE amazon_order_id = ?", (order_id,)).fetchone()
         assert text == "" and isinstance(packed, bytes)
         items = {r[0]: tuple(r[1:]) for r in store.conn.execute(
-            "SELECT order_item_id, sku, asin, title FROM amazon_order_items WHERE amazon_order_id = ?", (order_id,))}
+            "SELECT order_item_id, sku, title, asin FROM amazon_order_items WHERE amazon_order_id = ?", (order_id,))}
         assert rawjson.unpack(packed, items) == raw == store.raw_order(order_id)
         text_bytes += len(json.dumps(raw, separators=(",", ":")).encode())
         packed_bytes += len(packed)

@@ -49,6 +49,7 @@ from urllib.parse import urlsplit
 import msgspec
 
 from amzorders.domain import codes
+from amzorders.domain.models import repr_without
 from amzorders.errors import ConfigError
 from amzorders.dburl import is_postgres_url, redact_url, store_location
 
@@ -98,13 +99,6 @@ def source_flag(flag: str) -> str:
 # --------------------------------------------------------------------------- settings
 
 
-def _repr_without(record: msgspec.Struct, hidden: tuple[str, ...]) -> str:
-    """The record's repr without its secret fields, so that a Settings in a log line or a
-    traceback never shows a password or token (msgspec has no per-field repr=False)."""
-    shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in record.__struct_fields__ if name not in hidden)
-    return f"{type(record).__name__}({shown})"
-
-
 class AccountConfig(msgspec.Struct, frozen=True):
     """One Seller Central account (a selling partner in one region)."""
 
@@ -119,7 +113,7 @@ class AccountConfig(msgspec.Struct, frozen=True):
     merchant_id: str | None = None  # seller id, needed in feed documents
 
     def __repr__(self) -> str:
-        return _repr_without(self, ("client_secret", "refresh_token"))
+        return repr_without(self, ("client_secret", "refresh_token"))
 
     @property
     def is_simulator(self) -> bool:
@@ -169,7 +163,7 @@ class EmailSettings(msgspec.Struct, frozen=True):
     from_name: str | None = None
 
     def __repr__(self) -> str:
-        return _repr_without(self, ("password",))
+        return repr_without(self, ("password",))
 
     @property
     def enabled(self) -> bool:
@@ -252,7 +246,7 @@ class Settings(msgspec.Struct, frozen=True):
     display_timezone: str = "UTC"
 
     def __repr__(self) -> str:
-        return _repr_without(self, ("db_password",))
+        return repr_without(self, ("db_password",))
 
     @property
     def simulator_db_path(self) -> Path:

@@ -10,6 +10,14 @@ import msgspec
 from amzorders.domain.money import currency_digits  # noqa: F401  (ISO 4217 minor units)
 
 
+def repr_without(record: msgspec.Struct, hidden: tuple[str, ...]) -> str:
+    """The record's repr without the ``hidden`` fields (msgspec has no per-field repr=False):
+    secrets in config's settings, Amazon's raw JSON in an order, which a log line or a test
+    failure must never show."""
+    shown = ", ".join(f"{name}={getattr(record, name)!r}" for name in record.__struct_fields__ if name not in hidden)
+    return f"{type(record).__name__}({shown})"
+
+
 def quantize_money(amount: Decimal, currency: str) -> Decimal:
     exponent = Decimal(1).scaleb(-currency_digits(currency))
     return amount.quantize(exponent, rounding=ROUND_HALF_UP)
@@ -160,8 +168,7 @@ class AmazonOrder(msgspec.Struct, frozen=True):
         return hash(self._value())
 
     def __repr__(self) -> str:
-        shown = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__struct_fields__ if name != "raw")
-        return f"AmazonOrder({shown})"
+        return repr_without(self, ("raw",))
 
     @property
     def channel(self) -> str:

@@ -69,8 +69,8 @@ def pack_raw(raw: dict, items: rawjson.ItemRows | None = None) -> bytes:
 
 def raw_items(rows: Any) -> dict[str, tuple]:
     """The item rows ``pack_raw`` / ``unpack_raw`` take, from amazon_order_items rows (with
-    order_item_id, sku, asin and title)."""
-    return {r["order_item_id"]: (r["sku"], r["asin"], r["title"]) for r in rows}
+    order_item_id, sku, title and asin)."""
+    return {r["order_item_id"]: (r["sku"], r["title"], r["asin"]) for r in rows}
 
 
 def unpack_raw(raw_zlib: bytes | None, raw_json: str | None, items: rawjson.ItemRows | None = None) -> dict:

@@ -641,12 +641,12 @@ def pack_without_item_fields(conn) -> None:  # type: ignore[no-untyped-def]
             return
         items: dict[str, dict[str, tuple]] = {row[1]: {} for row in rows}
         marks = ",".join("?" * len(rows))
-        for order_id, item_id, sku, asin, title in conn.execute(
-            f"SELECT amazon_order_id, order_item_id, sku, asin, title FROM amazon_order_items"
+        for order_id, item_id, sku, title, asin in conn.execute(
+            f"SELECT amazon_order_id, order_item_id, sku, title, asin FROM amazon_order_items"
             f" WHERE amazon_order_id IN ({marks})",
             [row[1] for row in rows],
         ):
-            items[order_id][item_id] = (sku, asin, title)
+            items[order_id][item_id] = (sku, title, asin)
         changes = []
         for row_id, order_id, packed in rows:
             packed = bytes(packed)

@@ -313,7 +313,16 @@ _SHIPMENT_INSERT = """INSERT INTO shipments (increment_id, order_id, package_ref
 _SHIPMENT_ITEM_INSERT = "INSERT INTO shipment_items (shipment_id, order_item_id, qty) VALUES (?,?,?)"
 
 
-def _amazon_order_row(account: str, order: AmazonOrder, now: datetime) -> tuple:
+def _item_product_fields(order: AmazonOrder) -> dict[str, tuple]:
+    """(sku, title, asin) of each of the order's item rows, by order item id: what the raw
+    JSON leaves out (rawjson.ItemRows) and what a commerce item's fields are compared with
+    (store/items.py)."""
+    return {i.order_item_id: (i.sku, i.title, i.asin) for i in order.items}
+
+
+def _amazon_order_row(account: str, order: AmazonOrder, now: datetime, items: dict[str, tuple]) -> tuple:
+    """``items``: the product fields of the item rows written with it (``_item_product_fields``),
+    which its stored JSON leaves out (migration 11)."""
     stamp = to_iso(now)
     return (
         account,
@@ -343,8 +352,7 @@ def _amazon_order_row(account: str, order: AmazonOrder, now: datetime) -> tuple:
         _money(order.grand_total),
         order.item_count,
         "",  # raw_json: only rows from before migration 4 keep their text there
-        # The items' product fields left out: the item rows written with it hold them (migration 11).
-        pack_raw(order.raw, {i.order_item_id: (i.sku, i.asin, i.title) for i in order.items}),
+        pack_raw(order.raw, items),
         _last_ship_time(order),
         "\n".join(order.warnings) or None,
         stamp,
@@ -510,9 +518,10 @@ class OrdersRepository(StoreBase):
                 replaced.append((order.order_id,))
                 if stored.pii_purged:
                     order = _scrubbed(order)
-            order_rows.append(_amazon_order_row(page.account, order, now))
+            fields_by_item = _item_product_fields(order)
+            order_rows.append(_amazon_order_row(page.account, order, now, fields_by_item))
             item_rows.extend(_amazon_item_rows(order))
-            amazon_items.update(((order.order_id, i.order_item_id), (i.sku, i.title, i.asin)) for i in order.items)
+            amazon_items.update(((order.order_id, item_id), fields) for item_id, fields in fields_by_item.items())
             number = numbers.get(order.order_id) or (stored.increment_id if stored else None)
             search.append((order.order_id, fold_text(search_text(order, number))))
         if order_rows:

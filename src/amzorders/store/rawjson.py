@@ -10,7 +10,7 @@ right one and a future dictionary can be added to ``_DICTIONARIES`` without rewr
 rows. Never change a dictionary once released; add a new one and make it ``_CURRENT``.
 
 Migration 11: each item's ``product.sellerSku``, ``asin`` and ``title`` is a copy of the
-Amazon item row written with the order (amazon_order_items: sku, asin, title), ~100 B per
+Amazon item row written with the order (amazon_order_items: sku, title, asin), ~100 B per
 order compressed. ``pack(raw, items)`` leaves out each that is a string equal to its row's
 (the row found by the item's orderItemId, read as the importer reads it): the key stays in
 its place with the value "" (so key order round-trips) and a mask says which were left
@@ -110,19 +110,38 @@ LEVEL = 6  # 9 gains <1 % on ~2 KB orders
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
 
 
-# An item row as pack/unpack take it: (sku, asin, title) of amazon_order_items, by order_item_id.
+# An item row as pack/unpack take it: (sku, title, asin) of amazon_order_items, by order_item_id
+# (the order store/items.py compares a commerce item's (sku, name, asin) in).
 ItemRows = Mapping[str, tuple]
 _LEFT_OUT = 0x01  # format byte of a blob with product fields left out
 _MASKS_END = 0xFF
-# (key in the item's product, index in its row tuple); the bit is the position here.
-_PRODUCT_FIELDS = (("sellerSku", 0), ("asin", 1), ("title", 2))
+# (key in the item's product, index in its row tuple); the bit is the position here (stored:
+# never reorder).
+_PRODUCT_FIELDS = (("sellerSku", 0), ("asin", 2), ("title", 1))
+
+
+def split_masks(packed: bytes) -> tuple[bytes, bytes]:
+    """A stored blob's item masks (b"" in the plain form) and its zlib stream. Raises
+    ValueError when the masks have no end (a damaged blob)."""
+    if packed[:1] != bytes((_LEFT_OUT,)):
+        return b"", packed
+    end = packed.find(_MASKS_END, 1)
+    if end < 0:
+        raise ValueError("stored order JSON is damaged: no end of its item masks")
+    return packed[1:end], packed[end + 1 :]
+
+
+def join_masks(masks: bytes, stream: bytes) -> bytes:
+    """The stored blob of a zlib stream and its items' masks (``split_masks`` reversed)."""
+    return bytes((_LEFT_OUT,)) + masks + bytes((_MASKS_END,)) + stream if masks else stream
 
 
 def is_current(packed: bytes) -> bool:
     """Whether ``packed`` was made with the current dictionary (migration 10 re-packs the others)."""
-    if packed[:1] == bytes((_LEFT_OUT,)):
-        end = packed.find(_MASKS_END, 1)
-        packed = packed[end + 1 :] if end > 0 else b""
+    try:
+        packed = split_masks(packed)[1]
+    except ValueError:
+        return False
     return len(packed) >= 6 and bool(packed[1] & 0x20) and int.from_bytes(packed[2:6], "big") == zlib.adler32(_CURRENT)
 
 
@@ -166,8 +185,7 @@ def pack(raw: dict, items: ItemRows | None = None) -> bytes:
         raw, masks = _leave_out(raw, items)
     text = _ENCODER.encode(raw).encode("utf-8")
     compressor = zlib.compressobj(LEVEL, zlib.DEFLATED, zlib.MAX_WBITS, zdict=_CURRENT)
-    stream = compressor.compress(text) + compressor.flush()
-    return bytes((_LEFT_OUT,)) + masks + bytes((_MASKS_END,)) + stream if masks else stream
+    return join_masks(masks, compressor.compress(text) + compressor.flush())
 
 
 def _inflate(packed: bytes, wbits: int, dictionary: bytes) -> bytes:
@@ -184,12 +202,7 @@ def unpack(packed: bytes, items: ItemRows | None = None) -> dict:
     """The stored order JSON back as a dict, the product fields left out put back from
     ``items`` (None: left as "", for readers of other parts). Raises ValueError when
     unreadable, or when an item row it needs is not in ``items``."""
-    masks = b""
-    if packed[:1] == bytes((_LEFT_OUT,)):
-        end = packed.find(_MASKS_END, 1)
-        if end < 0:
-            raise ValueError("stored order JSON is damaged: no end of its item masks")
-        masks, packed = packed[1:end], packed[end + 1 :]
+    masks, packed = split_masks(packed)
     try:
         if len(packed) >= 6 and packed[1] & 0x20:  # FDICT: a dictionary's Adler-32 follows
             dictionary = _DICTIONARIES.get(int.from_bytes(packed[2:6], "big"))
