@@ -1,4 +1,4 @@
-from amzorders.cli.main import run
+from amzorders.cli.entry import run
 
 if __name__ == "__main__":
     run()

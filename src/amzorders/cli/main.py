@@ -1,7 +1,7 @@
 """The ``amzorders`` command: global options, command registration, the error boundary.
 
-``run()`` (the console script) and ``main(argv)`` (tests) are the one place where
-exceptions become messages and exit codes:
+``main(argv)`` (run by the console script, ``cli.entry.run``, and by the tests) is the one
+place where exceptions become messages and exit codes:
 
 - ``AmzOrdersError`` -> ``Error: <message>`` on stderr, exit ``err.exit_code``;
 - Typer/Click usage errors -> Click's message, exit 2;
@@ -37,6 +37,7 @@ import typer
 
 from amzorders import __version__, logsetup
 from amzorders.cli.common import CliOptions, warn
+from amzorders.cli.entry import resume_collection
 from amzorders.cli.output import PipeClosed, silence_stdout
 from amzorders.errors import AmzOrdersError, ExitCode, Terminated
 from amzorders.textsafe import safe_text
@@ -209,6 +210,7 @@ def _global_options(
         if problem:
             raise UsageError(f"--tz: {problem}.")
         options.display_timezone = tz.strip()
+    resume_collection()
     _start_log(ctx, options)
 
 
@@ -483,6 +485,3 @@ def _usage_error(err: ClickException) -> int:
     return err.exit_code
 
 
-def run() -> None:
-    """Console-script entry point."""
-    sys.exit(main())
