@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], float | None]] = {
 }
 # Timed against hello-world (the others are only checked for forbidden imports).
 TIMED = ("--help", "list --json", "list --csv", "show --json", "list", "show")
+# Each also gets a floor: hello-world importing first every library module the command
+# imports (the set difference of sys.modules, none of amzorders' own code): what the
+# command costs at the least while it uses these libraries.
+FLOORED = ("list --json", "list", "show")
 LINE = re.compile(r"import time:\s+(\d+) \|\s+(\d+) \|( *)(\S+)")
 _PROBE = (
     "import sys\nfrom amzorders.cli.main import main\n"
@@ -93,6 +97,23 @@ def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
     if marker < 0:
         raise RuntimeError(f"amzorders {' '.join(argv)} did not finish:\n{proc.stderr}")
     return set(proc.stderr[marker + len("@@modules "):].split())
+
+
+def library_floor(command_modules: set[str], hello_modules: set[str]) -> str:
+    """A hello-world that first imports the library modules ``command_modules`` has and
+    hello-world lacks (amzorders' own left out; one that cannot be imported alone skipped),
+    with the garbage collector paused and frozen at exit as amzorders' console script has
+    it (cli/entry.py), so that the floor and the command pay the same for collection."""
+    extra = sorted(m for m in command_modules - hello_modules if m.split(".")[0] not in ("amzorders", "__main__"))
+    return ("import atexit, gc, importlib\ngc.disable()\natexit.register(gc.freeze)\n"
+            f"for name in {extra!r}:\n"
+            "    try:\n        importlib.import_module(name)\n    except Exception:\n        pass\n" + HELLO)
+
+
+def hello_modules(hello: Path, env: dict[str, str]) -> set[str]:
+    code = f"import sys\nsys.argv = ['hello']\nexec(open({str(hello)!r}).read())\nsys.stderr.write('@@modules ' + ' '.join(sorted(sys.modules)))"
+    proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return set(proc.stderr[proc.stderr.rfind("@@modules ") + len("@@modules "):].split())
 
 
 def forbidden_imported(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:
@@ -143,13 +164,19 @@ def measure(quick: bool = False) -> tuple[list[Goal], str]:
         problems = []
         rows = []
         argvs = {"hello-world": [PYTHON, str(hello)]}
+        base_modules = hello_modules(hello, env)
         for name, (template, forbidden, _goal) in COMMANDS.items():
             argv = command_argv(template, db, order_id)
-            loaded = forbidden_imported(imported_modules(argv, env), forbidden)
+            modules = imported_modules(argv, env)
+            loaded = forbidden_imported(modules, forbidden)
             if loaded:
                 problems.append(f"`{name}` imports {', '.join(loaded)}")
             if name in TIMED:
                 argvs[name] = [PYTHON, "-m", "amzorders", *argv]
+            if name in FLOORED:
+                floor = tmp_path / f"floor-{len(argvs)}.py"
+                floor.write_text(library_floor(modules, base_modules))
+                argvs[f"floor of {name}"] = [PYTHON, str(floor)]
             rows.append([name, ", ".join(loaded) or "none"])
         times = alternating(argvs, env, rounds)
         base = times["hello-world"]
@@ -160,6 +187,10 @@ def measure(quick: bool = False) -> tuple[list[Goal], str]:
                 continue
             ratio = ratio_median(times[cmd], base)
             table_rows.append([name, forbidden_col, f"{statistics.median(times[cmd]) * 1000:.0f} ms", f"{ratio:.2f}x"])
+            if f"floor of {cmd}" in times:
+                floor_times = times[f"floor of {cmd}"]
+                table_rows.append([f"floor of {name}: hello-world + its library imports", "-",
+                                   f"{statistics.median(floor_times) * 1000:.0f} ms", f"{ratio_median(floor_times, base):.2f}x"])
             if goal is not None:
                 goals.append(Goal(f"`amzorders {name}` (small store)", f"{ratio:.2f}x hello-world", f"<= {goal}x", ratio <= goal))
         goals.append(Goal("no command imports a module on its forbidden list", "; ".join(problems) or "none does",
