@@ -61,8 +61,9 @@ HISTORY_SQL = """INSERT INTO status_history (amazon_order_id, comment, status, s
     VALUES (?,?,?,?,?)"""
 
 
-def iso(ts: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
+def stamp(ts: float) -> int:
+    """A time as the store keeps it (migration 13: whole Unix seconds, store/times.py)."""
+    return int(ts)
 
 
 def catalogue(rng: random.Random) -> list[tuple[str, str, str, str]]:
@@ -133,12 +134,12 @@ def generate(path: Path, orders: int, seed: int = 42) -> None:
         channel = "AFN" if afn else "MFN"
         orders_rows.append((
             i, "main", order_id, mp_id, status, "AMAZON" if afn else "MERCHANT", channel,
-            "STANDARD", iso(purchased), iso(updated), iso(ship_by), iso(ship_by + 4 * 86400),
+            "STANDARD", stamp(purchased), stamp(updated), stamp(ship_by), stamp(ship_by + 4 * 86400),
             int(rng.random() < 0.3), int(rng.random() < 0.05), int(rng.random() < 0.03), 0, buyer, email,
             f'{{"name": "{buyer}", "line1": "12 Main St", "city": "Springfield", "country_code": "{country}"}}', currency, total,
             sum(q for *_, q in lines),
             f'{{"orderId":"{order_id}","salesChannel":{{"marketplaceId":"{mp_id}","marketplaceName":"{mp_name}"}}}}',
-            iso(updated), iso(updated),
+            stamp(updated), stamp(updated),
         ))
         shipped = status == "SHIPPED"
         for n, (sku, asin, title, price, qty) in enumerate(lines):
@@ -153,13 +154,13 @@ def generate(path: Path, orders: int, seed: int = 42) -> None:
             invoiced = total if shipped else "0"
             commerce_rows.append((commerce_id, increment, order_id, "main", state, state if state != "new" else "pending",
                                   currency, f"{subtotal:.2f}", "0.00", f"{tax:.2f}", "0.00", total, invoiced, invoiced,
-                                  iso(updated), iso(updated)))
+                                  stamp(updated), stamp(updated)))
             for n, (sku, asin, title, price, qty) in enumerate(lines):
                 commerce_item_rows.append((commerce_id, f"{i:08d}{n:02d}", sku, title, asin, price,
                                            f"{float(price) * qty:.2f}", f"{float(price) * qty * 0.08:.2f}", qty,
                                            qty if shipped else 0, qty if shipped else 0))
         search_rows.append((i, "\n".join(text)))
-        history_rows.append((order_id, f"Amazon order imported ({status}, {channel}).", status, "amazon", iso(updated)))
+        history_rows.append((order_id, f"Amazon order imported ({status}, {channel}).", status, "amazon", stamp(updated)))
         if i % 20_000 == 0:
             flush()
             print(f"  generated {i:,} orders", file=sys.stderr, flush=True)

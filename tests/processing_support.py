@@ -126,13 +126,38 @@ def store_at_schema(path: Path, monkeypatch, version: int) -> Iterator[Store]:
     from amzorders.store import base as store_base
     from amzorders.store.migrations import MIGRATIONS
 
-    writers = {9: write_as_schema_9, 10: write_as_schema_10}
+    writers = {9: write_as_schema_9, 10: write_as_schema_10, 12: lambda patch: None}
     with monkeypatch.context() as patch:
         patch.setattr(store_base, "MIGRATIONS", MIGRATIONS[:version])
         writers[version](patch)
+        write_as_schema_12(patch)
         with Store.open(path) as store:
             assert store.schema_version() == version
             yield store
+
+
+def write_as_schema_12(patch) -> None:
+    """Make the store write and read times as ISO text 'YYYY-MM-DDTHH:MM:SSZ', as every schema
+    before 13 did (``patch``: a pytest monkeypatch context): store/times.py's functions
+    swapped for timefmt's in every store module that uses them. For tests of migration 13
+    (and of older migrations, whose TEXT time columns would keep an integer as its digits)."""
+    import sys
+
+    from amzorders.domain import timefmt
+    from amzorders.store import times
+
+    as_text = {
+        "stored_time": timefmt.to_iso,
+        "stored_time_or_none": timefmt.to_iso_or_none,
+        "read_time": timefmt.parse_iso,
+        "read_time_or_none": lambda value: timefmt.parse_iso(value) if value else None,
+        "read_time_iso": lambda value: value,
+    }
+    for name, module in list(sys.modules.items()):
+        if name.startswith("amzorders.store") and module is not times:
+            for attr, replacement in as_text.items():
+                if getattr(module, attr, None) is getattr(times, attr):
+                    patch.setattr(module, attr, replacement)
 
 
 def write_as_schema_10(patch) -> None:

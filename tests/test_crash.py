@@ -30,6 +30,7 @@ from amzorders.services import processing
 from amzorders.services.processing import ProcessingContext
 from amzorders.simulator import Simulator
 from amzorders.store import Store
+from amzorders.store.times import read_time
 from test_reliability import check_actions_exactly_once, check_commerce_totals, check_money, check_orders_match
 
 pytestmark = pytest.mark.slow
@@ -232,7 +233,7 @@ def check_consistent(db: Path, sim: Simulator, truth: dict[str, dict]) -> None:
         conn.close()
     if row is None or row[0] is None:
         return
-    watermark = datetime.fromisoformat(row[0].replace("Z", "+00:00"))
+    watermark = read_time(row[0])
     # The watermark is never ahead of the data: every order updated before it is stored.
     missing = [oid for oid, order in truth.items() if _updated(order) < watermark and oid not in stored]
     assert not missing, f"watermark {watermark} ahead of stored data: {missing[:5]}"

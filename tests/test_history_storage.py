@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 
-from processing_support import AFN, NOW, PENDING, SECOND, UNSHIPPED, default_orders, seed, write_as_schema_9
+from processing_support import (AFN, NOW, PENDING, SECOND, UNSHIPPED, default_orders, seed, write_as_schema_9,
+                                write_as_schema_12)
 
-from amzorders.domain.timefmt import to_iso
+from amzorders.store import orders as store_orders
 from amzorders.store import Store
 from amzorders.store import base as store_base
 from amzorders.store.migrations import MIGRATIONS
@@ -20,7 +21,7 @@ def _row_per_entry(self, rows):  # the importer's writes up to schema 8
     self.conn.executemany(
         """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type, created_at)
            VALUES (?,?,?,?,?,?)""",
-        rows,
+        [(*r[:5], store_orders.stored_time(r[5])) for r in rows],  # (ISO text while written as an old schema)
     )
 
 
@@ -50,6 +51,7 @@ def test_a_schema_8_store_migrates_with_history_show_and_search_unchanged(tmp_pa
         with patch.context() as at_8:
             at_8.setattr(store_base, "MIGRATIONS", MIGRATIONS[:8])
             write_as_schema_9(at_8)  # the items, address and raw JSON as schemas 8 and 9 wrote them
+            write_as_schema_12(at_8)  # the times as ISO text
             with Store.open(old) as store:
                 assert store.schema_version() == 8
                 seed(store)
@@ -75,7 +77,7 @@ def test_purge_pii_blanks_the_buyer_in_every_entry_of_a_shared_row(tmp_path):
     db = tmp_path / "store.db"
     with Store.open(db) as store:
         seed(store)
-        stamp = to_iso(NOW)
+        stamp = NOW
         with store.transaction():
             store.add_history_rows([
                 (UNSHIPPED, "Checked the address.", None, "system", None, stamp),

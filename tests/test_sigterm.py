@@ -111,7 +111,7 @@ def test_terminated_inside_a_transaction_rolls_it_back(tmp_path):
     try:
         with pytest.raises(Terminated):
             with store.transaction():
-                store.conn.execute("INSERT INTO sync_state (account, watermark) VALUES ('main', '2026-01-01T00:00:00Z')")
+                store.conn.execute("INSERT INTO sync_state (account, watermark) VALUES ('main', 1767225600)")
                 raise Terminated()
         assert store.conn.execute("SELECT count(*) FROM sync_state").fetchone()[0] == 0
         assert not store.conn.in_transaction

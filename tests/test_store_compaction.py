@@ -94,7 +94,7 @@ def test_a_migrated_store_is_purged_and_written_like_a_new_one(tmp_path, monkeyp
     old = tmp_path / "old.db"
     _schema_9_store(old, monkeypatch)
     with Store.open(old) as store:
-        stamp = "2026-11-20T12:00:00Z"
+        stamp = NOW
         with store.transaction():
             store.add_history_rows([
                 (UNSHIPPED, "Checked the address.", None, "system", None, stamp),

@@ -7,9 +7,11 @@ from __future__ import annotations
 import pytest
 from processing_support import seed
 
+from amzorders.domain.timefmt import parse_iso
 from amzorders.domain.views import OrderQuery
 from amzorders.store import Store
 from amzorders.store.orders import _SUMMARY_COLUMNS, _order_query_sql
+from amzorders.store.times import stored_time
 
 PURCHASE_INDEXES = ("amazon_orders_purchase", "amazon_orders_status_purchase",
                     "amazon_orders_marketplace", "amazon_orders_account")
@@ -58,7 +60,8 @@ def test_orders_stored_in_purchase_order_leave_the_index_pages_mostly_full(tmp_p
                        purchase_date, last_updated, raw_json, imported_at, updated_at)
                    VALUES ('main', ?, 'ATVPDKIKX0DER', 'UNSHIPPED', 'MFN', ?, ?, '', ?, ?)""",
                 [(f"111-{n:07d}-0000000", stamp, stamp, stamp, stamp)
-                 for n in range(20_000) for stamp in [f"2026-11-{1 + n // 1000:02d}T{n % 24:02d}:{n % 60:02d}:00Z"]],
+                 for n in range(20_000)
+                 for stamp in [stored_time(parse_iso(f"2026-11-{1 + n // 1000:02d}T{n % 24:02d}:{n % 60:02d}:00Z"))]],
             )
         unused = dict(store.conn.execute(
             f"""SELECT name, sum(unused) * 1.0 / sum(pgsize) FROM dbstat

@@ -14,6 +14,7 @@ from amzorders.simulator import Simulator
 from amzorders.store import Store
 from amzorders.store import rawjson
 from amzorders.store.migrations import MIGRATION_4
+from processing_support import store_at_schema
 
 
 @pytest.fixture
@@ -43,8 +44,17 @@ def test_new_rows_keep_the_json_compressed_and_read_it_back_unchanged(stored):
 
 
 @pytest.mark.sqlite_only  # replays SQLite's migration step on the file
-def test_rows_from_before_migration_4_are_read_and_purged(stored):
-    store, raws = stored
+def test_rows_from_before_migration_4_are_read_and_purged(tmp_path, monkeypatch):
+    with store_at_schema(tmp_path / "old.db", monkeypatch, 12) as store:  # (its time columns are text)
+        sim = Simulator(tmp_path / "market.json", seed=11, orders=40, rate_limits=False)
+        raws = {o["orderId"]: o for o in (sim.order(i) for i in sim.order_ids()[:40])}
+        OrderImporter(store, ImportSettings(account="main")).store_page(list(raws.values()), ImportResult())
+        _rows_from_before_migration_4(store, raws)
+    with Store.open(tmp_path / "old.db") as store:  # and on to the current schema
+        assert store.order_view(next(iter(raws))) is not None
+
+
+def _rows_from_before_migration_4(store, raws):
     shipped = {oid: t for oid, t in store.conn.execute(
         "SELECT amazon_order_id, last_ship_time FROM amazon_orders WHERE last_ship_time IS NOT NULL")}
     assert shipped, "the simulated orders include shipped ones"

@@ -122,7 +122,7 @@ class OrderImporter:
         self.now = now
         # The page being stored: history entries (a comment may be a function, for a
         # text that names a number given only when the page is numbered) and rows.
-        self._history: list[tuple[str, str | Callable[[], str], str | None, str, str | None, str]] = []
+        self._history: list[tuple[str, str | Callable[[], str], str | None, str, str | None, datetime]] = []
         self._page = PageWrites(settings.account)
 
     # -- entry points --------------------------------------------------------------
@@ -184,7 +184,7 @@ class OrderImporter:
         status: str | None = None,
         entity_type: str | None = None,
     ) -> None:
-        self._history.append((amazon_order_id, comment, status, source, entity_type, to_iso(now)))
+        self._history.append((amazon_order_id, comment, status, source, entity_type, now))
 
     def _apply(self, order: AmazonOrder, stored: StoredOrderState | None, result: ImportResult) -> None:
         now = self.now()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from amzorders.domain.timefmt import to_iso
+from amzorders.store.times import read_time_iso, stored_time
 from amzorders.store.base import StoreBase
 
 
@@ -29,16 +29,16 @@ class AlertsRepository(StoreBase):
                 WHERE account = ? AND channel = 'MFN' AND status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED')
                   AND ship_by IS NOT NULL AND ship_by < ?
                 ORDER BY ship_by""",
-            (account, to_iso(ship_by_before)),
+            (account, stored_time(ship_by_before)),
         )
-        return [(r[0], r[1]) for r in rows]
+        return [(r[0], read_time_iso(r[1])) for r in rows]
 
     def alert_stuck_feeds(self, account: str, submitted_before: datetime) -> list[tuple[int, str]]:
         rows = self.conn.execute(
             """SELECT id, feed_id FROM outbox
                 WHERE account = ? AND state = 'submitted' AND sent_at IS NOT NULL AND sent_at < ?
                 ORDER BY id""",
-            (account, to_iso(submitted_before)),
+            (account, stored_time(submitted_before)),
         )
         return [(r[0], r[1] or "") for r in rows]
 
@@ -51,7 +51,7 @@ class AlertsRepository(StoreBase):
             """INSERT INTO alert_state (account, condition, fingerprint, mailed_at) VALUES (?, ?, ?, ?)
                ON CONFLICT (account, condition) DO UPDATE SET fingerprint = excluded.fingerprint,
                    mailed_at = excluded.mailed_at""",
-            (account, condition, fingerprint, to_iso(now)),
+            (account, condition, fingerprint, stored_time(now)),
         )
 
     def forget_alert(self, account: str, condition: str) -> None:

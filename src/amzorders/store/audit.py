@@ -15,7 +15,7 @@ from datetime import datetime
 
 import msgspec
 
-from amzorders.domain.timefmt import parse_iso, to_iso
+from amzorders.store.times import read_time, stored_time
 from amzorders.store.base import StoreBase, id_chunks
 from amzorders.store.items import ITEMS_FROM, SKU
 from amzorders.store.outbox import _record
@@ -80,7 +80,7 @@ class AuditRepository(StoreBase):
         commerce order; outbox)."""
         orders: dict[str, AuditLocalOrder] = {}
         outbox: dict[str, list] = {}
-        since_text, until_text = to_iso(since), to_iso(until) if until else None
+        since_s, until_s = stored_time(since), stored_time(until) if until else None
         markets = set(marketplace_ids)
         for chunk, marks in id_chunks(amazon_order_ids, _CHUNK):
             rows = self.conn.execute(
@@ -112,10 +112,10 @@ class AuditRepository(StoreBase):
                 in_window = (
                     acct == account
                     and (not markets or market in markets)
-                    and purchased >= since_text
-                    and (until_text is None or purchased < until_text)
+                    and purchased >= since_s
+                    and (until_s is None or purchased < until_s)
                 )
-                orders[oid] = AuditLocalOrder(oid, in_window, status, parse_iso(updated), shipped[oid])
+                orders[oid] = AuditLocalOrder(oid, in_window, status, read_time(updated), shipped[oid])
             for row in self.conn.execute(
                 f"SELECT * FROM outbox WHERE amazon_order_id IN ({marks}) ORDER BY id", chunk
             ):
@@ -126,10 +126,10 @@ class AuditRepository(StoreBase):
         self, account: str, marketplace_ids: Sequence[str], since: datetime, until: datetime | None
     ) -> tuple[str, list[object]]:
         where = ["a.account = ?", "a.purchase_date >= ?"]
-        params: list[object] = [account, to_iso(since)]
+        params: list[object] = [account, stored_time(since)]
         if until is not None:
             where.append("a.purchase_date < ?")
-            params.append(to_iso(until))
+            params.append(stored_time(until))
         if marketplace_ids:
             where.append(f"a.marketplace_id IN ({','.join('?' * len(marketplace_ids))})")
             params.extend(marketplace_ids)
@@ -148,9 +148,9 @@ class AuditRepository(StoreBase):
         marketplace_ids: Sequence[str],
         since: datetime,
         until: datetime | None,
-        after: tuple[str, int] | None = None,
+        after: tuple[int, int] | None = None,
         limit: int = 1000,
-    ) -> tuple[list[str], tuple[str, int] | None]:
+    ) -> tuple[list[str], tuple[int, int] | None]:
         """One keyset page of the window's stored orders Amazon did not list: their ids
         and the key to pass as ``after`` for the next page (None: no more)."""
         where, params = self._window_sql(account, marketplace_ids, since, until)

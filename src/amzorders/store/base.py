@@ -42,7 +42,7 @@ from amzorders.store.dialect import (
 )
 from amzorders.store.errors import check_is_regular_file, translate_store_error
 from amzorders.store import rawjson
-from amzorders.store.migrations import COMPACT_AFTER, MIGRATIONS, PYTHON_STEPS
+from amzorders.store.migrations import COMPACT_AFTER, FOREIGN_KEYS_OFF, MIGRATIONS, PYTHON_STEPS
 
 BUSY_TIMEOUT_MS = 15_000
 _log = logging.getLogger(__name__)
@@ -374,18 +374,27 @@ class StoreBase:
                 f"\nINSERT INTO schema_migrations VALUES ({version}, '{description}',"
                 " strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));\n"
             )
+            keys_off = version in FOREIGN_KEYS_OFF
+            if keys_off:  # (a no-op inside a transaction: set before BEGIN)
+                self.conn.execute("PRAGMA foreign_keys = OFF")
             try:
                 if step is None:
                     self.conn.executescript("BEGIN IMMEDIATE;\n" + render_ddl(script, SQLITE) + record + "COMMIT;")
                 else:  # the script, the Python step and the record in one transaction
                     self.conn.executescript("BEGIN IMMEDIATE;\n" + render_ddl(script, SQLITE))
                     step(self.conn)
+                    if keys_off and self.conn.execute("PRAGMA foreign_key_check").fetchone() is not None:
+                        raise sqlite3.IntegrityError(
+                            f"migration {version} left a broken foreign key; nothing was changed")
                     self.conn.execute(record.strip().rstrip(";"))  # execute: executescript would commit first
                     self.conn.execute("COMMIT")
-            except sqlite3.Error:
+            except Exception:  # sqlite3 errors, or a Python step's: nothing of it stays
                 if self.conn.in_transaction:
                     self.conn.execute("ROLLBACK")
                 raise
+            finally:
+                if keys_off:
+                    self.conn.execute("PRAGMA foreign_keys = ON")
             compact = compact or (bool(applied) and version in COMPACT_AFTER)  # (a new file has nothing to free)
         if compact:
             try:

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from amzorders.domain.timefmt import parse_iso, to_iso
+from amzorders.store.times import read_time, stored_time
 from amzorders.store.base import StoreBase
 
 
@@ -44,8 +44,8 @@ class CheckpointsRepository(StoreBase):
             next_token=row[1],
             pages=int(row[2]),
             orders=int(row[3]),
-            started_at=parse_iso(row[4]),
-            saved_at=parse_iso(row[5]),
+            started_at=read_time(row[4]),
+            saved_at=read_time(row[5]),
         )
 
     def save_read_checkpoint(self, checkpoint: ReadCheckpoint) -> None:
@@ -63,8 +63,8 @@ class CheckpointsRepository(StoreBase):
                 checkpoint.next_token,
                 checkpoint.pages,
                 checkpoint.orders,
-                to_iso(checkpoint.started_at),
-                to_iso(checkpoint.saved_at),
+                stored_time(checkpoint.started_at),
+                stored_time(checkpoint.saved_at),
             ),
         )
 

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import msgspec
 
-from amzorders.domain.timefmt import parse_iso, to_iso
+from amzorders.store.times import read_time, stored_time
 from amzorders.store.base import StoreBase, dec, money_text, unpack_raw
 from amzorders.store.dialect import sequence_object
 
@@ -56,7 +56,7 @@ class DocumentsRepository(StoreBase):
             status=row["status"],
             channel=row["channel"],
             marketplace_id=row["marketplace_id"],
-            purchase_date=parse_iso(row["purchase_date"]),
+            purchase_date=read_time(row["purchase_date"]),
             buyer_name=row["buyer_name"],
             buyer_email=row["buyer_email"],
             currency=row["currency"],
@@ -116,7 +116,7 @@ class DocumentsRepository(StoreBase):
                 money_text(grand_total),
                 comment,
                 outbox_id,
-                to_iso(now),
+                stored_time(now),
             ),
         ).fetchone()
         self.conn.executemany(
@@ -188,7 +188,7 @@ class DocumentsRepository(StoreBase):
         cursor = self.conn.execute(
             """UPDATE outbox SET updated_at = ?, result_json = json_patch(coalesce(result_json, '{}'), ?)
                WHERE id = ? AND state = ?""",
-            (to_iso(now), json.dumps(patch, ensure_ascii=False), row_id, expect_state),
+            (stored_time(now), json.dumps(patch, ensure_ascii=False), row_id, expect_state),
         )
         return cursor.rowcount == 1
 

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from amzorders.domain.ratebucket import BucketState, reserve
 from amzorders.store.base import StoreBase
+from amzorders.store.times import read_time, stored_time
 
 
 class LimitsRepository(StoreBase):
@@ -55,10 +56,11 @@ class LimitsRepository(StoreBase):
         ).fetchone()
         if row is None:
             return None
-        return row[0], datetime.fromisoformat(row[1]).timestamp()
+        return row[0], read_time(row[1]).timestamp()
 
     def save_access_token(self, cache_key: str, token: str, expires_at: float) -> None:
-        expires = datetime.fromtimestamp(expires_at, timezone.utc).isoformat()
+        # (the fraction of a second dropped: the token counts as expired a moment early)
+        expires = stored_time(datetime.fromtimestamp(expires_at, timezone.utc))
         with self.transaction():
             self.conn.execute(
                 """INSERT INTO token_cache (cache_key, token, expires_at) VALUES (?, ?, ?)

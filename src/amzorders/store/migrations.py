@@ -1,7 +1,8 @@
 """Numbered schema migrations. Each runs in its own transaction and is recorded in
 ``schema_migrations``; never edit a released migration, add the next number.
 
-Conventions: times are TEXT 'YYYY-MM-DDTHH:MM:SSZ' (UTC, sortable); money is MONEY (SQLite:
+Conventions: times are UNIXTIME, whole Unix seconds UTC (since migration 13; SQLite: INTEGER
+with a CHECK that it is one, PostgreSQL: BIGINT; store/times.py converts); money is MONEY (SQLite:
 TEXT holding an exact decimal string; PostgreSQL: NUMERIC; both read back as that text and
 turned into Decimal); booleans are INTEGER 0/1. The scripts are written once, in SQLite's
 DDL, and rendered for each engine by store/dialect.py: render_ddl (identity keys, NUMERIC,
@@ -681,6 +682,102 @@ DROP INDEX amazon_orders_account;
 CREATE INDEX amazon_orders_account ON amazon_orders (account, purchase_date);
 """
 
+MIGRATION_13 = """
+-- Issue 15 (storage per order): every time column holds whole Unix seconds (UTC) as an
+-- integer instead of the ISO text 'YYYY-MM-DDTHH:MM:SSZ' (store/times.py, the one
+-- conversion). SQLite keeps such a value in 4 bytes instead of 20: 248 B of row data per
+-- real-shaped order and the purchase_date / ship_by keys of five indexes, ~260 B in all.
+-- Integers sort as the instants they are, so every comparison and ORDER BY stays as it
+-- was. The work is the Python step times_as_integers: SQLite decides a column's affinity
+-- by its declared type (a TEXT column would turn the integer back into text), so each
+-- table is made anew with its time columns declared UNIXTIME (INTEGER with a CHECK that the
+-- value is one: a write that missed the conversion fails instead of mixing text and
+-- integers in one column, which would sort wrongly without an error); PostgreSQL changes
+-- the columns' type to BIGINT in place. rate_buckets.updated_at already holds Unix seconds
+-- (REAL: the token refill needs the fraction); schema_migrations keeps its text (written
+-- before any migration, read by every version).
+"""
+
+# Migration 13's time columns, by table (never change: a released migration).
+TIME_COLUMNS_13: dict[str, tuple[str, ...]] = {
+    "amazon_orders": ("purchase_date", "last_updated", "ship_by", "deliver_by", "imported_at", "updated_at",
+                      "pii_purged_at", "last_ship_time"),
+    "commerce_orders": ("created_at", "updated_at", "held_at"),
+    "outbox": ("next_attempt_at", "created_at", "updated_at", "sent_at", "completed_at"),
+    "invoices": ("created_at",),
+    "shipments": ("ship_date", "created_at"),
+    "credit_memos": ("created_at",),
+    "status_history": ("created_at",),
+    "sync_state": ("watermark", "last_started_at", "last_finished_at"),
+    "token_cache": ("expires_at",),
+    "read_checkpoints": ("started_at", "saved_at"),
+    "alert_state": ("mailed_at",),
+    "notifications_seen": ("event_time", "handled_at"),
+    "notifications_poison": ("set_aside_at", "dismissed_at"),
+}
+# Amazon's EventTime as the listener got it, read by nothing: a text that is no time becomes
+# NULL. Any other column's text that is no time stops the migration (the CHECK refuses it):
+# amzorders wrote them all with to_iso, so such a value is damage to look at, not to guess.
+_NULL_IF_NO_TIME_13 = {("notifications_seen", "event_time")}
+
+
+def _sqlite_seconds(column: str) -> str:
+    # The fraction of a second cut off first (token_cache kept microseconds): strftime
+    # rounds to milliseconds, so .9995 would count as the next second; to_iso truncates.
+    # '' is NULL (nothing to read).
+    return (f"CASE WHEN {column} IS NULL OR {column} = '' THEN NULL ELSE coalesce(CAST(strftime('%s', "
+            f"substr({column}, 1, 19) || ltrim(substr({column}, 20), '.0123456789')) AS INTEGER), {column}) END")
+
+
+def times_as_integers(conn) -> None:  # type: ignore[no-untyped-def]
+    """Migration 13's work (see its script). SQLite: each table made anew from its own
+    CREATE TABLE text (so every column, key, default and check stays as it is) with the
+    time columns' TEXT declared UNIXTIME, its rows copied with ids kept (the search index's
+    rowid is amazon_orders.id), its indexes made again; Store.migrate runs this migration
+    with foreign keys off (dropping a table others refer to would cascade) and checks them
+    before the commit. PostgreSQL: ALTER COLUMN ... TYPE BIGINT, converted in place."""
+    import re
+    import sqlite3
+
+    from amzorders.store.dialect import SQLITE, render_ddl
+
+    if not isinstance(conn, sqlite3.Connection):
+        for table, columns in TIME_COLUMNS_13.items():
+            changes = ", ".join(
+                f"ALTER COLUMN {c} TYPE BIGINT USING floor(extract(epoch FROM nullif({c}, '')::timestamptz))::bigint"
+                for c in columns
+            )
+            conn.execute(f"ALTER TABLE {table} {changes}")
+        return
+    for table, columns in TIME_COLUMNS_13.items():
+        create = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+        indexes = [r[0] for r in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
+            (table,))]
+        new = re.sub(r'^CREATE TABLE (?:"?\w+"?)', f"CREATE TABLE {table}_v13", create)
+        for column in columns:
+            new, found = re.subn(rf"(?<![\w\"]){column}(\s+)TEXT\b", rf"{column}\1UNIXTIME", new)
+            if found != 1:
+                raise RuntimeError(f"migration 13: {table}.{column} is not one TEXT column in {create!r}")
+        conn.execute(render_ddl(new, SQLITE))
+        names = [r[1] for r in conn.execute(f'PRAGMA table_info("{table}")')]
+        values = []
+        for name in names:
+            if name not in columns:
+                values.append(name)
+            elif (table, name) in _NULL_IF_NO_TIME_13:
+                values.append(f"CAST(strftime('%s', substr({name}, 1, 19) || ltrim(substr({name}, 20), '.0123456789'))"
+                              " AS INTEGER)")
+            else:
+                values.append(_sqlite_seconds(name))
+        conn.execute(f"INSERT INTO {table}_v13 ({', '.join(names)}) SELECT {', '.join(values)} FROM {table}"
+                     " ORDER BY rowid")
+        conn.execute(f"DROP TABLE {table}")
+        conn.execute(f"ALTER TABLE {table}_v13 RENAME TO {table}")
+        for index in indexes:
+            conn.execute(index)
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -695,13 +792,19 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (10, "smaller rows per order (history, address, raw JSON); lookup indexes", MIGRATION_10),
     (11, "item product fields kept once (commerce items, raw JSON), the Amazon invoice comment", MIGRATION_11),
     (12, "purchase-date indexes ascending (fuller pages)", MIGRATION_12),
+    (13, "times as integer Unix seconds", MIGRATION_13),
 ]
 
 # Migrations that rewrite most of an existing store's rows: on SQLite the file is compacted
 # (VACUUM) after them, else the old rows' space stays in the file as free pages (a 100,000-
 # order store grew 8 % through migration 10 and shrank 25 % with the VACUUM).
-COMPACT_AFTER = frozenset({10, 11})
+COMPACT_AFTER = frozenset({10, 11, 13})
 
 # Python steps run after a migration's script, in its transaction: what SQL cannot do
 # the same way on both engines.
-PYTHON_STEPS = {7: refold_search_text, 10: compact_order_rows, 11: pack_without_item_fields}
+PYTHON_STEPS = {7: refold_search_text, 10: compact_order_rows, 11: pack_without_item_fields, 13: times_as_integers}
+
+# Migrations that make anew tables other tables refer to: SQLite runs them with foreign keys
+# off (DROP TABLE of a referenced table would delete the rows referring to it, ON DELETE
+# CASCADE) and checks every reference before the commit (Store.migrate).
+FOREIGN_KEYS_OFF = frozenset({13})

@@ -6,7 +6,8 @@ from datetime import datetime
 
 import msgspec
 
-from amzorders.domain.timefmt import to_iso
+from amzorders.domain.timefmt import parse_iso_or_none
+from amzorders.store.times import read_time_iso, stored_time, stored_time_or_none
 from amzorders.store.base import StoreBase
 
 
@@ -17,7 +18,7 @@ class PoisonMessage(msgspec.Struct, frozen=True):
     notification_id: str | None
     reason: str
     receive_count: int
-    set_aside_at: str
+    set_aside_at: str  # ISO text
 
 
 class NotificationsRepository(StoreBase):
@@ -32,12 +33,14 @@ class NotificationsRepository(StoreBase):
         event_time: str | None, outcome: str, now: datetime,
     ) -> bool:
         """Remember a handled notification (call in the transaction of what it changed).
-        False: another process recorded it first (the caller's work is then a repeat)."""
+        False: another process recorded it first (the caller's work is then a repeat).
+        ``event_time``: Amazon's EventTime text, kept to the second (NULL if it is no time)."""
         cursor = self.conn.execute(
             """INSERT INTO notifications_seen (notification_id, account, notification_type, subject, event_time,
                                                outcome, handled_at)
                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (notification_id) DO NOTHING""",
-            (notification_id, account, notification_type, subject, event_time, outcome, to_iso(now)),
+            (notification_id, account, notification_type, subject,
+             stored_time_or_none(parse_iso_or_none(event_time)), outcome, stored_time(now)),
         )
         return cursor.rowcount == 1
 
@@ -56,7 +59,7 @@ class NotificationsRepository(StoreBase):
             """INSERT INTO notifications_poison (account, message_id, notification_id, body, reason, receive_count,
                                                  set_aside_at)
                VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (message_id) DO NOTHING""",
-            (account, message_id, notification_id, body, reason, receive_count, to_iso(now)),
+            (account, message_id, notification_id, body, reason, receive_count, stored_time(now)),
         )
 
     def poison_messages(self, account: str, *, include_dismissed: bool = False) -> list[PoisonMessage]:
@@ -66,7 +69,7 @@ class NotificationsRepository(StoreBase):
                   FROM notifications_poison WHERE account = ?{where} ORDER BY id""",
             (account,),
         )
-        return [PoisonMessage(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), r[6]) for r in rows]
+        return [PoisonMessage(int(r[0]), r[1], r[2], r[3], r[4], int(r[5]), read_time_iso(r[6])) for r in rows]
 
     def poison_body(self, poison_id: int) -> str | None:
         row = self.conn.execute("SELECT body FROM notifications_poison WHERE id = ?", (poison_id,)).fetchone()
@@ -75,7 +78,7 @@ class NotificationsRepository(StoreBase):
     def dismiss_poison(self, account: str, poison_id: int, now: datetime) -> bool:
         cursor = self.conn.execute(
             "UPDATE notifications_poison SET dismissed_at = ? WHERE id = ? AND account = ? AND dismissed_at IS NULL",
-            (to_iso(now), poison_id, account),
+            (stored_time(now), poison_id, account),
         )
         return cursor.rowcount == 1
 
@@ -91,7 +94,7 @@ class NotificationsRepository(StoreBase):
         with self.transaction():
             blanked = self.conn.execute(
                 "UPDATE notifications_poison SET body = '' WHERE body <> '' AND set_aside_at <= ?",
-                (to_iso(cutoff),),
+                (stored_time(cutoff),),
             ).rowcount
             for amazon_order_id in amazon_order_ids:
                 blanked += self.conn.execute(

@@ -16,7 +16,7 @@ from amzorders.domain.commerce import CommerceItem, CommerceOrder
 from amzorders.domain.models import Address, AmazonOrder
 from amzorders.domain.money import components_from_json, components_to_json, legacy_components
 from amzorders.domain.textfold import fold_text
-from amzorders.domain.timefmt import parse_iso, to_iso, to_iso_or_none
+from amzorders.store.times import read_time, read_time_iso, read_time_or_none, stored_time, stored_time_or_none
 # The order view's records and details are imported where used: list does not build them.
 from amzorders.domain.views import OrderQuery, OrderSummary, PickLine
 from amzorders.store.base import (
@@ -130,10 +130,6 @@ class PageWrites(msgspec.Struct):
         return id(commerce) in self._created
 
 
-def _dt(value: str | None) -> datetime | None:
-    return parse_iso(value) if value else None
-
-
 def _money(amount) -> str | None:
     return None if amount is None else money_text(amount.amount)
 
@@ -215,22 +211,22 @@ def _summary(row) -> OrderSummary:
     return _from_row(
         OrderSummary,
         row,
-        purchase_date=parse_iso(row["purchase_date"]),
-        last_updated=parse_iso(row["last_updated"]),
+        purchase_date=read_time(row["purchase_date"]),
+        last_updated=read_time(row["last_updated"]),
         amazon_status=row["status"],
         grand_total=dec_or_none(row["grand_total"]),
-        ship_by=_dt(row["ship_by"]),
+        ship_by=read_time_or_none(row["ship_by"]),
         is_prime=bool(row["is_prime"]),
         is_business=bool(row["is_business"]),
         buyer_cancel_requested=bool(row["buyer_cancel_requested"]),
-        held_at=_dt(row["held_at"]),
+        held_at=read_time_or_none(row["held_at"]),
     )
 
 
-def _last_ship_time(order: AmazonOrder) -> str | None:
+def _last_ship_time(order: AmazonOrder) -> int | None:
     """The latest package shipTime (the buyer-data retention clock of a shipped order)."""
     times = [p.ship_time for p in order.packages if p.ship_time is not None]
-    return to_iso(max(times)) if times else None
+    return stored_time(max(times)) if times else None
 
 
 def search_text(order: AmazonOrder, increment_id: str | None) -> str:
@@ -323,7 +319,7 @@ def _item_product_fields(order: AmazonOrder) -> dict[str, tuple]:
 def _amazon_order_row(account: str, order: AmazonOrder, now: datetime, items: dict[str, tuple]) -> tuple:
     """``items``: the product fields of the item rows written with it (``_item_product_fields``),
     which its stored JSON leaves out (migration 11)."""
-    stamp = to_iso(now)
+    stamp = stored_time(now)
     return (
         account,
         order.order_id,
@@ -332,10 +328,10 @@ def _amazon_order_row(account: str, order: AmazonOrder, now: datetime, items: di
         order.fulfilled_by,
         order.channel,
         order.service_level,
-        to_iso(order.created_time),
-        to_iso(order.last_updated_time),
-        to_iso_or_none(order.ship_by),
-        to_iso_or_none(order.deliver_by),
+        stored_time(order.created_time),
+        stored_time(order.last_updated_time),
+        stored_time_or_none(order.ship_by),
+        stored_time_or_none(order.deliver_by),
         int(order.is_prime),
         int(order.is_business),
         int(order.is_gift),
@@ -405,10 +401,10 @@ def _commerce_row(order: CommerceOrder, hold: tuple[datetime, str | None, str, s
         money_text(order.total_paid),
         money_text(order.total_refunded),
         money_text(order.total_canceled),
-        to_iso(order.created_at),
-        to_iso(order.updated_at),
+        stored_time(order.created_at),
+        stored_time(order.updated_at),
         order.money_warning,
-        to_iso_or_none(held_at),
+        stored_time_or_none(held_at),
         reason,
         before_state,
         before_status,
@@ -448,7 +444,7 @@ def _invoice_row(order_id: int, d) -> tuple:
         money_text(d.grand_total),
         d.source,
         _stored_invoice_comment(d.source, d.comment),
-        to_iso(d.now),
+        stored_time(d.now),
     )
 
 
@@ -467,10 +463,10 @@ def _shipment_row(order_id: int, d) -> tuple:
         d.carrier_name,
         d.shipping_method,
         d.tracking_number,
-        to_iso(d.ship_date),
+        stored_time(d.ship_date),
         d.source,
         d.outbox_id,
-        to_iso(d.now),
+        stored_time(d.now),
     )
 
 
@@ -490,7 +486,7 @@ class OrdersRepository(StoreBase):
             for row in rows:
                 result[row[0]] = StoredOrderState(
                     amazon_order_id=row[0],
-                    last_updated=parse_iso(row[1]),
+                    last_updated=read_time(row[1]),
                     status=row[2],
                     buyer_cancel_requested=bool(row[3]),
                     commerce_id=row[4],
@@ -681,7 +677,7 @@ class OrdersRepository(StoreBase):
                 money_text(order.total_paid),
                 money_text(order.total_refunded),
                 money_text(order.total_canceled),
-                to_iso(order.updated_at),
+                stored_time(order.updated_at),
                 order.id,
                 order.version,
             ),
@@ -704,7 +700,7 @@ class OrdersRepository(StoreBase):
         self.conn.execute(
             """UPDATE commerce_orders SET held_at = ?, hold_reason = ?, hold_before_state = ?,
                    hold_before_status = ? WHERE id = ?""",
-            (to_iso(held_at), reason, before_state, before_status, order_id),
+            (stored_time(held_at), reason, before_state, before_status, order_id),
         )
 
     def hold_before(self, order_id: int) -> tuple[str | None, str | None]:
@@ -820,14 +816,14 @@ class OrdersRepository(StoreBase):
                 entity_type,
                 None if is_customer_notified is None else int(is_customer_notified),
                 notify_error,
-                to_iso(now),
+                stored_time(now),
             ),
         ).fetchone()
         return int(row[0])
 
     def add_history_rows(self, rows: list[tuple[str, str, str | None, str, str | None, str]]) -> None:
         """Many automatic history entries in one statement, in list order (the importer's
-        ~5 per new order): (amazon_order_id, comment, status, source, entity_type, created_at ISO).
+        ~5 per new order): (amazon_order_id, comment, status, source, entity_type, created_at datetime).
         Consecutive entries of one order and moment share a row (migration 9: ~300 B less
         per imported order than a row each)."""
         self.conn.executemany(
@@ -846,13 +842,13 @@ class OrdersRepository(StoreBase):
 
     def get_watermark(self, account: str) -> datetime | None:
         row = self.conn.execute("SELECT watermark FROM sync_state WHERE account = ?", (account,)).fetchone()
-        return _dt(row[0]) if row else None
+        return read_time_or_none(row[0]) if row else None
 
     def set_watermark(self, account: str, watermark: datetime | None) -> None:
         self.conn.execute(
             """INSERT INTO sync_state (account, watermark) VALUES (?, ?)
                ON CONFLICT (account) DO UPDATE SET watermark = excluded.watermark""",
-            (account, to_iso_or_none(watermark)),
+            (account, stored_time_or_none(watermark)),
         )
 
     def record_sync_run(self, account: str, started: datetime, finished: datetime, result: str) -> None:
@@ -861,11 +857,13 @@ class OrdersRepository(StoreBase):
                VALUES (?, ?, ?, ?)
                ON CONFLICT (account) DO UPDATE SET last_started_at = excluded.last_started_at,
                    last_finished_at = excluded.last_finished_at, last_result = excluded.last_result""",
-            (account, to_iso(started), to_iso(finished), result),
+            (account, stored_time(started), stored_time(finished), result),
         )
 
     def sync_states(self) -> list[dict]:
-        return [dict(r) for r in self.conn.execute("SELECT * FROM sync_state ORDER BY account")]
+        times = ("watermark", "last_started_at", "last_finished_at")  # as ISO text, as they were kept before
+        return [{k: read_time_iso(r[k]) if k in times else r[k] for k in r.keys()}
+                for r in self.conn.execute("SELECT * FROM sync_state ORDER BY account")]
 
     # -- reads for list and show ---------------------------------------------------
 
@@ -897,7 +895,7 @@ class OrdersRepository(StoreBase):
                         PickLine,
                         row,
                         quantity=row["quantity_ordered"],
-                        ship_by=_dt(row["ship_by"]),
+                        ship_by=read_time_or_none(row["ship_by"]),
                         ship_to_name=address.name if address else None,
                         ship_to_city=address.city if address else None,
                         ship_to_postal_code=address.postal_code if address else None,
@@ -1025,12 +1023,12 @@ class OrdersRepository(StoreBase):
             OrderView,
             row,
             summary=_summary(row),
-            deliver_by=_dt(row["deliver_by"]),
+            deliver_by=read_time_or_none(row["deliver_by"]),
             marketplace_name=marketplace_name,
             is_gift=bool(row["is_gift"]),
             shipping_address=address,
-            pii_purged_at=_dt(row["pii_purged_at"]),
-            imported_at=parse_iso(row["imported_at"]),
+            pii_purged_at=read_time_or_none(row["pii_purged_at"]),
+            imported_at=read_time(row["imported_at"]),
             import_warnings=tuple((row["import_warnings"] or "").splitlines()),
             amazon_items=items,
             commerce=commerce,
@@ -1087,8 +1085,8 @@ def _commerce_order(row, item_rows) -> CommerceOrder:
         CommerceOrder,
         row,
         items=items,
-        created_at=parse_iso(row["created_at"]),
-        updated_at=parse_iso(row["updated_at"]),
+        created_at=read_time(row["created_at"]),
+        updated_at=read_time(row["updated_at"]),
         **_decimals(row, "subtotal", "shipping_amount", "tax_amount", "discount_amount", "grand_total",
                     "total_invoiced", "total_paid", "total_refunded", "total_canceled"),
     )
@@ -1098,14 +1096,15 @@ def _history_groups(rows: list[tuple]) -> list[tuple]:
     """History rows from entries: consecutive ones of the same order and moment in one row,
     the first in the columns, the others in more_zlib (compressed, migration 10)."""
     grouped: list[tuple] = []
+    stamps = [stored_time(r[5]) for r in rows]  # one moment: the same stored second
     i = 0
     while i < len(rows):
-        order_id, comment, status, source, entity_type, created_at = rows[i]
+        order_id, comment, status, source, entity_type, _ = rows[i]
         j = i + 1
-        while j < len(rows) and rows[j][0] == order_id and rows[j][5] == created_at:
+        while j < len(rows) and rows[j][0] == order_id and stamps[j] == stamps[i]:
             j += 1
         more = pack_entries([list(r[1:5]) for r in rows[i + 1 : j]]) if j > i + 1 else None
-        grouped.append((order_id, comment, status, source, entity_type, more, created_at))
+        grouped.append((order_id, comment, status, source, entity_type, more, stamps[i]))
         i = j
     return grouped
 
@@ -1116,7 +1115,7 @@ def _history_entries(rows) -> list[HistoryEntry]:
 
     entries = []
     for r in rows:
-        created_at = parse_iso(r["created_at"])
+        created_at = read_time(r["created_at"])
         entries.append(
             _from_row(
                 HistoryEntry,
@@ -1158,7 +1157,7 @@ def _invoice_record(r, items: tuple[DocumentItem, ...]) -> InvoiceRecord:
     return _from_row(
         InvoiceRecord,
         r,
-        created_at=parse_iso(r["created_at"]),
+        created_at=read_time(r["created_at"]),
         **_decimals(r, "grand_total", "subtotal", "shipping_amount", "tax_amount", "discount_amount"),
         comment=_read_invoice_comment(r["source"], r["comment"]),
         items=items,
@@ -1171,8 +1170,8 @@ def _shipment_record(r, items: tuple[DocumentItem, ...]) -> ShipmentRecord:
     return _from_row(
         ShipmentRecord,
         r,
-        created_at=parse_iso(r["created_at"]),
-        ship_date=parse_iso(r["ship_date"]),
+        created_at=read_time(r["created_at"]),
+        ship_date=read_time(r["ship_date"]),
         items=items,
     )
 
@@ -1183,7 +1182,7 @@ def _credit_memo_record(r, items: tuple[DocumentItem, ...]) -> CreditMemoRecord:
     return _from_row(
         CreditMemoRecord,
         r,
-        created_at=parse_iso(r["created_at"]),
+        created_at=read_time(r["created_at"]),
         **_decimals(r, "subtotal", "shipping_refund", "tax_refund", "adjustment_refund", "adjustment_fee",
                     "grand_total"),
         items=items,
@@ -1252,10 +1251,10 @@ def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[
         params.extend(query.statuses)
     if query.since:
         where.append("a.purchase_date >= ?")
-        params.append(to_iso(query.since))
+        params.append(stored_time(query.since))
     if query.until:
         where.append("a.purchase_date < ?")
-        params.append(to_iso(query.until))
+        params.append(stored_time(query.until))
     if query.marketplace_ids:
         where.append(f"a.marketplace_id IN ({','.join('?' * len(query.marketplace_ids))})")
         params.extend(query.marketplace_ids)
@@ -1268,7 +1267,7 @@ def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[
     if query.late_before:
         # Matches the partial index amazon_orders_late.
         where.append("a.status IN ('UNSHIPPED', 'PARTIALLY_SHIPPED') AND a.ship_by < ?")
-        params.append(to_iso(query.late_before))
+        params.append(stored_time(query.late_before))
     if query.commerce_statuses:
         where.append(f"c.status IN ({','.join('?' * len(query.commerce_statuses))})")
         params.extend(query.commerce_statuses)
@@ -1284,10 +1283,10 @@ def _order_filter(query: OrderQuery, like_operator: str = "LIKE") -> tuple[list[
         where.append("c.state = 'holded'" if query.held else "(c.id IS NULL OR c.state <> 'holded')")
     if query.ship_by_from:
         where.append("a.ship_by >= ?")
-        params.append(to_iso(query.ship_by_from))
+        params.append(stored_time(query.ship_by_from))
     if query.ship_by_until:
         where.append("a.ship_by < ?")
-        params.append(to_iso(query.ship_by_until))
+        params.append(stored_time(query.ship_by_until))
     if query.search:
         term = fold_text(query.search.strip())
         if len(term) >= 3 and not any(ch in term for ch in "%_\\"):

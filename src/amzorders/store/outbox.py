@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from amzorders.domain.timefmt import parse_iso, to_iso
+from amzorders.domain.timefmt import to_iso
+from amzorders.store.times import read_time, read_time_or_none, stored_time
 from amzorders.domain.views import OutboxRecord
 from amzorders.store.base import StoreBase
 
@@ -47,14 +48,14 @@ def _record(row) -> OutboxRecord:
         payload=json.loads(row["payload_json"]),
         state=row["state"],
         attempts=row["attempts"],
-        next_attempt_at=parse_iso(row["next_attempt_at"]),
+        next_attempt_at=read_time(row["next_attempt_at"]),
         last_error=row["last_error"],
         request_id=row["request_id"],
         feed_id=row["feed_id"],
-        created_at=parse_iso(row["created_at"]),
-        updated_at=parse_iso(row["updated_at"]),
-        sent_at=parse_iso(row["sent_at"]) if row["sent_at"] else None,
-        completed_at=parse_iso(row["completed_at"]) if row["completed_at"] else None,
+        created_at=read_time(row["created_at"]),
+        updated_at=read_time(row["updated_at"]),
+        sent_at=read_time_or_none(row["sent_at"]),
+        completed_at=read_time_or_none(row["completed_at"]),
         result=json.loads(row["result_json"]) if row["result_json"] else None,
     )
 
@@ -83,9 +84,9 @@ class OutboxRepository(StoreBase):
                 kind,
                 idempotency_key,
                 json.dumps(payload, ensure_ascii=False, sort_keys=True),
-                to_iso(now),
-                to_iso(now),
-                to_iso(now),
+                stored_time(now),
+                stored_time(now),
+                stored_time(now),
             ),
         ).fetchone()
         return int(row[0])
@@ -110,7 +111,7 @@ class OutboxRepository(StoreBase):
             for r in self.conn.execute(
                 f"""SELECT * FROM outbox WHERE account = ? AND state = 'pending'
                        AND next_attempt_at <= ? AND kind IN ({marks}) ORDER BY id""",
-                (account, to_iso(now), *kinds),
+                (account, stored_time(now), *kinds),
             )
         ]
 
@@ -145,7 +146,7 @@ class OutboxRepository(StoreBase):
             f"SELECT * FROM outbox WHERE account = ? AND state = 'pending' AND next_attempt_at <= ?"
             f" AND kind IN ({marks})"
         )
-        params: list[object] = [account, to_iso(now), *kinds]
+        params: list[object] = [account, stored_time(now), *kinds]
         if row_ids is not None:
             if not row_ids:
                 return token, []
@@ -159,7 +160,7 @@ class OutboxRepository(StoreBase):
                 self.conn.execute(
                     """UPDATE outbox SET next_attempt_at = ?, updated_at = ?,
                            result_json = json_patch(coalesce(result_json, '{}'), ?) WHERE id = ?""",
-                    (to_iso(lease_until), to_iso(now), json.dumps({"claim": token}), row["id"]),
+                    (stored_time(lease_until), stored_time(now), json.dumps({"claim": token}), row["id"]),
                 )
             ids = [row["id"] for row in rows]
             claimed = [self.outbox_row(row_id) for row_id in ids]
@@ -200,10 +201,10 @@ class OutboxRepository(StoreBase):
             "attempts = attempts + ?",
             "result_json = json_patch(coalesce(result_json, '{}'), ?)",
         ]
-        params: list[object] = [state, to_iso(now), attempts_increment, json.dumps(patch, ensure_ascii=False)]
+        params: list[object] = [state, stored_time(now), attempts_increment, json.dumps(patch, ensure_ascii=False)]
         if next_attempt_at is not None:
             sets.append("next_attempt_at = ?")
-            params.append(to_iso(next_attempt_at))
+            params.append(stored_time(next_attempt_at))
         if last_error is not ...:
             sets.append("last_error = ?")
             params.append(last_error)
@@ -213,10 +214,10 @@ class OutboxRepository(StoreBase):
                 params.append(value)
         if sent:
             sets.append("sent_at = ?")
-            params.append(to_iso(now))
+            params.append(stored_time(now))
         if completed:
             sets.append("completed_at = ?")
-            params.append(to_iso(now))
+            params.append(stored_time(now))
         where = ["id = ?", "state = ?"]
         params.extend([row_id, expect_state])
         if claim is not None:
@@ -236,7 +237,7 @@ class OutboxRepository(StoreBase):
                 self.conn.execute(
                     """UPDATE outbox SET updated_at = ?, result_json = json_patch(coalesce(result_json, '{}'), ?)
                        WHERE id = ? AND state = 'pending' AND json_extract(result_json, '$.claim') = ?""",
-                    (to_iso(now), json.dumps(patch, ensure_ascii=False), row_id, claim),
+                    (stored_time(now), json.dumps(patch, ensure_ascii=False), row_id, claim),
                 )
 
     def release_outbox_claim(self, row_id: int, claim: str, now: datetime, next_attempt_at: datetime) -> None:
@@ -245,7 +246,7 @@ class OutboxRepository(StoreBase):
             """UPDATE outbox SET next_attempt_at = ?, updated_at = ?,
                    result_json = json_patch(coalesce(result_json, '{}'), '{"claim": null}')
                WHERE id = ? AND state = 'pending' AND json_extract(result_json, '$.claim') = ?""",
-            (to_iso(next_attempt_at), to_iso(now), row_id, claim),
+            (stored_time(next_attempt_at), stored_time(now), row_id, claim),
         )
 
     def shipments_to_verify(self, account: str, confirmed_before: datetime, limit: int) -> list[OutboxRecord]:
@@ -260,7 +261,7 @@ class OutboxRepository(StoreBase):
                    ORDER BY CASE WHEN json_extract(coalesce(result_json, '{}'), '$.tracking_missing_at') IS NULL
                                  THEN 0 ELSE 1 END, completed_at, id
                    LIMIT ?""",
-                (account, to_iso(confirmed_before), limit),
+                (account, stored_time(confirmed_before), limit),
             )
         ]
 
@@ -287,7 +288,7 @@ class OutboxRepository(StoreBase):
                        '{"dismissed_at": null, "claim": null, "fatal_count": null, "maybe_sent": null,
                          "outcome_unknown": null}')
                WHERE id = ? AND state = 'failed'""",
-            (to_iso(now), to_iso(now), row_id),
+            (stored_time(now), stored_time(now), row_id),
         )
         return cursor.rowcount == 1
 
@@ -297,7 +298,7 @@ class OutboxRepository(StoreBase):
             """UPDATE outbox SET updated_at = ?,
                    result_json = json_patch(coalesce(result_json, '{}'), ?)
                WHERE id = ? AND state = 'failed'""",
-            (to_iso(now), json.dumps({"dismissed_at": to_iso(now)}), row_id),
+            (stored_time(now), json.dumps({"dismissed_at": to_iso(now)}), row_id),
         )
         return cursor.rowcount == 1
 

@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from amzorders.domain.timefmt import to_iso
+from amzorders.store.times import stored_time
 from amzorders.store.base import StoreBase, more_entries, pack_raw, raw_items, stored_address, unpack_raw
 from amzorders.store.rawjson import pack_entries
 
@@ -127,34 +127,34 @@ class RetentionRepository(StoreBase):
         rows = self.conn.execute(
             """WITH clocks AS (
                    SELECT a.amazon_order_id, a.status,
-                          julianday(a.last_updated) AS updated_jd,
-                          julianday(a.deliver_by) AS deliver_jd,
-                          julianday(a.last_ship_time) AS shipped_jd
+                          a.last_updated AS updated_s,
+                          a.deliver_by AS deliver_s,
+                          a.last_ship_time AS shipped_s
                      FROM amazon_orders a
                     WHERE a.pii_purged_at IS NULL AND a.status IN ('SHIPPED', 'CANCELLED')
                ), started AS (
                    SELECT amazon_order_id,
-                          CASE WHEN status = 'CANCELLED' THEN updated_jd
-                               ELSE coalesce(max(coalesce(deliver_jd, shipped_jd), coalesce(shipped_jd, deliver_jd)),
-                                             updated_jd)
-                          END AS clock_jd
+                          CASE WHEN status = 'CANCELLED' THEN updated_s
+                               ELSE coalesce(max(coalesce(deliver_s, shipped_s), coalesce(shipped_s, deliver_s)),
+                                             updated_s)
+                          END AS clock_s
                      FROM clocks
                )
                SELECT amazon_order_id FROM started
-                WHERE clock_jd <= julianday(?)
-                ORDER BY clock_jd, amazon_order_id""",
-            (to_iso(cutoff),),
+                WHERE clock_s <= ?
+                ORDER BY clock_s, amazon_order_id""",
+            (stored_time(cutoff),),
         ).fetchall()
         return [r[0] for r in rows]
 
     def _orders_due_for_pii_purge_postgres(self, cutoff: datetime) -> list[str]:
-        """The same rule in PostgreSQL's JSON and time functions (the times are ISO text)."""
+        """The same rule for PostgreSQL (greatest, where SQLite's max of NULL is NULL)."""
         rows = self.conn.execute(
             """WITH clocks AS (
                    SELECT a.amazon_order_id, a.status,
-                          a.last_updated::timestamptz AS updated_t,
-                          a.deliver_by::timestamptz AS deliver_t,
-                          a.last_ship_time::timestamptz AS shipped_t
+                          a.last_updated AS updated_t,
+                          a.deliver_by AS deliver_t,
+                          a.last_ship_time AS shipped_t
                      FROM amazon_orders a
                     WHERE a.pii_purged_at IS NULL AND a.status IN ('SHIPPED', 'CANCELLED')
                ), started AS (
@@ -165,9 +165,9 @@ class RetentionRepository(StoreBase):
                      FROM clocks
                )
                SELECT amazon_order_id FROM started
-                WHERE clock_t <= ?::timestamptz
+                WHERE clock_t <= ?
                 ORDER BY clock_t, amazon_order_id""",
-            (to_iso(cutoff),),
+            (stored_time(cutoff),),
         ).fetchall()
         return [r[0] for r in rows]
 
@@ -211,7 +211,7 @@ class RetentionRepository(StoreBase):
             """UPDATE amazon_orders SET buyer_name = NULL, buyer_email = NULL, buyer_company = NULL,
                    shipping_address_json = NULL, raw_json = '', raw_zlib = ?, pii_purged_at = ?, updated_at = ?
                 WHERE id = ?""",
-            (pack_raw(scrub_raw_order(raw), items), to_iso(now), to_iso(now), row["id"]),
+            (pack_raw(scrub_raw_order(raw), items), stored_time(now), stored_time(now), row["id"]),
         )
         self.conn.execute("UPDATE amazon_order_items SET gift_message = NULL WHERE amazon_order_id = ?", (amazon_order_id,))
         self._rebuild_search_without_buyer(row["id"], amazon_order_id)
@@ -235,7 +235,7 @@ class RetentionRepository(StoreBase):
             """INSERT INTO status_history (amazon_order_id, comment, status, source, entity_type,
                    is_customer_notified, created_at)
                VALUES (?, ?, NULL, 'system', 'order', NULL, ?)""",
-            (amazon_order_id, PURGE_HISTORY_COMMENT, to_iso(now)),
+            (amazon_order_id, PURGE_HISTORY_COMMENT, stored_time(now)),
         )
         return True
 
