@@ -145,3 +145,13 @@ def test_quantity_beyond_64_bits_is_rejected_not_raised(store: Store) -> None:
 
     assert [order_id for order_id, _ in result.rejected] == ["111-9999999-0000001"]
     assert store.conn.execute("SELECT 1 FROM amazon_orders WHERE amazon_order_id = '111-9999999-0000002'").fetchone()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("12", 12), (" 12 ", 12), ("-3", -3), ("²", -1), ("١٢", -1), ("--3", -1), ("-", -1), ("", -1), ("1.5", -1),
+])
+def test_a_count_in_the_json_is_ascii_digits_or_not_a_count(text, expected):
+    """Hypothesis found quantityOrdered '²': str.isdigit() says yes, int() refuses it."""
+    from amzorders.domain.jsonread import as_int
+
+    assert as_int(text, -1) == expected

@@ -38,8 +38,13 @@ def as_int(value: Any, default: int = 0) -> int:
         return default
     if isinstance(value, int):
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
+    # One optional minus and ASCII digits only: str.isdigit() is also true of '²', which
+    # int() refuses (and lstrip("-") let '--3' through).
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if digits.isascii() and digits.isdigit():
+            return int(text)
     return default
 
 
