@@ -42,7 +42,7 @@ def code_fingerprint() -> str:
     digest = hashlib.sha256()
     # What a stored row looks like: the schema, the SQL that writes orders and documents,
     # the compression, the stored form of times. (Importer or mapping changes alter speed, rarely the rows.)
-    names = ("orders", "documents", "migrations", "rawjson", "times")
+    names = ("orders", "documents", "migrations", "rawjson", "times", "searchtext")
     for path in sorted(src / "store" / f"{name}.py" for name in names):
         digest.update(path.read_bytes())
     # And the benchmark's own code that picks the orders and builds the store.

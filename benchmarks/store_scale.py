@@ -80,6 +80,7 @@ def catalogue(rng: random.Random) -> list[tuple[str, str, str, str]]:
 def generate(path: Path, orders: int, seed: int = 42) -> None:
     """Write a store of ``orders`` orders to ``path`` (schema from Store.open)."""
     from amzorders.store import Store
+    from amzorders.store.searchtext import indexed_text
 
     Store.open(path).close()  # schema and migrations exactly as the application makes them
     rng = random.Random(seed)
@@ -159,7 +160,7 @@ def generate(path: Path, orders: int, seed: int = 42) -> None:
                 commerce_item_rows.append((commerce_id, f"{i:08d}{n:02d}", sku, title, asin, price,
                                            f"{float(price) * qty:.2f}", f"{float(price) * qty * 0.08:.2f}", qty,
                                            qty if shipped else 0, qty if shipped else 0))
-        search_rows.append((i, "\n".join(text)))
+        search_rows.append((i, indexed_text("\n".join(text))))  # as the importer writes it
         history_rows.append((order_id, f"Amazon order imported ({status}, {channel}).", status, "amazon", stamp(updated)))
         if i % 20_000 == 0:
             flush()

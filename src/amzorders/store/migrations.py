@@ -778,6 +778,26 @@ def times_as_integers(conn) -> None:  # type: ignore[no-untyped-def]
             conn.execute(index)
 
 
+MIGRATION_14 = """
+-- Issue 15 (storage per order): the search text keeps the relay domain of buyer e-mails
+-- ('@marketplace.amazon.' of 'xxxx@marketplace.amazon.de') as one character, char(31)
+-- (store/searchtext.py MARK and indexed_text; a typed term becomes the patterns that find
+-- the same orders): ~18 characters and their trigrams less per order. A char(31) of the
+-- text's own becomes a space first, so the mark always stands for the domain. SQLite: the
+-- index made anew from the changed texts (a bulk load; an UPDATE per row took 3x as long),
+-- as migration 4 did; PostgreSQL: the rows changed in place.
+-- sqlite only
+CREATE VIRTUAL TABLE order_search_v14 USING fts5 (text, tokenize = 'trigram', detail = none);
+INSERT INTO order_search_v14 (rowid, text)
+SELECT rowid, replace(replace(text, char(31), ' '), '@marketplace.amazon.', char(31)) FROM order_search ORDER BY rowid;
+DROP TABLE order_search;
+ALTER TABLE order_search_v14 RENAME TO order_search;
+-- end sqlite only
+-- postgres: UPDATE order_search SET text = replace(replace(text, chr(31), ' '), '@marketplace.amazon.', chr(31))
+-- postgres:  WHERE strpos(text, '@marketplace.amazon.') > 0 OR strpos(text, chr(31)) > 0;
+"""
+
+
 # (number, description, SQL script). Applied in order by Store.migrate().
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", MIGRATION_1),
@@ -793,12 +813,13 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (11, "item product fields kept once (commerce items, raw JSON), the Amazon invoice comment", MIGRATION_11),
     (12, "purchase-date indexes ascending (fuller pages)", MIGRATION_12),
     (13, "times as integer Unix seconds", MIGRATION_13),
+    (14, "search text without the relay domain of buyer e-mails", MIGRATION_14),
 ]
 
 # Migrations that rewrite most of an existing store's rows: on SQLite the file is compacted
 # (VACUUM) after them, else the old rows' space stays in the file as free pages (a 100,000-
 # order store grew 8 % through migration 10 and shrank 25 % with the VACUUM).
-COMPACT_AFTER = frozenset({10, 11, 13})
+COMPACT_AFTER = frozenset({10, 11, 13, 14})
 
 # Python steps run after a migration's script, in its transaction: what SQL cannot do
 # the same way on both engines.

@@ -21,8 +21,6 @@ destination country and state/region (sales tax / VAT reporting) inside the raw 
 
 from __future__ import annotations
 
-from amzorders.domain.textfold import fold_text
-
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 from amzorders.store.times import stored_time
 from amzorders.store.base import StoreBase, more_entries, pack_raw, raw_items, stored_address, unpack_raw
 from amzorders.store.rawjson import pack_entries
+from amzorders.store.searchtext import indexed_text
 
 PURGE_HISTORY_COMMENT = "Buyer personal data purged (Amazon data protection policy)"
 PURGED_MARK = "[purged]"
@@ -277,7 +276,7 @@ class RetentionRepository(StoreBase):
             parts.extend(item)
         text = "\n".join(p for p in parts if p)
         self.conn.execute("DELETE FROM order_search WHERE rowid = ?", (order_row_id,))
-        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, fold_text(text)))
+        self.conn.execute("INSERT INTO order_search (rowid, text) VALUES (?, ?)", (order_row_id, indexed_text(text)))
 
     def is_pii_purged(self, amazon_order_id: str) -> bool:
         row = self.conn.execute(
