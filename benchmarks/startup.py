@@ -40,7 +40,7 @@ HELP_FORBIDDEN = (*ALWAYS_FORBIDDEN, "dataclasses", "msgspec")
 # parsing of Amazon's JSON (show's); its table draws no panel (show's).
 ORDER_VIEW = ("amzorders.domain.orderview", "amzorders.domain.details", "amzorders.domain.mapping")
 LISTING_FORBIDDEN = (*MACHINE_FORBIDDEN, *ORDER_VIEW)
-LISTING_TABLE_FORBIDDEN = (*ALWAYS_FORBIDDEN, *ORDER_VIEW, "rich.panel")
+LISTING_TABLE_FORBIDDEN = (*ALWAYS_FORBIDDEN, *ORDER_VIEW, "rich.panel", "rich.table")
 
 # name -> (argv with {db} and {order} placeholders, forbidden modules, goal ratio or None)
 COMMANDS: dict[str, tuple[tuple[str, ...], tuple[str, ...], float | None]] = {

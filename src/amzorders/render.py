@@ -15,9 +15,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from rich import box
 from rich.console import Group
-from rich.table import Table
 from rich.text import Text
 
 from amzorders.domain.codes import MARKETPLACES
@@ -27,6 +25,7 @@ from amzorders.textsafe import safe_text
 
 if TYPE_CHECKING:
     from rich.panel import Panel
+    from rich.table import Table
 
     from amzorders.domain.orderview import OrderView
 
@@ -198,6 +197,9 @@ class FittedTable:
         """The same table as rich's ``Table``, for a space narrower than the layout (a
         very narrow terminal where even the columns' minimum widths do not fit): rich
         then squeezes every column, as the table always did there."""
+        from rich import box
+        from rich.table import Table
+
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, header_style="bold", pad_edge=False, padding=(0, 1, 0, 0))
         for column, width in self.layout:
             table.add_column(column.header, justify=column.justify, no_wrap=True, overflow="ellipsis",  # type: ignore[arg-type]
@@ -382,6 +384,8 @@ def _status_style(status: str) -> str:
 
 
 def _pairs(rows: list[tuple[str, Any]]) -> Table:
+    from rich.table import Table
+
     grid = Table.grid(padding=(0, 2))
     grid.add_column(style="bold")
     grid.add_column()
@@ -612,16 +616,26 @@ def _details_rows(d: Any) -> list[tuple[str, Any]]:
 
 
 def _section(title: str, body: Any) -> Panel:
+    from rich import box
     from rich.panel import Panel  # only the order view draws panels: list's tables do without
 
     return Panel(body, title=Text(title, style="bold"), title_align="left", box=box.ROUNDED, padding=(0, 1))
+
+
+def _simple_table() -> Table:
+    """The order view's tables of documents, history and the outbox (rich's Table: their
+    cells wrap inside the panel; rich.table is imported only here, list's tables do without)."""
+    from rich import box
+    from rich.table import Table
+
+    return Table(box=box.SIMPLE, header_style="bold", pad_edge=False)
 
 
 def _documents_table(view: OrderView, kind: str, currency: str | None, zone: tzinfo | None = None) -> Any:
     docs = getattr(view, kind)
     if not docs:
         return Text("none", style="dim")
-    table = Table(box=box.SIMPLE, header_style="bold", pad_edge=False)
+    table = _simple_table()
     if kind == "invoices":
         for col in ("Invoice #", "Date", "Items", "Total", "Note"):
             table.add_column(col)
@@ -676,7 +690,7 @@ def _outbox_state_label(record: Any) -> str:
 def _history_table(view: OrderView, zone: tzinfo | None = None) -> Any:
     if not view.history:
         return Text("none", style="dim")
-    table = Table(box=box.SIMPLE, header_style="bold", pad_edge=False)
+    table = _simple_table()
     for col in ("When", "Comment", "Status", "Notified"):
         table.add_column(col)
     for h in reversed(view.history):
@@ -694,7 +708,7 @@ def _outbox_table(view: OrderView, zone: tzinfo | None = None) -> Any:
     pending = [o for o in view.outbox if o.state != "done"]
     if not pending:
         return Text("nothing waiting", style="dim")
-    table = Table(box=box.SIMPLE, header_style="bold", pad_edge=False)
+    table = _simple_table()
     for col in ("Id", "Action", "State", "Attempts", "Next try", "Last error"):
         table.add_column(col)
     for o in pending:
