@@ -56,6 +56,18 @@ def median_time(argv: Sequence[str], env: dict[str, str] | None = None, runs: in
     return statistics.median(run_timed(argv, env, check)[0] for _ in range(runs))
 
 
+def ratios(times: Sequence[float], base: Sequence[float]) -> tuple[float, str]:
+    """Per-round ratios of ``times`` to the ``base`` of the same round: their median (the
+    goal's number) and their interquartile range as text (how much rounds disagree: a
+    verdict within it is the machine's noise as much as the code's)."""
+    per_round = [t / b for t, b in zip(times, base)]
+    if len(per_round) < 4:
+        median = statistics.median(per_round)
+        return median, f"{min(per_round):.2f}-{max(per_round):.2f}x"
+    q1, median, q3 = statistics.quantiles(per_round, n=4)
+    return median, f"{q1:.2f}-{q3:.2f}x"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """A plain Markdown table (pastes straight into benchmarks/README.md)."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Goal, HELLO, PYTHON, clean_env, machine, print_report, run_timed, table  # noqa: E402
+from _common import Goal, HELLO, PYTHON, clean_env, machine, print_report, ratios, run_timed, table  # noqa: E402
 
 # Never needed at start-up by any command these scripts time (read commands, --help).
 ALWAYS_FORBIDDEN = (
@@ -144,14 +144,9 @@ def alternating(argvs: dict[str, list[str]], env: dict[str, str], rounds: int) -
     return times
 
 
-def ratio_median(times: list[float], base: list[float]) -> float:
-    """Median of the per-round ratios (each command against the hello-world of its round)."""
-    return statistics.median(t / b for t, b in zip(times, base))
-
-
 def measure(quick: bool = False) -> tuple[list[Goal], str]:
     """Run the check and the timing; the goal rows and the printed report."""
-    rounds = 5 if quick else 11
+    rounds = 5 if quick else 21
     out: list[str] = []
     goals: list[Goal] = []
     with tempfile.TemporaryDirectory(prefix="amzorders-bench-") as tmp:
@@ -180,23 +175,25 @@ def measure(quick: bool = False) -> tuple[list[Goal], str]:
             rows.append([name, ", ".join(loaded) or "none"])
         times = alternating(argvs, env, rounds)
         base = times["hello-world"]
-        table_rows = [["hello-world", "-", f"{statistics.median(base) * 1000:.0f} ms", "1.00x"]]
+        table_rows = [["hello-world", "-", f"{statistics.median(base) * 1000:.0f} ms", "1.00x", "-"]]
         for (name, forbidden_col), (cmd, (_t, _f, goal)) in zip(rows, COMMANDS.items()):
             if cmd not in times:
-                table_rows.append([name, forbidden_col, "-", "-"])
+                table_rows.append([name, forbidden_col, "-", "-", "-"])
                 continue
-            ratio = ratio_median(times[cmd], base)
-            table_rows.append([name, forbidden_col, f"{statistics.median(times[cmd]) * 1000:.0f} ms", f"{ratio:.2f}x"])
+            ratio, spread = ratios(times[cmd], base)
+            table_rows.append([name, forbidden_col, f"{statistics.median(times[cmd]) * 1000:.0f} ms", f"{ratio:.2f}x", spread])
             if f"floor of {cmd}" in times:
                 floor_times = times[f"floor of {cmd}"]
+                floor_ratio, floor_spread = ratios(floor_times, base)
                 table_rows.append([f"floor of {name}: hello-world + its library imports", "-",
-                                   f"{statistics.median(floor_times) * 1000:.0f} ms", f"{ratio_median(floor_times, base):.2f}x"])
+                                   f"{statistics.median(floor_times) * 1000:.0f} ms", f"{floor_ratio:.2f}x", floor_spread])
             if goal is not None:
                 goals.append(Goal(f"`amzorders {name}` (small store)", f"{ratio:.2f}x hello-world", f"<= {goal}x", ratio <= goal))
         goals.append(Goal("no command imports a module on its forbidden list", "; ".join(problems) or "none does",
                           "none", not problems))
         out.append(f"Start-up ({rounds} alternating rounds after a warm-up; medians; ratio = median of per-round ratios)")
-        out.append(table(["command", "forbidden modules imported", "wall (median)", "vs hello-world"], table_rows))
+        out.append(table(["command", "forbidden modules imported", "wall (median)", "vs hello-world",
+                          "per-round ratios, middle half"], table_rows))
         for name in ("list --json", "show"):
             rows_it = importtime(command_argv(COMMANDS[name][0], db, order_id), env)
             top = sorted((r for r in rows_it if r[2] == 0 and r[3].split(".")[0] != "encodings"), key=lambda r: -r[1])[:8]
