@@ -383,17 +383,69 @@ def _status_style(status: str) -> str:
 # -- order view ---------------------------------------------------------------------------
 
 
-def _pairs(rows: list[tuple[str, Any]]) -> Table:
-    from rich.table import Table
+def _pairs(rows: list[tuple[str, Any]]) -> Pairs:
+    return Pairs([(label, value if isinstance(value, Text) else Text(clean(value)))
+                  for label, value in rows if value not in (None, "")])
 
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold")
-    grid.add_column()
-    for label, value in rows:
-        if value in (None, ""):
-            continue
-        add_row(grid, label, value if isinstance(value, Text) else clean(value))
-    return grid
+
+class Pairs:
+    """Label / value lines (the order view's panels): a bold label column, two spaces, the
+    value; a value of several lines keeps its label on the first. Drawn as rich's
+    ``Table.grid(padding=(0, 2))`` with a bold first column drew it, written line by line
+    when every value fits beside the labels (rich measured and wrapped each cell again: ~4 ms
+    of ``show``, issue 15); where one does not, rich's grid wraps it as it always did."""
+
+    def __init__(self, rows: list[tuple[str, Text]]) -> None:
+        from rich.cells import cell_len
+
+        self.rows = rows
+        self.label_width = max((cell_len(label) for label, _ in rows), default=0)
+        lines = [line for _, value in rows for line in value.plain.split("\n")]
+        self.width = self.label_width + 2 + max((cell_len(line) for line in lines), default=0) if rows else 0
+
+    def _text(self) -> Text:
+        from rich.cells import cell_len
+
+        out = Text()
+        pad = " " * self.label_width
+        for number, (label, value) in enumerate(self.rows):
+            for line_number, line in enumerate(value.split("\n") if "\n" in value.plain else [value]):
+                if number or line_number:
+                    out.append("\n")
+                # The label column is bold over its width and its padding, as rich draws a
+                # column style (in the runs rich writes: the label and the padding apart on
+                # a label's line, one run below it).
+                if line_number == 0:
+                    out.append(label + " " * (self.label_width - cell_len(label)), "bold")
+                    out.append("  ", "bold")
+                else:
+                    out.append(pad + "  ", "bold")
+                # Padded to the column's width within the value (its own style), as rich pads a cell.
+                cell = line.copy()
+                cell.pad_right(self.width - self.label_width - 2 - cell_len(line.plain))
+                out.append_text(cell)
+        return out
+
+    def _grid(self) -> Table:
+        from rich.table import Table
+
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="bold")
+        grid.add_column()
+        for label, value in self.rows:
+            grid.add_row(Text(label), value)
+        return grid
+
+    def __rich_console__(self, console, options):  # type: ignore[no-untyped-def]
+        if not self.rows:
+            return
+        yield self._text() if self.width <= options.max_width else self._grid()
+
+    def __rich_measure__(self, console, options):  # type: ignore[no-untyped-def]
+        from rich.measure import Measurement
+
+        return Measurement(self.width, self.width) if self.width <= options.max_width else Measurement.get(
+            console, options, self._grid())
 
 
 # The SKU and the numbers stay whole; the product name makes room first.

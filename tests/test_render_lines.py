@@ -1,7 +1,7 @@
-"""render.FittedTable draws exactly what rich's Table drew for the same layout (the fast
-path writes the lines itself, issue 15): checked against rich's own rendering of the
-same columns and cells, in plain text and in colour, and on a console too narrow for the
-layout, where rich's Table still does the squeezing."""
+"""render.FittedTable and render.Pairs draw exactly what rich's Table and Table.grid drew
+for the same cells (the fast paths write the lines themselves, issue 15): checked against
+rich's own rendering, in plain text and in colour, and on a console too narrow for them,
+where rich still does the squeezing and wrapping."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from amzorders.render import Column, fitted_table
+from amzorders.render import Column, _pairs, fitted_table
 
 COLUMNS = [
     Column("order", "Amazon order"),
@@ -72,3 +72,31 @@ def test_what_gave_way_is_reported():
     shown = {column.header for column, _ in table.layout}
     assert shown.isdisjoint(table.hidden_columns)
     assert shown | set(table.hidden_columns) == {c.header for c in COLUMNS}
+
+
+PAIRS = [("Order date", "2026-11-03 16:32 UTC"), ("Empty", ""), ("Nothing", None),
+         ("Shipping address", Text("Ana Lopez\n179 High Street\nSW1A 0EY London")),
+         ("Buyer", "渡辺 美咲"), ("Status", Text("late", style="bold red")), ("Hostile", "a\x1b[31mred\nline")]
+
+
+@pytest.mark.parametrize("colour", [False, True])
+def test_pairs_are_richs_grid_lines(colour):
+    pairs = _pairs(PAIRS)
+    assert [label for label, _ in pairs.rows] == ["Order date", "Shipping address", "Buyer", "Status", "Hostile"]
+    fast = _draw(pairs, 80, colour)
+    assert fast == _draw(pairs._grid(), 80, colour)
+    assert "\x1b[31m" not in Text.from_ansi(fast).plain  # data stays data: the escape is spelled out
+    assert len(fast.splitlines()) == 1 + 3 + 1 + 1 + 1  # the address keeps its three lines
+
+
+def test_pairs_too_wide_for_the_console_wrap_as_richs_grid_does():
+    pairs = _pairs([("Note", "a long value " * 8), ("Order", "902-1845936-5435065")])
+    assert pairs.width > 40
+    drawn = _draw(pairs, 40, False)
+    assert drawn == _draw(pairs._grid(), 40, False)
+    assert max(len(line) for line in drawn.splitlines()) <= 40
+    assert len(drawn.splitlines()) > 2  # wrapped, nothing cut
+
+
+def test_no_pairs_draw_nothing():
+    assert _draw(_pairs([("Empty", ""), ("Nothing", None)]), 80, False) == ""
