@@ -168,7 +168,7 @@ def main() -> None:
                    else [10_000, 30_000] if q else [10_000, 1_000_000])
     sections = [
         ("Start-up", lambda: startup.measure(q)),
-        ("List and show on a big store", lambda: store_scale.measure(100_000 if q else 1_000_000, 5 if q else 9)),
+        ("List and show on a big store", lambda: store_scale.measure(100_000 if q else 1_000_000, 5 if q else store_scale.RUNS)),
         ("Ingest", lambda: ingest.measure_all(ingest_sizes)),
         ("Store size", lambda: store_size.measure([10_000] if q else [10_000, 100_000])),
         ("Audit", lambda: audit_scale.measure(audit_sizes)),

@@ -208,6 +208,7 @@ def pick(db: Path) -> dict[str, str]:
 
 
 TABLE_GOAL = 1.7  # list / show drawing tables on the big store, vs hello-world
+RUNS = 15  # alternating rounds (run_all.py uses the same)
 
 
 def measure(orders: int, runs: int) -> tuple[list[Goal], str]:
@@ -257,7 +258,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=None)
     args = parser.parse_args()
     orders = args.orders or (100_000 if args.quick else 1_000_000)
-    runs = args.runs or (3 if args.quick else 15)
+    runs = args.runs or (3 if args.quick else RUNS)
     goals, report = measure(orders, runs)
     print_report(goals, report)
 
