@@ -23,7 +23,7 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import Goal, HELLO, PYTHON, clean_env, machine, print_report, ratios, run_timed, table  # noqa: E402
+from _common import Goal, HELLO, PYTHON, clean_env, print_report, ratios, run_timed, table  # noqa: E402
 
 # Never needed at start-up by any command these scripts time (read commands, --help).
 ALWAYS_FORBIDDEN = (
@@ -90,20 +90,27 @@ def command_argv(template: tuple[str, ...], db: Path, order_id: str) -> list[str
     return [part.format(db=db, order=order_id) for part in template]
 
 
-def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
-    """The modules in ``sys.modules`` after ``amzorders ARGV`` ran in a fresh interpreter."""
-    proc = subprocess.run([PYTHON, "-c", _PROBE.format(argv=argv)], env=env, capture_output=True, text=True)
+def _modules_after(code: str, what: str, env: dict[str, str]) -> set[str]:
+    """The modules in ``sys.modules`` when ``code`` (which reports them on stderr after a
+    '@@modules ' marker) has run in a fresh interpreter."""
+    proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True)
     marker = proc.stderr.rfind("@@modules ")
     if marker < 0:
-        raise RuntimeError(f"amzorders {' '.join(argv)} did not finish:\n{proc.stderr}")
+        raise RuntimeError(f"{what} did not finish:\n{proc.stderr}")
     return set(proc.stderr[marker + len("@@modules "):].split())
+
+
+def imported_modules(argv: list[str], env: dict[str, str]) -> set[str]:
+    """The modules in ``sys.modules`` after ``amzorders ARGV`` ran in a fresh interpreter."""
+    return _modules_after(_PROBE.format(argv=argv), f"amzorders {' '.join(argv)}", env)
 
 
 def library_floor(command_modules: set[str], hello_modules: set[str]) -> str:
     """A hello-world that first imports the library modules ``command_modules`` has and
     hello-world lacks (amzorders' own left out; one that cannot be imported alone skipped),
-    with the garbage collector paused and frozen at exit as amzorders' console script has
-    it (cli/entry.py), so that the floor and the command pay the same for collection."""
+    with the garbage collector paused and frozen at exit as amzorders' console script
+    (cli/entry.py) has it for its start-up; the floor never resumes collection, so it is a
+    lower bound for a command that does once its work begins."""
     extra = sorted(m for m in command_modules - hello_modules if m.split(".")[0] not in ("amzorders", "__main__"))
     return ("import atexit, gc, importlib\ngc.disable()\natexit.register(gc.freeze)\n"
             f"for name in {extra!r}:\n"
@@ -111,9 +118,10 @@ def library_floor(command_modules: set[str], hello_modules: set[str]) -> str:
 
 
 def hello_modules(hello: Path, env: dict[str, str]) -> set[str]:
-    code = f"import sys\nsys.argv = ['hello']\nexec(open({str(hello)!r}).read())\nsys.stderr.write('@@modules ' + ' '.join(sorted(sys.modules)))"
-    proc = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, check=True)
-    return set(proc.stderr[proc.stderr.rfind("@@modules ") + len("@@modules "):].split())
+    """The modules in ``sys.modules`` after hello-world ran (Typer ends it with SystemExit)."""
+    code = (f"import sys\nsys.argv = ['hello']\ntry:\n    exec(open({str(hello)!r}).read())\nfinally:\n"
+            "    sys.stderr.write('\\n@@modules ' + ' '.join(sorted(sys.modules)))\n")
+    return _modules_after(code, "hello-world", env)
 
 
 def forbidden_imported(modules: set[str], forbidden: tuple[str, ...]) -> list[str]:

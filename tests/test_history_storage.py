@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from processing_support import (AFN, NOW, PENDING, SECOND, UNSHIPPED, default_orders, seed, write_as_schema_9,
+from processing_support import (AFN, NOW, PENDING, SECOND, UNSHIPPED, seed, write_as_schema_9,
                                 write_as_schema_12)
 
 from amzorders.store import orders as store_orders

@@ -5,7 +5,7 @@ CSV, TSV, JSON lines) live apart, in ``amzorders.serialize`` and ``cli/output.py
 Text from Amazon, CSV files and the store is data: it reaches rich only as plain
 ``Text`` (never parsed as markup or emoji codes) after ``textsafe.safe_text`` has
 neutralised control characters, C1 controls and bidi overrides. Table cells go through
-``add_row`` or ``fitted_table``, which turn every plain string into such a ``Text``.
+``add_row``, ``fitted_table`` or ``_pairs``, which turn every plain string into such a ``Text``.
 """
 
 from __future__ import annotations
@@ -169,10 +169,6 @@ class FittedTable:
         self.title = title
         self.hidden_columns = hidden_columns
         self.width = sum(w for _, w in layout) + COLUMN_GAP * (len(layout) - 1) if layout else 0
-
-    @property
-    def row_count(self) -> int:
-        return len(self.cells)
 
     def _text(self) -> Text:
         header = self._line([Text(column.header, style="bold") for column, _ in self.layout])
@@ -384,7 +380,7 @@ def _status_style(status: str) -> str:
 
 
 def _pairs(rows: list[tuple[str, Any]]) -> Pairs:
-    return Pairs([(label, value if isinstance(value, Text) else Text(clean(value)))
+    return Pairs([(clean(label), value if isinstance(value, Text) else Text(clean(value)))
                   for label, value in rows if value not in (None, "")])
 
 

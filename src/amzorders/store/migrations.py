@@ -721,12 +721,18 @@ TIME_COLUMNS_13: dict[str, tuple[str, ...]] = {
 _NULL_IF_NO_TIME_13 = {("notifications_seen", "event_time")}
 
 
-def _sqlite_seconds(column: str) -> str:
+def _sqlite_seconds_or_null(column: str) -> str:
     # The fraction of a second cut off first (token_cache kept microseconds): strftime
     # rounds to milliseconds, so .9995 would count as the next second; to_iso truncates.
-    # '' is NULL (nothing to read).
-    return (f"CASE WHEN {column} IS NULL OR {column} = '' THEN NULL ELSE coalesce(CAST(strftime('%s', "
-            f"substr({column}, 1, 19) || ltrim(substr({column}, 20), '.0123456789')) AS INTEGER), {column}) END")
+    # NULL for a text that is no time.
+    return (f"CAST(strftime('%s', substr({column}, 1, 19) || ltrim(substr({column}, 20), '.0123456789'))"
+            " AS INTEGER)")
+
+
+def _sqlite_seconds(column: str) -> str:
+    # '' is NULL (nothing to read); a text that is no time stays text, which the CHECK refuses.
+    return (f"CASE WHEN {column} IS NULL OR {column} = '' THEN NULL "
+            f"ELSE coalesce({_sqlite_seconds_or_null(column)}, {column}) END")
 
 
 def times_as_integers(conn) -> None:  # type: ignore[no-untyped-def]
@@ -766,8 +772,7 @@ def times_as_integers(conn) -> None:  # type: ignore[no-untyped-def]
             if name not in columns:
                 values.append(name)
             elif (table, name) in _NULL_IF_NO_TIME_13:
-                values.append(f"CAST(strftime('%s', substr({name}, 1, 19) || ltrim(substr({name}, 20), '.0123456789'))"
-                              " AS INTEGER)")
+                values.append(_sqlite_seconds_or_null(name))
             else:
                 values.append(_sqlite_seconds(name))
         conn.execute(f"INSERT INTO {table}_v13 ({', '.join(names)}) SELECT {', '.join(values)} FROM {table}"
